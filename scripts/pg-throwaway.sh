@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL 15 cluster holding the real Kea schema, for tests, demos and benchmarks.
+#   pg-throwaway.sh start DIR [PORT]  initdb + start + `kea-admin db-init pgsql` into database "kea";
+#                                     prints shell lines: PGHOST=DIR PGPORT=PORT PGUSER=postgres PGDATABASE=kea
+#   pg-throwaway.sh stop DIR          stop the cluster and remove DIR
+# Listens on 127.0.0.1:PORT (scram) and on a unix socket in DIR (trust). PG_DURABLE=1 keeps fsync on (benchmarks).
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+cmd=${1:-}; dir=${2:-}
+[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2; }
+
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+case "$cmd" in
+start)
+  [[ -x "$PGBIN/initdb" ]] || { echo "pg-throwaway: $PGBIN/initdb missing: apt-get install -y postgresql-15" >&2; exit 1; }
+  command -v kea-admin >/dev/null || { echo "pg-throwaway: kea-admin missing: apt-get install -y kea-admin" >&2; exit 1; }
+  port=${3:-$(free_port)}
+  mkdir -p "$dir"
+  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+  as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+  cat >"$dir/data/pg_hba.conf" <<HBA
+local all all trust
+host  all all 127.0.0.1/32 scram-sha-256
+HBA
+  durable=()
+  [[ "${PG_DURABLE:-0}" == 1 ]] || durable=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 ${durable[*]}" \
+    start >/dev/null || { cat "$dir/postgres.log" >&2; exit 1; }
+  as_pg "$PGBIN/psql" -h "$dir" -p "$port" -U postgres -d postgres -qAtc "CREATE DATABASE kea" >/dev/null
+  # kea-admin only passes the password through PGPASSWORD; trust on the socket ignores it.
+  kea-admin db-init pgsql -h "$dir" -P "$port" -u postgres -p unused -n kea >"$dir/kea-admin.log" 2>&1 \
+    || { cat "$dir/kea-admin.log" >&2; exit 1; }
+  echo "PGHOST=$dir"; echo "PGPORT=$port"; echo "PGUSER=postgres"; echo "PGDATABASE=kea"
+  ;;
+stop)
+  if [[ -f "$dir/data/postmaster.pid" ]]; then
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  ;;
+*) echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2 ;;
+esac
