@@ -1,0 +1,181 @@
+// End-to-end suite: real kea-dhcp4 in a private network namespace, real DHCP clients, the built monitor.
+// Usage: node --import tsx test/e2e/run.ts   (root; `make e2e`). Last line: "N passed, N failed".
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { check, results, summary } from "./lib/checks";
+import { perfdhcp, perfdhcpSummary, udhcpcOnce, UDHCPC_MAC } from "./lib/dhcp";
+import { Kea, startKea } from "./lib/kea";
+import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from "./lib/monitor";
+import { createNet, Net, netnsUnavailable } from "./lib/netns";
+import { checkHosts, LeasedMac, Pg, query, startPg } from "./lib/pg";
+import { runCleanups, sleep, tempDir, waitFor } from "./lib/proc";
+
+const RATE = Number(process.env.E2E_RATE ?? 200);
+const SECONDS = Number(process.env.E2E_SECONDS ?? 8);
+const CLIENTS = 4000; // drawn at random by perfdhcp; ~RATE*SECONDS distinct MACs end up leased
+
+const discoveryFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9a-f]{2}(-[0-9a-f]{2}){5}\.json$/.test(f)).length : 0);
+
+async function activeLeases(kea: Kea): Promise<LeasedMac[]> {
+  return (await kea.leases()).filter((l) => l.state === 0).map((l) => ({ mac: l.mac, ip: l.ip, subnet: l.subnet }));
+}
+
+/** Waits until every active lease has its reservation (or times out), then checks the invariants. */
+async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: Monitor, outDir?: string) {
+  let leased: LeasedMac[] = [];
+  await waitFor(
+    "every leased MAC reserved",
+    async () => {
+      leased = await activeLeases(kea);
+      const c = await checkHosts(pg, leased);
+      return c.missing.length === 0 && c.wrong.length === 0;
+    },
+    60000,
+    250,
+  ).catch(() => undefined);
+  await sleep(1000); // a late duplicate would show up here
+  leased = await activeLeases(kea);
+  const macs = new Set(leased.map((l) => l.mac));
+  const c = await checkHosts(pg, leased);
+  check(`${tag}: at least ${minClients} distinct clients leased`, macs.size >= minClients, `${macs.size} MACs, ${leased.length} leases`);
+  check(`${tag}: every leased MAC has a reservation for its leased address`, c.missing.length === 0 && c.wrong.length === 0,
+    `${c.missing.length} missing, ${c.wrong.length} wrong ${[...c.missing, ...c.wrong].slice(0, 3).join("; ")}`);
+  check(`${tag}: no duplicate reservation per MAC and subnet`, c.duplicates === 0, `${c.duplicates}`);
+  check(`${tag}: no two reservations for one address`, c.conflicts === 0, `${c.conflicts}`);
+  check(`${tag}: reservation count equals distinct leased MACs`, c.hosts === macs.size, `${c.hosts} hosts, ${macs.size} MACs`);
+  if (mon) check(`${tag}: one "Static reservation created" log per leased MAC`, mon.count(CREATED) === macs.size, `${mon.count(CREATED)} logged`);
+  if (outDir) check(`${tag}: one discovery record per leased MAC`, discoveryFiles(outDir) === macs.size, `${discoveryFiles(outDir)} files`);
+  return macs.size;
+}
+
+/** Counts lease-file cleanups by watching the lease file's inode change (Kea renames it to .1 and recreates it). */
+function watchRotations(file: string): { stop(): number } {
+  let last = -1;
+  let n = 0;
+  const t = setInterval(() => {
+    try {
+      const ino = statSync(file).ino;
+      if (last >= 0 && ino !== last) n++;
+      last = ino;
+    } catch {
+      /* between rename and recreate */
+    }
+  }, 50);
+  return { stop: () => (clearInterval(t), n) };
+}
+
+async function databaseMode(net: Net) {
+  const dir = tempDir("lmk-e2e-db-");
+  const pg = await startPg(join(dir, "pg"));
+  const out = await migrate(pg, true);
+  check("db: migrate --notify succeeds", true, out.trim().slice(0, 120));
+  const trig = await query(pg, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal");
+  check("db: a NOTIFY trigger exists on lease4 besides Kea's own", trig.length > 3, trig.map((r) => r.tgname).join(","));
+  const kea = await startKea({ dir, net, pg, backend: "postgresql" });
+  const outDir = join(dir, "discovery");
+  let mon = startMonitor({ pg, mode: "db", outputDir: outDir, subnetIds: [1] });
+  await mon.waitLog(LISTENING, 10000);
+
+  const r = await perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS });
+  process.stdout.write(`     ${perfdhcpSummary(r.report)}\n`);
+  await verify("db", pg, kea, 1000, mon, outDir);
+
+  // A reservation must win over the allocator: drop the client's lease, and its next DORA must bring the same address.
+  const first = await udhcpcOnce(net, dir);
+  await waitFor("udhcpc client reserved", async () => (await query(pg, "SELECT 1 FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")])).length === 1, 10000);
+  const del = await kea.command("lease4-del", { "ip-address": first });
+  const again = await udhcpcOnce(net, dir);
+  check("db: a reserved client gets its reserved address on the next exchange (udhcpc, lease deleted in between)", del.result === 0 && again === first, `first ${first}, deleted ${del.result === 0}, then ${again}`);
+
+  const code = await mon.stop();
+  check("db: monitor exits 0 on SIGTERM", code === 0, `exit ${code}`);
+
+  // SIGKILL in the middle of a perfdhcp run, restart, nothing lost or doubled.
+  mon = startMonitor({ pg, mode: "db", outputDir: outDir, subnetIds: [1] });
+  await mon.waitLog(LISTENING, 10000);
+  const run2 = perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS, mac: "02:42:00:00:00:00" });
+  await sleep((SECONDS * 1000) / 3);
+  await mon.kill9();
+  const before = (await query<{ n: string }>(pg, "SELECT count(*) AS n FROM hosts"))[0]!.n;
+  await sleep(1500);
+  mon = startMonitor({ pg, mode: "db", outputDir: outDir, subnetIds: [1] });
+  await mon.waitLog(LISTENING, 10000);
+  process.stdout.write(`     killed with ${before} hosts present; ${perfdhcpSummary((await run2).report)}\n`);
+  await verify("db after SIGKILL + restart", pg, kea, 1000);
+  await mon.stop();
+  await kea.stop();
+}
+
+async function fileMode(net: Net) {
+  const dir = tempDir("lmk-e2e-file-");
+  const pg = await startPg(join(dir, "pg"));
+  await migrate(pg, false);
+  const kea = await startKea({ dir, net, pg, backend: "memfile", lfcInterval: 2 });
+  const outDir = join(dir, "discovery");
+  const stateFile = join(dir, "memfile-position.json");
+  let mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
+  await sleep(500);
+  const rot = watchRotations(kea.leaseFile);
+  const r = await perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS + 4 });
+  process.stdout.write(`     ${perfdhcpSummary(r.report)}\n`);
+  await sleep(2500);
+  const rotations = rot.stop();
+  check("file: several lease-file cleanups happened during the run", rotations >= 3, `${rotations} rotations at lfc-interval 2 s`);
+  await verify("file", pg, kea, 1000, mon, outDir);
+  check("file: monitor exits 0 on SIGTERM", (await mon.stop()) === 0);
+
+  mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
+  await sleep(500);
+  const run2 = perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS, mac: "02:43:00:00:00:00" });
+  await sleep((SECONDS * 1000) / 2);
+  await mon.kill9();
+  await sleep(1500);
+  mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
+  process.stdout.write(`     ${perfdhcpSummary((await run2).report)}\n`);
+  await verify("file after SIGKILL + restart", pg, kea, 1000);
+  await mon.stop();
+  await kea.stop();
+}
+
+async function main(): Promise<number> {
+  const why = process.getuid?.() !== 0 ? "not root" : await netnsUnavailable();
+  if (why) {
+    process.stdout.write(`e2e SKIPPED: ${why}; this suite needs network namespaces (run as root)\n`);
+    return 0;
+  }
+  if (!existsSync(MONITOR_BIN)) {
+    check("monitor binary built", false, `${MONITOR_BIN} missing (make build)`);
+  } else {
+    for (const [name, fn] of [["database mode", databaseMode], ["file mode", fileMode]] as const) {
+      if (process.env.E2E_ONLY && !name.startsWith(process.env.E2E_ONLY)) continue;
+      const t0 = Date.now();
+      process.stdout.write(`# ${name}\n`);
+      const net = await createNet(name[0]!);
+      try {
+        await fn(net);
+      } catch (e) {
+        check(`${name}: scenario ran to completion`, false, (e as Error).stack?.split("\n").slice(0, 6).join("\n") ?? String(e));
+      } finally {
+        await runCleanups();
+      }
+      process.stdout.write(`# ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+  }
+  const { passed, failed } = summary();
+  if (failed) process.stdout.write(`failed: ${results.filter((r) => !r.ok).map((r) => r.name).join("; ")}\n`);
+  process.stdout.write(`${passed} passed, ${failed} failed\n`);
+  return failed ? 1 : 0;
+}
+
+main()
+  .catch(async (e) => {
+    process.stdout.write(`e2e crashed: ${(e as Error).stack}\n`);
+    await runCleanups();
+    const { passed, failed } = summary();
+    process.stdout.write(`${passed} passed, ${failed + 1} failed\n`);
+    return 1;
+  })
+  .then(async (code) => {
+    await runCleanups();
+    process.exit(code);
+  });
