@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build (once) a minimal Debian 12 root with systemd for the Ansible test container; print its path.
+# Cached under $KLM_CACHE_DIR (default /var/cache/kea-lease-monitor), keyed by the package list, so later runs reuse it.
+set -euo pipefail
+CACHE=${KLM_CACHE_DIR:-/var/cache/kea-lease-monitor}
+PKGS=systemd,systemd-sysv,dbus,python3,python3-psycopg2,libstdc++6,ca-certificates
+SUITE=bookworm
+# The mirror apt is configured with (no other network is reachable here).
+mirror() {
+  local m
+  m=$(grep -rhoE '^(URIs:|deb)[[:space:]]+\S*debian\S*' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+      | grep -v -e security -e nodesource -e google | awk '{print $2}' | head -1) || true
+  [[ $m == http* ]] && echo "${m%/}" || echo http://deb.debian.org/debian
+}
+key=$(printf '%s %s v1' "$SUITE" "$PKGS" | sha256sum | cut -c1-12)
+root="$CACHE/rootfs-$SUITE-$key"
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.rootfs.lock"
+flock 9
+if [[ ! -f "$root/.complete" ]]; then
+  command -v debootstrap >/dev/null || { echo "rootfs: debootstrap missing: apt-get install -y debootstrap" >&2; exit 1; }
+  tmp="$root.tmp.$$"
+  rm -rf "$root" "$tmp"
+  echo "rootfs: debootstrap $SUITE from $(mirror) into $root (one-off, a few minutes)" >&2
+  if ! debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$tmp" "$(mirror)" >"$CACHE/debootstrap.log" 2>&1; then
+    tail -n 30 "$CACHE/debootstrap.log" >&2; rm -rf "$tmp"
+    echo "rootfs: debootstrap failed (log: $CACHE/debootstrap.log)" >&2; exit 1
+  fi
+  # No getty on the console, no root password prompt, and a stable machine-id.
+  chroot "$tmp" systemctl mask console-getty.service getty@tty1.service systemd-networkd-wait-online.service \
+    systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service >/dev/null 2>&1 || true
+  echo klm-test >"$tmp/etc/hostname"
+  rm -f "$tmp/var/cache/apt/archives/"*.deb
+  touch "$tmp/.complete"
+  mv "$tmp" "$root"
+fi
+echo "$root"
