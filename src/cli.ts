@@ -1,0 +1,99 @@
+import yargs, { Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { dbMigrate, dbRollback, dbStatus, DbCommandOutput, runMonitor } from './commands';
+import { errorMessage, UsageError } from './errors';
+import { createLogger } from './logger';
+import { buildOptions, envName, OPTION_SPECS, OptionKey, OptionSpec, RawValues } from './options';
+
+const EXIT_USAGE = 2;
+
+// Flags are declared without yargs defaults, so a value present in argv was really given and
+// defaults -> environment -> argv stays one rule, applied in options.ts. yargs' camel-case
+// expansion makes --db-host readable as argv.dbHost, the OPTION_SPECS key.
+function declare(y: Argv, group: 'db' | 'run'): Argv {
+  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
+    if (group === 'db' && spec.group !== 'db') continue;
+    y.option(spec.flag, {
+      type: spec.kind === 'boolean' ? 'boolean' : spec.kind === 'list' ? 'array' : 'string',
+      describe: `${spec.describe} [env ${envName(spec)}]`,
+      defaultDescription: spec.default,
+      choices: spec.choices as string[] | undefined,
+      group: spec.group === 'db' ? 'Database and logging:' : 'Monitor:',
+    });
+  }
+  return y;
+}
+
+function pickValues(argv: Record<string, unknown>): RawValues {
+  const out: RawValues = {};
+  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) if (argv[key] !== undefined) out[key] = argv[key];
+  return out;
+}
+
+function options(argv: Record<string, unknown>, warn: string[] = []) {
+  return buildOptions(pickValues(argv), process.env, {
+    onInsecureFlag: () => warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
+  });
+}
+
+async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof options>) => Promise<DbCommandOutput>): Promise<void> {
+  const warnings: string[] = [];
+  const o = options(argv, warnings);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  const out = await run(o);
+  process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
+}
+
+export async function main(argvIn: string[] = hideBin(process.argv)): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argvIn)
+    .scriptName('kea-lease-monitor')
+    .usage('$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea\'s hosts table and per-device discovery records.')
+    .command(['run', '$0'], 'Follow leases and pin them as reservations (default)', (y) => declare(y, 'run'), async (argv) => {
+      const warnings: string[] = [];
+      const o = options(argv, warnings);
+      const log = createLogger(o.logLevel, o.logFormat);
+      for (const w of warnings) log.warn(w);
+      exitCode = await runMonitor(o, log);
+    })
+    .command('db', 'Apply, revert or inspect the database migrations', (db) =>
+      db
+        .command('migrate', 'Apply the upsert arbiter, and the lease4 NOTIFY trigger with --notify (idempotent)', (y) =>
+          declare(y, 'db')
+            .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
+            .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
+            .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
+          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
+        .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
+          declare(y, 'db')
+            .option('notify-only', { type: 'boolean', describe: 'Only drop the NOTIFY trigger and its functions (the default)' })
+            .option('drop-constraint', { type: 'boolean', describe: 'Also drop the constraint `db migrate` added where Kea had no unique index' })
+            .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
+            .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
+            .conflicts('notify-only', 'drop-constraint'),
+          (argv) => printDb(argv, (o) => dbRollback(o.db, Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
+        .command('status', 'Show the arbiter and whether the NOTIFY trigger is installed', (y) =>
+          declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
+          (argv) => printDb(argv, (o) => dbStatus(o.db)))
+        .demandCommand(1, 'name a db command: migrate, rollback or status'),
+    )
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(process.env.KLM_VERSION ?? '0.1.0')
+    .wrap(Math.min(120, process.stdout.columns || 120))
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    });
+  try {
+    await parser.parseAsync();
+    return exitCode;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`kea-lease-monitor: ${err.message} (see --help)\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`kea-lease-monitor: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}

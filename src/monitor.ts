@@ -1,0 +1,117 @@
+import type { Server } from 'node:http';
+import type { Pool } from 'pg';
+import { createWritePool } from './db/pool';
+import { DiscoveryWriter } from './discovery';
+import type { Logger } from './logger';
+import { Metrics } from './metrics';
+import { describeOptions, Options } from './options';
+import { LeaseQueue } from './pipeline/queue';
+import { ReservationWriter } from './pipeline/writer';
+import { MemfileSource } from './sources/memfile';
+import { NotifySource } from './sources/notify';
+
+/**
+ * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
+ * start() and stop() are idempotent; stop() finishes the batch in flight.
+ */
+export class Monitor {
+  readonly metrics = new Metrics();
+  readonly queue: LeaseQueue;
+  private readonly pool: Pool;
+  private readonly writer: ReservationWriter;
+  private readonly discovery: DiscoveryWriter;
+  private readonly memfile: MemfileSource | null = null;
+  private readonly notify: NotifySource | null = null;
+  private server: Server | null = null;
+  private started: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private resolveDone!: () => void;
+  private rejectDone!: (err: Error) => void;
+  /** Settles when the monitor has stopped: resolves after stop(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly options: Options,
+    private readonly log: Logger,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+    const subnets = new Set(options.subnetIds);
+    this.queue = new LeaseQueue(options.queueSize);
+    this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
+    this.discovery = new DiscoveryWriter(options.outputDir);
+    this.writer = new ReservationWriter(
+      this.pool, this.queue, this.discovery,
+      { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
+      log.child({ module: 'writer' }), this.metrics,
+    );
+    if (options.useDatabaseEvents) {
+      this.notify = new NotifySource(
+        { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
+        this.pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+      );
+    } else {
+      this.memfile = new MemfileSource(
+        { leaseFile: options.leaseFile, stateFile: options.stateFile, pollIntervalMs: options.pollInterval * 1000, subnets },
+        this.queue, log.child({ module: 'memfile' }), this.metrics,
+      );
+    }
+  }
+
+  /** Resolves once the source is running (database mode: listening). */
+  start(): Promise<void> {
+    this.started ??= this.doStart().catch(async (err: Error) => {
+      await this.shutdown();
+      this.rejectDone(err);
+      throw err;
+    });
+    return this.started;
+  }
+
+  private async doStart(): Promise<void> {
+    this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
+    await this.discovery.prepare();
+    if (this.options.metricsPort > 0) {
+      this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
+      this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
+    }
+    this.writer.start();
+    if (this.notify) {
+      this.notify.failed.catch((err: Error) => {
+        void this.shutdown().then(() => this.rejectDone(err));
+      });
+      await this.notify.start();
+    } else {
+      await this.memfile?.start();
+    }
+  }
+
+  /** Graceful and idempotent: stop reading, finish writing, close connections. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown().then(() => this.resolveDone());
+    return this.stopping;
+  }
+
+  private shutdownRun: Promise<void> | null = null;
+
+  private shutdown(): Promise<void> {
+    this.shutdownRun ??= (async () => {
+      this.memfile?.requestStop();
+      const listenerStopped = this.notify?.stop();
+      await this.writer.stop();
+      await listenerStopped;
+      await this.memfile?.finish();
+      await this.pool.end().catch(() => undefined);
+      await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+      this.log.info('Stopped', {
+        reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),
+        reservations_updated: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'updated' }),
+        rejected_input: this.metrics.total('kea_lease_monitor_input_rejected_total'),
+      });
+    })();
+    return this.shutdownRun;
+  }
+}

@@ -1,0 +1,110 @@
+import { Lease, leaseKey } from '../lease';
+
+interface Entry {
+  lease: Lease;
+  waiters: Array<() => void>;
+}
+
+/**
+ * Leases waiting to be written, coalesced by (hwaddr, subnet): news about a device replaces older
+ * news about it, so a renewal storm costs one slot per device. Bounded: `offer` refuses past the
+ * limit and `put` waits for room.
+ */
+export class LeaseQueue {
+  private readonly entries = new Map<string, Entry>();
+  private readonly roomWaiters: Array<() => void> = [];
+  private readonly itemWaiters: Array<() => void> = [];
+
+  private closed = false;
+
+  constructor(readonly limit: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Adds without waiting; false when full (and the key is not already queued). */
+  offer(lease: Lease, done?: () => void): boolean {
+    if (this.closed) return false;
+    const key = leaseKey(lease);
+    const existing = this.entries.get(key);
+    if (existing) {
+      existing.lease = lease;
+      if (done) existing.waiters.push(done);
+      return true;
+    }
+    if (this.entries.size >= this.limit) return false;
+    this.entries.set(key, { lease, waiters: done ? [done] : [] });
+    this.itemWaiters.splice(0).forEach((w) => w());
+    return true;
+  }
+
+  /**
+   * Adds, waiting for room; resolves when the lease has been handled (written, or rejected for
+   * good). Rejects with QueueClosedError once the queue is closed, so a caller never mistakes a
+   * stop for progress.
+   */
+  async put(lease: Lease): Promise<void> {
+    let handled!: () => void;
+    let abandoned!: (err: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      handled = resolve;
+      abandoned = reject;
+    });
+    while (!this.offer(lease, handled)) {
+      if (this.closed) throw new QueueClosedError();
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    this.abandonOnClose.add(abandoned);
+    return done.finally(() => this.abandonOnClose.delete(abandoned));
+  }
+
+  private readonly abandonOnClose = new Set<(err: Error) => void>();
+
+  /** Refuses new leases; callers still waiting on unwritten leases get QueueClosedError. */
+  close(): void {
+    this.closed = true;
+    this.wakeAll();
+  }
+
+  /** After the writer has stopped: whatever is still queued will not be written by this process. */
+  abandonRemaining(): number {
+    const left = this.entries.size;
+    this.entries.clear();
+    for (const reject of [...this.abandonOnClose]) reject(new QueueClosedError());
+    return left;
+  }
+
+  /** Removes up to `max` entries, oldest first. */
+  take(max: number): Entry[] {
+    const out: Entry[] = [];
+    for (const [key, entry] of this.entries) {
+      if (out.length >= max) break;
+      this.entries.delete(key);
+      out.push(entry);
+    }
+    if (out.length > 0) this.roomWaiters.splice(0).forEach((w) => w());
+    return out;
+  }
+
+  /** Resolves when something is queued (or at once if something already is). */
+  whenNotEmpty(): Promise<void> {
+    if (this.entries.size > 0) return Promise.resolve();
+    return new Promise((resolve) => this.itemWaiters.push(resolve));
+  }
+
+  /** Wakes any waiter (used on stop). */
+  wakeAll(): void {
+    this.itemWaiters.splice(0).forEach((w) => w());
+    this.roomWaiters.splice(0).forEach((w) => w());
+  }
+}
+
+export type QueueEntry = ReturnType<LeaseQueue['take']>[number];
+
+export class QueueClosedError extends Error {
+  override name = 'QueueClosedError';
+  constructor() {
+    super('the monitor is stopping');
+  }
+}

@@ -1,0 +1,349 @@
+import { FSWatcher, watch } from 'node:fs';
+import { FileHandle, open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { errorMessage } from '../errors';
+import { classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
+import type { Logger } from '../logger';
+import { M, Metrics } from '../metrics';
+import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
+import { LineReader } from './line-reader';
+import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
+import { loadPosition, Position, savePosition } from './position';
+
+export interface MemfileSettings {
+  leaseFile: string;
+  stateFile: string;
+  pollIntervalMs: number;
+  subnets: ReadonlySet<number>;
+}
+
+interface OpenFile {
+  fh: FileHandle;
+  dev: number;
+  ino: number;
+  reader: LineReader;
+  header: Header | null;
+  name: string;
+  /** Offset past the last row whose lease has been written: what is safe to save. */
+  handled: number;
+}
+
+const SAVE_EVERY_MS = 1000;
+
+/**
+ * Follows Kea's memfile CSV the way Kea writes it: an append-only journal, renamed to .1 by lease
+ * file cleanup and replaced by a new file holding only the header. The old descriptor is drained
+ * before switching, and the read position is saved only after the leases before it are written.
+ */
+export class MemfileSource {
+  private current: OpenFile | null = null;
+  private watcher: FSWatcher | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private saveTimer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private lastSave = 0;
+  private saved: Position | null = null;
+  private missingLogged = false;
+
+  constructor(
+    private readonly settings: MemfileSettings,
+    private readonly queue: LeaseQueue,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.resume();
+    this.watch();
+    this.kick();
+  }
+
+  /** Stops reading; call `finish` after the writer has stopped. Idempotent. */
+  requestStop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.watcher = null;
+    this.pollTimer = null;
+  }
+
+  async finish(): Promise<void> {
+    this.requestStop();
+    await this.pumping;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    await this.persist(true);
+    await this.current?.fh.close().catch(() => undefined);
+    this.current = null;
+  }
+
+  private get files(): { main: string; one: string; two: string } {
+    const f = this.settings.leaseFile;
+    return { main: f, one: `${f}.1`, two: `${f}.2` };
+  }
+
+  /** From the saved position if it still names a file we can find, else a full replay of .2, .1 and the file. */
+  private async resume(): Promise<void> {
+    const saved = await loadPosition(this.settings.stateFile);
+    const { main, one, two } = this.files;
+    if (saved) {
+      for (const name of [main, one]) {
+        const st = await stat(name).catch(() => null);
+        if (st && st.ino === saved.ino && st.dev === saved.dev && st.size >= saved.offset) {
+          this.log.info('Resuming the lease file from the saved position', { file: name, offset: saved.offset });
+          // Opening by name first pins the inode before any cleanup can move it.
+          const pinned = name === one ? await this.openFile(main) : null;
+          await this.follow(await this.openFile(name, saved.offset));
+          if (name === one) {
+            await this.drain();
+            if (pinned) await this.switchTo(pinned);
+          } else {
+            pinned?.fh.close();
+          }
+          return;
+        }
+      }
+      this.log.info('Saved position no longer matches the lease files; replaying them');
+    }
+    const live = await this.openFile(main);
+    const rows = new Map<number, LeaseFields>();
+    for (const name of [two, one]) await this.collect(name, rows);
+    if (live) {
+      await this.follow(live);
+      for (;;) {
+        const lines = await live.reader.read();
+        if (lines.length === 0) break;
+        this.parseLines(live, lines, (f) => rows.set(f.address, f));
+      }
+    }
+    this.log.info('Replayed the lease files', { addresses: rows.size });
+    await this.submit([...rows.values()]);
+    if (live) live.handled = live.reader.consumed;
+    await this.persist(true);
+  }
+
+  /** Reads a whole rotated file into `rows` (last row per address wins). */
+  private async collect(name: string, rows: Map<number, LeaseFields>): Promise<void> {
+    const file = await this.openFile(name);
+    if (!file) return;
+    try {
+      for (;;) {
+        const lines = await file.reader.read();
+        if (lines.length === 0) break;
+        this.parseLines(file, lines, (f) => rows.set(f.address, f));
+      }
+    } finally {
+      await file.fh.close();
+    }
+  }
+
+  private async openFile(name: string, offset = 0): Promise<OpenFile | null> {
+    let fh: FileHandle;
+    try {
+      fh = await open(name, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const st = await fh.stat();
+    const file: OpenFile = { fh, dev: st.dev, ino: st.ino, reader: new LineReader(fh, offset), header: null, name, handled: offset };
+    if (offset > 0) {
+      // Resuming mid-file: the header is the file's first line.
+      const first = await new LineReader(fh, 0).read(64 * 1024);
+      if (first.length && isHeaderLine(first[0].text)) file.header = this.headerOrNull(first[0].text, file);
+    }
+    return file;
+  }
+
+  private async follow(file: OpenFile | null): Promise<void> {
+    if (this.current && this.current !== file) await this.current.fh.close().catch(() => undefined);
+    this.current = file;
+  }
+
+  private headerOrNull(text: string, file: OpenFile): Header | null {
+    try {
+      return parseHeader(text);
+    } catch (err) {
+      this.reject(file, 'bad-header', errorMessage(err), text);
+      return null;
+    }
+  }
+
+  private reject(file: OpenFile, reason: string, error: string, text: string): void {
+    this.metrics.inc(...M.rejected, { source: 'file', reason });
+    this.log.warn('Malformed lease file row skipped', { file: file.name, error, row: text.slice(0, 160) });
+  }
+
+  private parseLines(file: OpenFile, lines: { text: string; oversized?: boolean }[], emit: (f: LeaseFields) => void): void {
+    for (const line of lines) {
+      if (line.oversized) {
+        this.reject(file, 'oversized', 'row longer than 64 KiB', line.text);
+        continue;
+      }
+      if (line.text.trim() === '') continue;
+      if (isHeaderLine(line.text)) {
+        file.header = this.headerOrNull(line.text, file);
+        continue;
+      }
+      if (!file.header) {
+        this.reject(file, 'no-header', 'row before any valid header', line.text);
+        continue;
+      }
+      try {
+        emit(parseRow(line.text, file.header));
+        this.metrics.inc(...M.received, { source: 'file' });
+      } catch (err) {
+        if (!(err instanceof InvalidLeaseError)) throw err;
+        this.reject(file, 'invalid-row', err.message, line.text);
+      }
+    }
+  }
+
+  /** Queues the live leases among `rows` and waits until they are written. */
+  private async submit(rows: LeaseFields[]): Promise<void> {
+    const now = Date.now() / 1000;
+    const leases: Lease[] = [];
+    for (const f of rows) {
+      const c = classifyLease(f, 'file', this.settings.subnets, now);
+      if (c.kind === 'live') leases.push(c.lease);
+      else this.metrics.inc(...M.ignored, { reason: c.reason });
+    }
+    await Promise.all(leases.map((l) => this.queue.put(l)));
+  }
+
+  private watch(): void {
+    const dir = dirname(this.settings.leaseFile);
+    try {
+      this.watcher = watch(dir, { persistent: true }, () => this.kick());
+      this.watcher.on('error', (err) => {
+        this.log.warn('Lost the inotify watch on the lease directory; polling instead', { error: errorMessage(err) });
+        this.watcher?.close();
+        this.watcher = null;
+        this.startPolling();
+      });
+      this.log.info('Watching the lease file', { file: this.settings.leaseFile, via: 'inotify' });
+    } catch (err) {
+      this.log.warn('Cannot watch the lease directory; polling instead', {
+        dir, error: errorMessage(err), poll_interval_s: this.settings.pollIntervalMs / 1000,
+      });
+      this.startPolling();
+    }
+  }
+
+  private startPolling(): void {
+    if (this.stopped || this.pollTimer) return;
+    this.pollTimer = setInterval(() => this.kick(), this.settings.pollIntervalMs);
+  }
+
+  /** Runs one pump at a time; a kick during a pump makes it go round once more. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = this.pump()
+      .catch((err: unknown) => {
+        if (err instanceof QueueClosedError) return;
+        this.log.error('Reading the lease file failed; retrying', { error: errorMessage(err) });
+        if (!this.watcher) this.startPolling();
+        else setTimeout(() => this.kick(), this.settings.pollIntervalMs).unref();
+      })
+      .finally(() => {
+        this.pumping = null;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.again = false;
+      if (!this.current) {
+        const file = await this.openFile(this.settings.leaseFile);
+        if (!file) {
+          if (!this.missingLogged) this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
+          this.missingLogged = true;
+          return;
+        }
+        this.missingLogged = false;
+        await this.follow(file);
+      }
+      await this.drain();
+      await this.checkRotation();
+    } while (this.again && !this.stopped);
+  }
+
+  /** Reads and writes everything available in the current file. */
+  private async drain(): Promise<void> {
+    const file = this.current;
+    if (!file) return;
+    while (!this.stopped) {
+      const lines = await file.reader.read();
+      if (lines.length === 0) return;
+      const rows: LeaseFields[] = [];
+      this.parseLines(file, lines, (f) => rows.push(f));
+      await this.submit(rows);
+      file.handled = lines[lines.length - 1].end;
+      this.schedulePersist();
+    }
+  }
+
+  /** After cleanup renamed the file away: the old descriptor is drained, then the new file followed. */
+  private async checkRotation(): Promise<void> {
+    const file = this.current;
+    if (!file || this.stopped) return;
+    const st = await stat(this.settings.leaseFile).catch(() => null);
+    if (!st) return; // renamed, new file not created yet: the next event brings it
+    if (st.ino === file.ino && st.dev === file.dev) {
+      if (st.size < file.reader.consumed) {
+        this.log.warn('Lease file shrank in place; reading it again from the start', { file: file.name });
+        await this.switchTo(await this.openFile(this.settings.leaseFile));
+      }
+      return;
+    }
+    await this.drain();
+    if (this.stopped) return;
+    if (file.reader.pendingBytes > 0) {
+      this.reject(file, 'truncated', 'rotated file ends in an incomplete row', '');
+    }
+    this.metrics.inc(...M.rotations);
+    this.log.info('Lease file cleanup seen; following the new file', { file: this.settings.leaseFile });
+    await this.switchTo(await this.openFile(this.settings.leaseFile));
+    this.again = true;
+  }
+
+  private async switchTo(next: OpenFile | null): Promise<void> {
+    await this.follow(next);
+    await this.persist(true);
+  }
+
+  private schedulePersist(): void {
+    if (Date.now() - this.lastSave >= SAVE_EVERY_MS) {
+      void this.persist(false);
+    } else if (!this.saveTimer) {
+      this.saveTimer = setTimeout(() => {
+        this.saveTimer = null;
+        void this.persist(false);
+      }, SAVE_EVERY_MS);
+      this.saveTimer.unref();
+    }
+  }
+
+  private async persist(force: boolean): Promise<void> {
+    const file = this.current;
+    if (!file) return;
+    const pos: Position = { version: 1, dev: file.dev, ino: file.ino, offset: file.handled };
+    if (!force && this.saved && this.saved.ino === pos.ino && this.saved.offset === pos.offset) return;
+    this.lastSave = Date.now();
+    try {
+      await savePosition(this.settings.stateFile, pos);
+      this.saved = pos;
+    } catch (err) {
+      this.log.warn('Cannot save the lease file position', { file: this.settings.stateFile, error: errorMessage(err) });
+    }
+  }
+}
