@@ -2,6 +2,7 @@
 # Throwaway PostgreSQL 15 cluster holding the real Kea schema, for tests, demos and benchmarks.
 #   pg-throwaway.sh start DIR [PORT]  initdb + start + `kea-admin db-init pgsql` into database "kea";
 #                                     prints shell lines: PGHOST=DIR PGPORT=PORT PGUSER=postgres PGDATABASE=kea
+#   pg-throwaway.sh restart DIR       fast restart (same port and settings), for outage tests
 #   pg-throwaway.sh stop DIR          stop the cluster and remove DIR
 # Listens on 127.0.0.1:PORT (scram) and on a unix socket in DIR (trust). PG_DURABLE=1 keeps fsync on (benchmarks).
 set -euo pipefail
@@ -39,11 +40,14 @@ HBA
     || { cat "$dir/kea-admin.log" >&2; exit 1; }
   echo "PGHOST=$dir"; echo "PGPORT=$port"; echo "PGUSER=postgres"; echo "PGDATABASE=kea"
   ;;
+restart)
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -m fast -w -t 30 restart >/dev/null
+  ;;
 stop)
   if [[ -f "$dir/data/postmaster.pid" ]]; then
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
   fi
   rm -rf "$dir"
   ;;
-*) echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2 ;;
+*) echo "usage: $0 start|restart|stop DIR [PORT]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,49 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { Monitor } from '../../src/monitor';
+import { buildOptions, DbOptions, Options } from '../../src/options';
+
+export interface Running {
+  monitor: Monitor;
+  options: Options;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'klm-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Options as the CLI would build them (defaults, no environment), with test overrides. */
+export function testOptions(db: DbOptions, over: Partial<Options> = {}): Options {
+  const base = buildOptions({}, {});
+  return { ...base, db, outputDir: tempDir('klm-out-'), heartbeatInterval: 0.5, reconnectMaxDelay: 0.5, ...over };
+}
+
+/** A logger that keeps its JSON lines in memory so tests can read what was logged. */
+export function memoryLogger(level = 'info'): { logger: winston.Logger; logs: string[] } {
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString().trim());
+      cb();
+    },
+  });
+  const logger = winston.createLogger({
+    level,
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    transports: [new winston.transports.Stream({ stream })],
+  });
+  return { logger, logs };
+}
+
+/** Starts a Monitor in this process. */
+export async function startMonitor(options: Options, level = 'info'): Promise<Running> {
+  const { logger, logs } = memoryLogger(level);
+  const monitor = new Monitor(options, logger);
+  await monitor.start();
+  return { monitor, options, logs, stop: () => monitor.stop() };
+}
