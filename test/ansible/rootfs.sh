@@ -3,7 +3,7 @@
 # Cached under $KLM_CACHE_DIR (default /var/cache/kea-lease-monitor), keyed by the package list, so later runs reuse it.
 set -euo pipefail
 CACHE=${KLM_CACHE_DIR:-/var/cache/kea-lease-monitor}
-PKGS=systemd,systemd-sysv,dbus,python3,python3-psycopg2,libstdc++6,ca-certificates
+PKGS=systemd,systemd-sysv,dbus,python3,python3-apt,python3-psycopg2,libstdc++6,ca-certificates
 SUITE=bookworm
 # The mirror apt is configured with (no other network is reachable here).
 mirror() {
@@ -33,5 +33,7 @@ if [[ ! -f "$root/.complete" ]]; then
   rm -f "$tmp/var/cache/apt/archives/"*.deb
   touch "$tmp/.complete"
   mv "$tmp" "$root"
+  # Roots built for an older package list are never used again.
+  for old in "$CACHE"/rootfs-*; do [[ $old == "$root" ]] || rm -rf "$old"; done
 fi
 echo "$root"
