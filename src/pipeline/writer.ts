@@ -99,10 +99,15 @@ export class ReservationWriter {
     for (let attempt = 0; ; attempt++) {
       const started = process.hrtime.bigint();
       let client: PoolClient | undefined;
+      // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
+      // process. The failed query rejects as well, which is where it is dealt with.
+      const ignore = (): void => undefined;
       try {
         client = await this.pool.connect();
+        client.on('error', ignore);
         const path = this.path ?? (await this.choosePath(client));
         const results = await writeReservations(client, path, leases);
+        client.off('error', ignore);
         client.release();
         this.metrics.inc(...M.batches);
         this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);

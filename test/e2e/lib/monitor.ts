@@ -45,12 +45,14 @@ export function startMonitor(o: MonitorOpts): Monitor {
   else args.push("--lease-file", o.leaseFile!);
   if (o.stateFile) args.push("--state-file", o.stateFile);
   for (const s of o.subnetIds ?? []) args.push("--subnet-id", String(s));
+  return startProcess(MONITOR_BIN, args, { ...process.env, ...pgEnv(o.pg), NODE_OPTIONS: "", ...o.extraEnv });
+}
+
+/** Any long-running child with its stdout+stderr lines captured and time-stamped. */
+export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Monitor {
   const startedAt = now();
-  const proc = spawn(MONITOR_BIN, args, {
-    env: { ...process.env, ...pgEnv(o.pg), NODE_OPTIONS: "", ...o.extraEnv },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const undo = onCleanup("monitor", () => stopChild(proc));
+  const proc = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const undo = onCleanup(cmd, () => stopChild(proc));
   const lines: string[] = [];
   const times: number[] = [];
   const waiters: { re: RegExp; resolve: (t: number) => void }[] = [];

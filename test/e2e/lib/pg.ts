@@ -18,7 +18,6 @@ export async function startPg(dir: string, opts: { durable?: boolean; statStatem
   const pg: Pg = { dir, host: kv.PGHOST!, port: Number(kv.PGPORT), user: kv.PGUSER!, database: kv.PGDATABASE! };
   if (opts.statStatements) {
     await query(pg, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
-    await query(pg, "ALTER SYSTEM SET pg_stat_statements.track = 'all'");
     // pg_ctl restart reuses the original -o options (postmaster.opts).
     await run("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", join(dir, "data"), "-w", "-t", "30", "restart"], {});
     await query(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { migrate } from '../src/db/migrate';
+import { FatalError } from '../src/errors';
+import type { DbOptions } from '../src/options';
+import { connect, TestCluster } from './helpers/pg';
+import { fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
+import { startMonitor, testOptions } from './helpers/monitor';
+import { waitFor } from './helpers/wait';
+
+let cluster: TestCluster;
+before(() => {
+  cluster = TestCluster.start();
+});
+after(() => cluster.stop());
+
+async function eventDatabase(): Promise<DbOptions> {
+  const db = await cluster.freshDatabase();
+  const c = await connect(db);
+  await migrate(c, { notify: true, dryRun: false });
+  await c.end();
+  return db;
+}
+
+async function countReservations(db: DbOptions): Promise<number> {
+  const c = await connect(db);
+  try {
+    return (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM hosts')).rows[0].n;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('database mode (LISTEN/NOTIFY)', () => {
+  test('a burst of 10,000 lease inserts all become reservations and discovery records', async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+    try {
+      assert.ok(run.logs.some((l) => l.includes('Listening for database lease events')));
+      const c = await connect(db);
+      const leases = manyLeases(10_000);
+      // Kea commits one lease per transaction; mix those with larger transactions.
+      for (const l of leases.slice(0, 500)) await insertLeases(c, [l]);
+      for (let i = 500; i < leases.length; i += 250) await insertLeases(c, leases.slice(i, i + 250));
+      await c.end();
+      await waitFor('10,000 reservations', async () => (await countReservations(db)) === 10_000, 60_000, 100);
+      await waitFor('10,000 discovery files', () => readdirSync(run.options.outputDir).filter((f) => f.endsWith('.json')).length === 10_000, 30_000);
+
+      const check = await connect(db);
+      const rows = await reservations(check);
+      await check.end();
+      const byMac = new Map(rows.map((r) => [r.mac, r]));
+      for (const l of leases) assert.equal(byMac.get(l.mac)?.ip, l.ip, `reservation for ${l.mac}`);
+
+      const record = JSON.parse(readFileSync(join(run.options.outputDir, `${fileStem(leases[42].mac)}.json`), 'utf8'));
+      assert.deepEqual(
+        [record.mac, record.ip, record.hostname, record.subnet_id, record.source, record.reservation, record.host_id],
+        [leases[42].mac, leases[42].ip, 'node-42', 1, 'database', 'created', byMac.get(leases[42].mac)?.host_id],
+      );
+      assert.ok(record.first_seen && record.last_seen);
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }), 10_000);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('a lease committed while the monitor is stopped is reserved after it starts', async () => {
+    const db = await eventDatabase();
+    const options = testOptions(db, { useDatabaseEvents: true });
+    const first = await startMonitor(options);
+    const c = await connect(db);
+    await insertLeases(c, manyLeases(5));
+    await waitFor('first reservations', async () => (await countReservations(db)) === 5);
+    await first.stop();
+
+    await insertLeases(c, manyLeases(3, 100));
+    const second = await startMonitor(options);
+    try {
+      await waitFor('caught-up reservations', async () => (await countReservations(db)) === 8);
+      assert.ok(second.logs.some((l) => l.includes('Caught up with leases committed while not listening')));
+      const record = JSON.parse(readFileSync(join(options.outputDir, `${fileStem(manyLeases(1, 100)[0].mac)}.json`), 'utf8'));
+      assert.equal(record.reservation, 'created');
+    } finally {
+      await second.stop();
+      await c.end();
+    }
+  });
+
+  test('a PostgreSQL restart mid-stream loses nothing and duplicates nothing', async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+    const leases = manyLeases(3000, 20_000);
+    let restarted = false;
+    try {
+      for (let i = 0; i < leases.length; i += 100) {
+        if (i === 1500 && !restarted) {
+          cluster.restart();
+          restarted = true;
+        }
+        // Like Kea, retry a lease write that failed because the server went away.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const c = await connect(db);
+            await insertLeases(c, leases.slice(i, i + 100)).finally(() => c.end());
+            break;
+          } catch (err) {
+            if (/duplicate key/.test(String(err))) break;
+            if (attempt > 100) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+      await waitFor('3,000 reservations after the restart', async () => (await countReservations(db)) === 3000, 60_000, 200);
+      const c = await connect(db);
+      const dup = await c.query(`SELECT ipv4_address FROM hosts GROUP BY 1, dhcp4_subnet_id HAVING count(*) > 1`);
+      await c.end();
+      assert.equal(dup.rowCount, 0);
+      assert.ok(run.logs.some((l) => l.includes('Lost the database listener connection')), 'the outage was noticed');
+      assert.ok(run.logs.filter((l) => l.includes('Listening for database lease events')).length >= 2, 'and the listener came back');
+      assert.ok(run.monitor.metrics.value('kea_lease_monitor_listener_reconnects_total') >= 1);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('malformed and hostile notifications are logged and counted; good leases around them still land', async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+    const c = await connect(db);
+    try {
+      const good = manyLeases(50, 40_000);
+      for (let i = 0; i < 100; i++) {
+        const bad = ['{', '[]', '{"v":1}', JSON.stringify({ v: 1, op: 'insert', address: -5, hwaddr: 'aa', subnet_id: 1 }),
+          JSON.stringify({ v: 1, op: 'insert', address: 5, hwaddr: '../../etc/passwd', subnet_id: 1 })][i % 5];
+        await c.query('SELECT pg_notify($1, $2)', ['kea_lease_events', bad]);
+        if (i % 2 === 0) await insertLeases(c, [good[i / 2]]);
+      }
+      // A forged but well-formed payload with a hostile hostname: sanitised, filed by MAC.
+      const hostile = { v: 1, op: 'insert', address: 3232235777, hwaddr: '0a0b0c0d0e0f', subnet_id: 1, state: 0, valid_lifetime: 3600,
+        expire: Math.floor(Date.now() / 1000) + 3600, hostname: `\u0000../../etc/cron.d/x;$(rm -rf /)\u001b[0m${'A'.repeat(7000)}` };
+      await c.query('SELECT pg_notify($1, $2)', ['kea_lease_events', JSON.stringify(hostile)]);
+      await waitFor('good reservations', async () => (await countReservations(db)) === 51);
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_input_rejected_total', { source: 'database', reason: 'invalid-payload' }), 100);
+      assert.equal(run.logs.filter((l) => l.includes('Malformed lease notification skipped')).length, 100);
+      const rows = await reservations(c);
+      const h = rows.find((r) => r.mac === '0a:0b:0c:0d:0e:0f');
+      assert.ok(h?.hostname?.startsWith('../../etc/cron.d/x;$(rm -rf /)[0mAAA'));
+      assert.equal(Buffer.byteLength(h?.hostname ?? ''), 255);
+      await waitFor('hostile record', () => readdirSync(run.options.outputDir).includes('0a-0b-0c-0d-0e-0f.json'));
+      assert.deepEqual(readdirSync(run.options.outputDir).filter((f) => !/^([0-9a-f]{2}-){5}[0-9a-f]{2}\.json$/.test(f)), []);
+    } finally {
+      await c.end();
+      await run.stop();
+    }
+  });
+
+  test('a full queue drops notifications and a catch-up recovers every one of them', async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, queueSize: 20, batchSize: 10 }));
+    try {
+      const c = await connect(db);
+      await insertLeases(c, manyLeases(3000, 60_000));
+      await c.end();
+      await waitFor('3,000 reservations', async () => (await countReservations(db)) === 3000, 60_000, 100);
+      assert.ok(run.monitor.metrics.value('kea_lease_monitor_queue_overflows_total') > 0, 'the queue did overflow');
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('without the trigger it refuses to start and names `db migrate --notify`', async () => {
+    const db = await cluster.freshDatabase();
+    await assert.rejects(startMonitor(testOptions(db, { useDatabaseEvents: true })), (err: unknown) =>
+      err instanceof FatalError && /db migrate --notify/.test(err.message));
+  });
+
+  test('renewals cause no database writes', async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+    const c = await connect(db);
+    try {
+      await insertLeases(c, manyLeases(20, 80_000));
+      await waitFor('reservations', async () => (await countReservations(db)) === 20);
+      const batches = run.monitor.metrics.value('kea_lease_monitor_batches_total');
+      const seq = (await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value;
+      await c.query(`UPDATE lease4 SET expire = expire + interval '1 hour'`);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_batches_total'), batches, 'no batch for renewals');
+      assert.equal((await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value, seq);
+    } finally {
+      await c.end();
+      await run.stop();
+    }
+  });
+});
