@@ -46,6 +46,9 @@ export class MemfileSource {
   private lastSave = 0;
   private saved: Position | null = null;
   private missingLogged = false;
+  /** Newer files pinned by descriptor, oldest first, waiting until the current one is drained. */
+  private readonly generations: OpenFile[] = [];
+  private pinning: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: MemfileSettings,
@@ -73,8 +76,9 @@ export class MemfileSource {
     this.requestStop();
     await this.pumping;
     if (this.saveTimer) clearTimeout(this.saveTimer);
+    await this.pinning;
     await this.persist(true);
-    await this.current?.fh.close().catch(() => undefined);
+    for (const f of [this.current, ...this.generations.splice(0)]) await f?.fh.close().catch(() => undefined);
     this.current = null;
   }
 
@@ -215,7 +219,10 @@ export class MemfileSource {
   private watch(): void {
     const dir = dirname(this.settings.leaseFile);
     try {
-      this.watcher = watch(dir, { persistent: true }, () => this.kick());
+      this.watcher = watch(dir, { persistent: true }, () => {
+        void this.pin();
+        this.kick();
+      });
       this.watcher.on('error', (err) => {
         this.log.warn('Lost the inotify watch on the lease directory; polling instead', { error: errorMessage(err) });
         this.watcher?.close();
@@ -233,7 +240,10 @@ export class MemfileSource {
 
   private startPolling(): void {
     if (this.stopped || this.pollTimer) return;
-    this.pollTimer = setInterval(() => this.kick(), this.settings.pollIntervalMs);
+    this.pollTimer = setInterval(() => {
+      void this.pin();
+      this.kick();
+    }, this.settings.pollIntervalMs);
   }
 
   /** Runs one pump at a time; a kick during a pump makes it go round once more. */
@@ -292,27 +302,50 @@ export class MemfileSource {
     }
   }
 
-  /** After cleanup renamed the file away: the old descriptor is drained, then the new file followed. */
+  /**
+   * Opens the file now at the lease file's name if it is a generation we do not hold yet. Called on
+   * every filesystem event, even while a backlog is being written, so each generation is pinned by
+   * a descriptor before cleanup can unlink it: falling behind never means skipping a file.
+   */
+  private pin(): Promise<void> {
+    this.pinning = this.pinning.then(async () => {
+      if (this.stopped || !this.current) return;
+      const st = await stat(this.settings.leaseFile).catch(() => null);
+      if (!st) return; // renamed, new file not created yet: its creation brings another event
+      const known = [this.current, ...this.generations];
+      if (known.some((f) => f.ino === st.ino && f.dev === st.dev)) return;
+      const file = await this.openFile(this.settings.leaseFile);
+      if (file && !known.some((f) => f.ino === file.ino && f.dev === file.dev)) this.generations.push(file);
+      else await file?.fh.close();
+    }).catch((err: unknown) => void this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) }));
+    return this.pinning;
+  }
+
+  /** After cleanup renamed the file away: the old descriptor is drained, then the next generation followed. */
   private async checkRotation(): Promise<void> {
     const file = this.current;
     if (!file || this.stopped) return;
-    const st = await stat(this.settings.leaseFile).catch(() => null);
-    if (!st) return; // renamed, new file not created yet: the next event brings it
-    if (st.ino === file.ino && st.dev === file.dev) {
-      if (st.size < file.reader.consumed) {
+    await this.pin();
+    const next = this.generations.shift();
+    if (!next) {
+      const st = await stat(this.settings.leaseFile).catch(() => null);
+      if (st && st.ino === file.ino && st.dev === file.dev && st.size < file.reader.consumed) {
         this.log.warn('Lease file shrank in place; reading it again from the start', { file: file.name });
         await this.switchTo(await this.openFile(this.settings.leaseFile));
       }
       return;
     }
     await this.drain();
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.generations.unshift(next);
+      return;
+    }
     if (file.reader.pendingBytes > 0) {
       this.reject(file, 'truncated', 'rotated file ends in an incomplete row', '');
     }
     this.metrics.inc(...M.rotations);
     this.log.info('Lease file cleanup seen; following the new file', { file: this.settings.leaseFile });
-    await this.switchTo(await this.openFile(this.settings.leaseFile));
+    await this.switchTo(next);
     this.again = true;
   }
 

@@ -20,7 +20,8 @@ export function tempDir(prefix = 'klm-'): string {
 /** Options as the CLI would build them (defaults, no environment), with test overrides. */
 export function testOptions(db: DbOptions, over: Partial<Options> = {}): Options {
   const base = buildOptions({}, {});
-  return { ...base, db, outputDir: tempDir('klm-out-'), heartbeatInterval: 0.5, reconnectMaxDelay: 0.5, ...over };
+  const outputDir = over.outputDir ?? tempDir('klm-out-');
+  return { ...base, db, outputDir, stateFile: join(outputDir, '.memfile-position.json'), heartbeatInterval: 0.5, reconnectMaxDelay: 0.5, ...over };
 }
 
 /** A logger that keeps its JSON lines in memory so tests can read what was logged. */

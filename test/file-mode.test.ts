@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DbOptions } from '../src/options';
+import { connect, TestCluster } from './helpers/pg';
+import { CSV_HEADER, csvRow, fileStem, manyLeases, reservations, TestLease } from './helpers/leases';
+import { startMonitor, tempDir, testOptions } from './helpers/monitor';
+import { waitFor } from './helpers/wait';
+
+let cluster: TestCluster;
+before(() => {
+  cluster = TestCluster.start();
+});
+after(() => cluster.stop());
+
+async function hostRows(db: DbOptions) {
+  const c = await connect(db);
+  try {
+    return await reservations(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function leaseDir(): { dir: string; file: string } {
+  const dir = tempDir('klm-leases-');
+  return { dir, file: join(dir, 'kea-leases4.csv') };
+}
+
+/** Appends rows the way Kea does (one write per row, no fsync) and performs lease file cleanup as Kea and kea-lfc do. */
+class FakeKeaMemfile {
+  private fd: number;
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'a');
+    if (readFileSync(file).length === 0) writeSync(this.fd, CSV_HEADER + '\n');
+  }
+  append(l: TestLease): void {
+    writeSync(this.fd, csvRow(l));
+  }
+  /** Kea: rename to .1, start a new file with just the header. */
+  rotate(): void {
+    renameSync(this.file, `${this.file}.1`);
+    const next = openSync(this.file, 'a');
+    writeSync(next, CSV_HEADER + '\n');
+    closeSync(this.fd);
+    this.fd = next;
+  }
+  /** kea-lfc: merge .2 and .1 into .output, rename to .completed, unlink .1 and .2, rename .completed to .2. */
+  lfc(): void {
+    const rows = new Map<string, string>();
+    for (const f of [`${this.file}.2`, `${this.file}.1`]) {
+      if (!existsSync(f)) continue;
+      for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
+    }
+    writeFileSync(`${this.file}.output`, [CSV_HEADER, ...rows.values()].join('\n') + '\n');
+    renameSync(`${this.file}.output`, `${this.file}.completed`);
+    for (const f of [`${this.file}.1`, `${this.file}.2`]) if (existsSync(f)) unlinkSync(f);
+    renameSync(`${this.file}.completed`, `${this.file}.2`);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+describe('file mode (Kea memfile CSV)', () => {
+  test('replays .2, .1 and the file: renewals, deletes, reclaims, declines, expiries and escaped commas', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const now = Math.floor(Date.now() / 1000);
+    writeFileSync(`${file}.2`, CSV_HEADER + '\n' + [
+      csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'old-name' }),
+      csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', hostname: 'deleted-later' }),
+    ].join(''));
+    writeFileSync(`${file}.1`, CSV_HEADER + '\n' + [
+      csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'rack-3,slot-7' }), // renewal with a new, escaped name
+      csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', validLifetime: 0 }), // deleted
+      csvRow({ ip: '10.5.0.3', mac: '02:00:00:00:05:03', state: 1 }), // declined
+    ].join(''));
+    writeFileSync(file, CSV_HEADER + '\n' + [
+      csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', hostname: 'bmc-4' }),
+      csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', state: 2, hostname: '' }), // reclaimed
+      csvRow({ ip: '10.5.0.5', mac: '02:00:00:00:05:05', expire: now - 10 }), // expired while nobody watched
+      csvRow({ ip: '10.5.0.6', mac: '02:00:00:00:05:06', hostname: 'live' }),
+      csvRow({ ip: '10.5.0.7', mac: '02:00:00:00:05:07', subnet: 9 }),
+    ].join(''));
+    const run = await startMonitor(testOptions(db, { leaseFile: file, subnetIds: [1] }));
+    try {
+      await waitFor('replay', async () => (await hostRows(db)).length === 2);
+      const rows = await hostRows(db);
+      assert.deepEqual(rows.map((r) => [r.mac, r.ip, r.hostname]).sort(), [
+        ['02:00:00:00:05:01', '10.5.0.1', 'rack-3,slot-7'],
+        ['02:00:00:00:05:06', '10.5.0.6', 'live'],
+      ]);
+      const rec = JSON.parse(readFileSync(join(run.options.outputDir, '02-00-00-00-05-01.json'), 'utf8'));
+      assert.equal(rec.source, 'file');
+      assert.equal(rec.hostname, 'rack-3,slot-7');
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('survives lease file cleanups done exactly as Kea does them while rows are appended, losing none', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const kea = new FakeKeaMemfile(file);
+    const run = await startMonitor(testOptions(db, { leaseFile: file }));
+    const leases = manyLeases(3000, 1000);
+    try {
+      for (let i = 0; i < leases.length; i++) {
+        kea.append(leases[i]);
+        if (i % 2 === 0) kea.append(leases[i]); // a renewal right away, as a journal holds them
+        if (i > 0 && i % 500 === 0) {
+          kea.rotate();
+          // kea-lfc runs in the background while Kea goes on appending.
+          setTimeout(() => kea.lfc(), 20);
+        }
+        if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      await waitFor('3,000 reservations', async () => (await hostRows(db)).length === 3000, 60_000, 200);
+      const got = new Set((await hostRows(db)).map((r) => `${r.mac}=${r.ip}`));
+      for (const l of leases) assert.ok(got.has(`${l.mac}=${l.ip}`), `lost ${l.mac}`);
+      assert.ok(run.monitor.metrics.value('kea_lease_monitor_lease_file_rotations_total') >= 5);
+      assert.equal(run.monitor.metrics.total('kea_lease_monitor_input_rejected_total'), 0);
+    } finally {
+      kea.close();
+      await run.stop();
+    }
+  });
+
+  test('remembers its position: a restart does not reprocess what it already handled', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const kea = new FakeKeaMemfile(file);
+    for (const l of manyLeases(200, 5000)) kea.append(l);
+    const options = testOptions(db, { leaseFile: file });
+    const first = await startMonitor(options);
+    await waitFor('first 200', async () => (await hostRows(db)).length === 200);
+    await first.stop();
+    for (const l of manyLeases(30, 5200)) kea.append(l);
+    const second = await startMonitor(options);
+    try {
+      await waitFor('230', async () => (await hostRows(db)).length === 230);
+      assert.equal(second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }), 30);
+      assert.ok(second.logs.some((l) => l.includes('Resuming the lease file from the saved position')));
+    } finally {
+      kea.close();
+      await second.stop();
+    }
+  });
+
+  test('a partial last row waits for its newline', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    writeFileSync(file, CSV_HEADER + '\n');
+    const run = await startMonitor(testOptions(db, { leaseFile: file }));
+    try {
+      const row = csvRow({ ip: '10.6.0.1', mac: '02:00:00:00:06:01', hostname: 'half' });
+      appendFileSync(file, row.slice(0, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await hostRows(db)).length, 0);
+      appendFileSync(file, row.slice(20));
+      await waitFor('the completed row', async () => (await hostRows(db)).length === 1);
+      assert.equal(run.monitor.metrics.total('kea_lease_monitor_input_rejected_total'), 0);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('100 malformed rows are logged and counted; hostile hostnames are handled; good rows around them land', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const good = manyLeases(100, 7000);
+    const parts: Buffer[] = [Buffer.from(CSV_HEADER + '\n')];
+    const garbage = ['garbage', '10.0.0.1,aa:bb', '999.1.1.1,02:00:00:00:00:01,,3600,1900000000,1,0,0,x,0,',
+      '10.0.0.1,zz:zz:zz:zz:zz:zz,,3600,1900000000,1,0,0,x,0,', '10.0.0.1,02:00:00:00:00:01,,NaN,1900000000,1,0,0,x,0,'];
+    for (let i = 0; i < 100; i++) {
+      parts.push(Buffer.from(csvRow(good[i])));
+      parts.push(Buffer.from(garbage[i % garbage.length] + '\n'));
+    }
+    // Hostile hostnames: NUL, invalid UTF-8, shell and path characters, 10 kB.
+    const row = (ip: string, mac: string, host: Buffer): Buffer =>
+      Buffer.concat([Buffer.from(`${ip},${mac},,3600,${Math.floor(Date.now() / 1000) + 3600},1,0,0,`), host, Buffer.from(',0,\n')]);
+    parts.push(row('10.7.0.1', '02:00:00:00:07:01', Buffer.from([0x61, 0x00, 0x62, 0xff, 0xfe, 0x63])));
+    parts.push(row('10.7.0.2', '02:00:00:00:07:02', Buffer.from('$(reboot);`id`|../../../etc/passwd')));
+    parts.push(row('10.7.0.3', '02:00:00:00:07:03', Buffer.from('x'.repeat(10_240))));
+    writeFileSync(file, Buffer.concat(parts));
+    const run = await startMonitor(testOptions(db, { leaseFile: file }));
+    try {
+      await waitFor('good rows', async () => (await hostRows(db)).length === 103);
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_input_rejected_total', { source: 'file', reason: 'invalid-row' }), 100);
+      assert.equal(run.logs.filter((l) => l.includes('Malformed lease file row skipped')).length, 100);
+      const byMac = new Map((await hostRows(db)).map((r) => [r.mac, r.hostname]));
+      assert.equal(byMac.get('02:00:00:00:07:01'), 'ab\ufffd\ufffdc');
+      assert.equal(byMac.get('02:00:00:00:07:02'), '$(reboot);`id`|../../../etc/passwd');
+      assert.equal(byMac.get('02:00:00:00:07:03'), 'x'.repeat(255));
+      await waitFor('records', () => existsSync(join(run.options.outputDir, `${fileStem('02:00:00:00:07:02')}.json`)));
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('falls back to polling where the directory cannot be watched, and picks the file up once it exists', async () => {
+    const db = await cluster.freshDatabase();
+    const dir = join(tempDir('klm-late-'), 'not-yet');
+    const file = join(dir, 'kea-leases4.csv');
+    const run = await startMonitor(testOptions(db, { leaseFile: file, pollInterval: 0.1 }));
+    try {
+      assert.ok(run.logs.some((l) => l.includes('Cannot watch the lease directory; polling instead')));
+      mkdirSync(dir);
+      writeFileSync(file, CSV_HEADER + '\n' + csvRow({ ip: '10.8.0.1', mac: '02:00:00:00:08:01' }));
+      await waitFor('the late file', async () => (await hostRows(db)).length === 1);
+    } finally {
+      await run.stop();
+    }
+  });
+});
