@@ -43,6 +43,7 @@ teardown() {
   TORN_DOWN=1
   local left=""
   if [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+    [[ -n $LEADER && -n $T ]] && in_ct journalctl --no-pager -o short-iso -u "$SVC" >"$T/service-journal.log" 2>&1
     kill -TERM "$NSPAWN_PID" 2>/dev/null   # nspawn turns SIGTERM into a clean container shutdown
     for _ in $(seq 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$NSPAWN_PID" 2>/dev/null && sleep 0.5
@@ -257,6 +258,19 @@ check "no password in the unit, its environment file or ExecStart" bash -c \
 grep -q MemoryDenyWriteExecute "$T/merged/etc/systemd/system/$SVC" && ! grep -q '^#.*MemoryDenyWriteExecute' "$T/merged/etc/systemd/system/$SVC" \
   && nok "unit must not set MemoryDenyWriteExecute" || ok "unit does not set MemoryDenyWriteExecute"
 
+# File mode (the default) must work inside the sandbox too: Kea appends a row to its lease file.
+FILE_MAC=aa:bb:cc:dd:ee:01 FILE_IP=10.99.7.51
+in_ct sh -c "echo '$FILE_IP,$FILE_MAC,,3600,$(( $(date +%s) + 3600 )),$SUBNET,0,0,file-bmc,0,' >>/var/lib/kea/kea-leases4.csv"
+host_row="" disc=""
+for _ in $(seq 60); do
+  host_row=$(psql_pg -c "SELECT dhcp4_subnet_id, '0.0.0.0'::inet + ipv4_address FROM hosts WHERE dhcp_identifier = '\\x${FILE_MAC//:/}' AND dhcp_identifier_type = 0")
+  disc=$(in_ct cat "/var/lib/kea/discovery/${FILE_MAC//:/-}.json" 2>/dev/null)
+  [[ -n $host_row && -n $disc ]] && break
+  sleep 0.5
+done
+check "file mode: lease file row -> reservation and discovery record ($host_row)" \
+  test "$host_row|${disc:+disc}" = "$SUBNET|$FILE_IP|disc"
+
 verify_out=$(in_ct systemd-analyze verify "/etc/systemd/system/$SVC" 2>&1)
 if [[ -z $verify_out ]]; then ok "systemd-analyze verify: no output"; else nok "systemd-analyze verify printed something" "$verify_out"; fi
 sec=$(in_ct systemd-analyze security --offline=yes "/etc/systemd/system/$SVC" 2>&1)
@@ -287,7 +301,8 @@ check "service restarted (new invocation) and active" test "$inv_after" != "$inv
 check "journal: Listening for database lease events" bash -c \
   "nsenter --target $LEADER --all -- journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(show InvocationID) | grep -q 'Listening for database lease events'"
 
-play idempotence-notify kea_deploy.yml -e kea_db_enable_notify=true
+# -vvv: connection-level EXEC lines must not carry a secret either (checked with the other logs below).
+play idempotence-notify kea_deploy.yml -vvv -e kea_db_enable_notify=true
 if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "idempotence in event mode ($RECAP)"
 else nok "idempotence in event mode" "$(play_tail)"; fi
 
@@ -329,6 +344,27 @@ play rollback-again kea_rollback.yml
 if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "rollback again: changed=0 ($RECAP)"
 else nok "rollback again" "$(play_tail)"; fi
 
+# ---- upgrade keeps the previous binary; rollback can return to it ------------------------------
+cp "$BIN" "$T/kea-lease-monitor.next" && echo >>"$T/kea-lease-monitor.next"   # trailing bytes: a different build that still runs
+sha() { in_ct sha256sum "$1" | cut -d' ' -f1; }
+play upgrade kea_deploy.yml -e "kea_lm_binary_src=$T/kea-lease-monitor.next"
+BIN_SHA=$(sha256sum "$BIN" | cut -d' ' -f1) NEXT_SHA=$(sha256sum "$T/kea-lease-monitor.next" | cut -d' ' -f1)
+check "upgrade installs the new binary and keeps the old one as .previous ($RECAP)" test \
+  "$RC $(sha /opt/baremetal/kea-lease-monitor/kea-lease-monitor) $(sha /opt/baremetal/kea-lease-monitor/kea-lease-monitor.previous) $(show ActiveState)" \
+  = "0 $NEXT_SHA $BIN_SHA active"
+play rollback-binary kea_rollback.yml -e kea_rollback_restore_previous_binary=true
+check "rollback with kea_rollback_restore_previous_binary returns to it, restarted ($RECAP)" test \
+  "$RC $(sha /opt/baremetal/kea-lease-monitor/kea-lease-monitor) $(show ActiveState)/$(show SubState) $(in_ct readlink "/proc/$(show MainPID)/exe")" \
+  = "0 $BIN_SHA active/running /opt/baremetal/kea-lease-monitor/kea-lease-monitor"
+play rollback-binary-again kea_rollback.yml -e kea_rollback_restore_previous_binary=true
+if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "binary rollback again: changed=0 ($RECAP)"
+else nok "binary rollback again" "$(play_tail)"; fi
+
+# ---- preflight: an unreachable database stops the play before anything changes -----------------
+play bad-password kea_deploy.yml -e kea_db_password=not-the-password
+if [[ $RC -ne 0 && $CHANGED -eq 0 ]] && grep -q 'Cannot reach PostgreSQL' "$LOG"; then ok "preflight fails clearly on a wrong database password ($RECAP)"
+else nok "preflight must fail on a wrong database password" "$(play_tail)"; fi
+
 # ---- a service that cannot start fails the play, with the journal -------------------------------
 play crash kea_deploy.yml -e '{"kea_lm_extra_args": ["--no-such-flag"]}'
 if [[ $RC -ne 0 && $FAILED -gt 0 ]] && grep -q 'Last journal lines' "$LOG"; then
@@ -337,7 +373,7 @@ else nok "a crash-looping service must fail the play" "$(play_tail)"; fi
 
 # ---- no secret in any output -------------------------------------------------------------------
 leaks=$(grep -lF -e "$RT_PASS" -e "$MIG_PASS" "$T"/*.log 2>/dev/null)
-if [[ -z $leaks ]]; then ok "no password in any playbook output"; else nok "password in playbook output" "$leaks"; fi
+if [[ -z $leaks ]]; then ok "no password in any playbook output (one run at -vvv)"; else nok "password in playbook output" "$leaks"; fi
 in_ct journalctl --no-pager -o cat -u "$SVC" | grep -qF -e "$RT_PASS" -e "$MIG_PASS" \
   && nok "password in the service journal" || ok "no password in the service journal"
 
