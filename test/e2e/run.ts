@@ -1,6 +1,6 @@
 // End-to-end suite: real kea-dhcp4 in a private network namespace, real DHCP clients, the built monitor.
 // Usage: node --import tsx test/e2e/run.ts   (root; `make e2e`). Last line: "N passed, N failed".
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { check, results, summary } from "./lib/checks";
 import { perfdhcp, perfdhcpSummary, udhcpcOnce, UDHCPC_MAC } from "./lib/dhcp";
@@ -64,6 +64,25 @@ function watchRotations(file: string): { stop(): number } {
   return { stop: () => (clearInterval(t), n) };
 }
 
+/** A reservation must win over the allocator: drop the client's lease, and its next DORA must bring the same address. */
+async function reservedAddressHonoured(tag: string, net: Net, pg: Pg, kea: Kea, dir: string) {
+  const first = await udhcpcOnce(net, dir);
+  const reserved = await waitFor(
+    "udhcpc client reserved",
+    async () => (await query<{ ip: string }>(pg, "SELECT host('0.0.0.0'::inet + ipv4_address) AS ip FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")]))[0]?.ip,
+    10000,
+  );
+  const del = await kea.command("lease4-del", { "ip-address": first });
+  const again = await udhcpcOnce(net, dir);
+  check(`${tag}: a reserved client gets its reserved address on its next exchange (udhcpc; lease deleted in between)`,
+    del.result === 0 && again === first && reserved === first, `leased ${first}, reserved ${reserved}, lease deleted ${del.result === 0}, then got ${again}`);
+}
+
+function keaErrors(tag: string, kea: Kea) {
+  const errs = readFileSync(kea.logFile, "utf8").split("\n").filter((l) => / (ERROR|FATAL) /.test(l));
+  check(`${tag}: kea-dhcp4 logged no ERROR`, errs.length === 0, errs.length ? `${errs.length}: ${errs[0]!.slice(0, 200)}` : "");
+}
+
 async function databaseMode(net: Net) {
   const dir = tempDir("lmk-e2e-db-");
   const pg = await startPg(join(dir, "pg"));
@@ -80,12 +99,7 @@ async function databaseMode(net: Net) {
   process.stdout.write(`     ${perfdhcpSummary(r.report)}\n`);
   await verify("db", pg, kea, 1000, mon, outDir);
 
-  // A reservation must win over the allocator: drop the client's lease, and its next DORA must bring the same address.
-  const first = await udhcpcOnce(net, dir);
-  await waitFor("udhcpc client reserved", async () => (await query(pg, "SELECT 1 FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")])).length === 1, 10000);
-  const del = await kea.command("lease4-del", { "ip-address": first });
-  const again = await udhcpcOnce(net, dir);
-  check("db: a reserved client gets its reserved address on the next exchange (udhcpc, lease deleted in between)", del.result === 0 && again === first, `first ${first}, deleted ${del.result === 0}, then ${again}`);
+  await reservedAddressHonoured("db", net, pg, kea, dir);
 
   const code = await mon.stop();
   check("db: monitor exits 0 on SIGTERM", code === 0, `exit ${code}`);
@@ -102,6 +116,7 @@ async function databaseMode(net: Net) {
   await mon.waitLog(LISTENING, 10000);
   process.stdout.write(`     killed with ${before} hosts present; ${perfdhcpSummary((await run2).report)}\n`);
   await verify("db after SIGKILL + restart", pg, kea, 1000);
+  keaErrors("db", kea);
   await mon.stop();
   await kea.stop();
 }
@@ -122,6 +137,7 @@ async function fileMode(net: Net) {
   const rotations = rot.stop();
   check("file: several lease-file cleanups happened during the run", rotations >= 3, `${rotations} rotations at lfc-interval 2 s`);
   await verify("file", pg, kea, 1000, mon, outDir);
+  await reservedAddressHonoured("file", net, pg, kea, dir);
   check("file: monitor exits 0 on SIGTERM", (await mon.stop()) === 0);
 
   mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
@@ -133,6 +149,7 @@ async function fileMode(net: Net) {
   mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
   process.stdout.write(`     ${perfdhcpSummary((await run2).report)}\n`);
   await verify("file after SIGKILL + restart", pg, kea, 1000);
+  keaErrors("file", kea);
   await mon.stop();
   await kea.stop();
 }

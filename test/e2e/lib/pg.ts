@@ -19,7 +19,7 @@ export async function startPg(dir: string, opts: { durable?: boolean; statStatem
   if (opts.statStatements) {
     await query(pg, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
     // pg_ctl restart reuses the original -o options (postmaster.opts).
-    await run("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", join(dir, "data"), "-w", "-t", "30", "restart"], {});
+    await run("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", join(dir, "data"), "-l", join(dir, "postgres.log"), "-w", "-t", "30", "restart"], {});
     await query(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   }
   return pg;

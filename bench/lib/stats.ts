@@ -1,0 +1,55 @@
+// Percentiles, median/min/max over runs, and /proc sampling of a process.
+import { readFileSync } from "node:fs";
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface Agg { median: number; min: number; max: number; n: number }
+export function agg(xs: number[]): Agg {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return { median: mid, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}
+
+const CLK_TCK = 100; // getconf CLK_TCK on Linux x86_64/arm64
+
+export function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+
+export function rssMb(pid: number): { rss: number; hwm: number } {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
+    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}
+
+/** Samples RSS every ms until stopped; steady = median of the second half of the samples. */
+export function sampleRss(pid: number, ms = 100): { stop(): { peak: number; steady: number } } {
+  const xs: number[] = [];
+  let hwm = 0;
+  const t = setInterval(() => {
+    const r = rssMb(pid);
+    if (Number.isFinite(r.rss)) xs.push(r.rss);
+    if (Number.isFinite(r.hwm)) hwm = Math.max(hwm, r.hwm);
+  }, ms);
+  return {
+    stop() {
+      clearInterval(t);
+      return { peak: Math.max(hwm, ...xs), steady: agg(xs.slice(Math.floor(xs.length / 2))).median };
+    },
+  };
+}
