@@ -344,6 +344,10 @@ play rollback-again kea_rollback.yml
 if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "rollback again: changed=0 ($RECAP)"
 else nok "rollback again" "$(play_tail)"; fi
 
+play rollback-drop-constraint kea_rollback.yml -e kea_rollback_drop_constraint=true
+check "rollback with kea_rollback_drop_constraint: Kea's own index kept, nothing to change ($RECAP)" test \
+  "$RC $CHANGED $(psql_pg -c "SELECT count(*) FROM pg_indexes WHERE indexname = 'key_dhcp4_identifier_subnet_id'")" = "0 0 1"
+
 # ---- upgrade keeps the previous binary; rollback can return to it ------------------------------
 cp "$BIN" "$T/kea-lease-monitor.next" && echo >>"$T/kea-lease-monitor.next"   # trailing bytes: a different build that still runs
 sha() { in_ct sha256sum "$1" | cut -d' ' -f1; }
