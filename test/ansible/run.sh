@@ -21,6 +21,10 @@ if [[ ${KLM_IN_NS:-} != 1 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "test-ansible: needs root (systemd-nspawn, mounts, nsenter)"; echo "0 passed, 1 failed"; exit 1
   fi
+  if ! err=$(unshare --mount --propagation private -- true 2>&1); then
+    echo "test-ansible: cannot create a mount namespace (unshare: $err); this test needs CAP_SYS_ADMIN"
+    echo "0 passed, 1 failed"; exit 1
+  fi
   exec env KLM_IN_NS=1 unshare --mount --propagation private -- "$0" "$@"
 fi
 
@@ -48,6 +52,11 @@ teardown() {
     for _ in $(seq 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$NSPAWN_PID" 2>/dev/null && sleep 0.5
     kill -0 "$NSPAWN_PID" 2>/dev/null && left+="container (nspawn pid $NSPAWN_PID) still running; "
+  fi
+  # Killing a PID namespace's init kills everything in it.
+  if [[ -n $LEADER ]] && kill -0 "$LEADER" 2>/dev/null && [[ $(cat "/proc/$LEADER/comm" 2>/dev/null) == systemd ]]; then
+    kill -KILL "$LEADER"; sleep 0.5
+    kill -0 "$LEADER" 2>/dev/null && left+="container init (pid $LEADER) still running; "
   fi
   if [[ -n $PGDIR ]]; then
     "$REPO/scripts/pg-throwaway.sh" stop "$PGDIR" >/dev/null 2>&1
@@ -104,7 +113,7 @@ ok "Debian 12 container root at $ROOTFS"
 
 # ---- PostgreSQL with the real Kea schema -------------------------------------------------------
 PGDIR=$T/pg
-if ! pgout=$("$REPO/scripts/pg-throwaway.sh" start "$PGDIR" 2>&1); then PGDIR=""; fatal "throwaway PostgreSQL" "$pgout"; fi
+if ! pgout=$("$REPO/scripts/pg-throwaway.sh" start "$PGDIR" 2>&1); then fatal "throwaway PostgreSQL" "$pgout"; fi
 PGPORT=$(sed -n 's/^PGPORT=//p' <<<"$pgout")
 # A migration account that owns Kea's tables, and a least-privilege runtime account; both need a
 # password on the socket (scram), only the harness's postgres stays on trust.
@@ -139,13 +148,20 @@ BASE_CATALOG=$(catalog)
 mkdir -p "$T/upper" "$T/work" "$T/merged" /run/systemd/nspawn
 # nspawn refuses a disk-backed /run/systemd/nspawn; the cached root stays untouched under an overlay.
 mount -t tmpfs tmpfs /run/systemd/nspawn || fatal "container boot" "cannot mount a tmpfs on /run/systemd/nspawn"
-mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$T/upper,workdir=$T/work" "$T/merged" \
-  || fatal "container boot" "cannot mount an overlay over $ROOTFS (is the overlay module available?)"
+if ! mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$T/upper,workdir=$T/work" "$T/merged" 2>"$T/overlay.err"; then
+  # No overlayfs here (module missing, or /tmp itself on overlayfs): boot a throwaway copy instead.
+  echo "# overlay mount failed ($(cat "$T/overlay.err")); copying the root instead"
+  cp -a "$ROOTFS/." "$T/merged/" || fatal "container boot" "cannot mount an overlay over, nor copy, $ROOTFS"
+fi
 systemd-nspawn -D "$T/merged" --machine="$HOST" --register=no --keep-unit --private-network \
   --console=passive --bind="$PGDIR:/run/pgsock" -b >"$T/console.log" 2>&1 &
 NSPAWN_PID=$!
-for _ in $(seq 100); do
-  LEADER=$(pgrep -P "$NSPAWN_PID" | head -1)
+# nspawn's first child is a short-lived helper; the container's init is the child that runs systemd.
+LEADER=""
+for _ in $(seq 200); do
+  for pid in $(pgrep -P "$NSPAWN_PID"); do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]] && LEADER=$pid
+  done
   [[ -n $LEADER ]] && break
   kill -0 "$NSPAWN_PID" 2>/dev/null || break
   sleep 0.1
@@ -153,9 +169,10 @@ done
 state=""
 if [[ -n $LEADER ]]; then
   # The system bus appears a moment after PID 1; until then systemctl cannot even ask.
-  for _ in $(seq 120); do
+  deadline=$((SECONDS + 90))
+  while ((SECONDS < deadline)); do
     state=$(timeout 60 nsenter --target "$LEADER" --all -- systemctl is-system-running --wait 2>&1)
-    [[ $state == *"Failed to connect to bus"* ]] || break
+    [[ $state == running || $state == degraded ]] && break
     kill -0 "$NSPAWN_PID" 2>/dev/null || break
     sleep 0.25
   done
