@@ -26,7 +26,9 @@ export async function startPg(dir: string, opts: { durable?: boolean; statStatem
 }
 
 export function client(pg: Pg, appName = "e2e"): Client {
-  return new Client({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, application_name: appName });
+  const c = new Client({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, application_name: appName });
+  c.on("error", () => undefined); // a server stopped under an idle client must not crash the harness; queries still reject
+  return c;
 }
 
 export async function query<T = Record<string, unknown>>(pg: Pg, sql: string, params: unknown[] = []): Promise<T[]> {

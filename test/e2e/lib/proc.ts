@@ -18,10 +18,13 @@ export function onCleanup(name: string, fn: () => Promise<void> | void): () => v
   };
 }
 
-export async function runCleanups(): Promise<void> {
+/** A mark for runCleanups(mark): undo only what was registered after it. */
+export const cleanupMark = (): number => cleanups.length;
+
+export async function runCleanups(downTo = 0): Promise<void> {
   if (cleaning) return;
   cleaning = true;
-  while (cleanups.length) {
+  while (cleanups.length > downTo) {
     const c = cleanups.pop()!;
     try {
       await c.fn();
