@@ -17,6 +17,8 @@ export interface WriterSettings {
   shutdownGraceMs: number;
 }
 
+const DISCOVERY_CONCURRENCY = 16;
+
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
 
@@ -158,7 +160,12 @@ export class ReservationWriter {
   }
 
   private async finish(entries: QueueEntry[], results: ReservationResult[]): Promise<void> {
-    await Promise.all(results.map((r) => this.record(r)));
+    // Bounded so a burst does not queue thousands of file operations in libuv's thread pool.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < results.length) await this.record(results[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(DISCOVERY_CONCURRENCY, results.length) }, worker));
     for (const e of entries) for (const done of e.waiters) done();
   }
 

@@ -1,4 +1,7 @@
-import type { FileHandle } from 'node:fs/promises';
+import { read } from 'node:fs';
+import { promisify } from 'node:util';
+
+const readAt = promisify(read);
 
 const CHUNK = 1 << 20;
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -26,7 +29,7 @@ export class LineReader {
   private skipping = false;
 
   constructor(
-    readonly fh: FileHandle,
+    readonly fd: number,
     startOffset: number,
   ) {
     this.readOffset = startOffset;
@@ -47,7 +50,7 @@ export class LineReader {
     let budget = maxBytes;
     while (budget > 0) {
       const buf = Buffer.allocUnsafe(CHUNK);
-      const { bytesRead } = await this.fh.read(buf, 0, CHUNK, this.readOffset);
+      const { bytesRead } = await readAt(this.fd, buf, 0, CHUNK, this.readOffset);
       if (bytesRead === 0) break;
       budget -= bytesRead;
       const base = this.readOffset - this.partial.length;

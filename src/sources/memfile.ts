@@ -1,5 +1,4 @@
-import { FSWatcher, watch } from 'node:fs';
-import { FileHandle, open, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, FSWatcher, openSync, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../errors';
 import { classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
@@ -18,7 +17,7 @@ export interface MemfileSettings {
 }
 
 interface OpenFile {
-  fh: FileHandle;
+  fd: number;
   dev: number;
   ino: number;
   reader: LineReader;
@@ -48,7 +47,7 @@ export class MemfileSource {
   private missingLogged = false;
   /** Newer files pinned by descriptor, oldest first, waiting until the current one is drained. */
   private readonly generations: OpenFile[] = [];
-  private pinning: Promise<void> = Promise.resolve();
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: MemfileSettings,
@@ -76,9 +75,8 @@ export class MemfileSource {
     this.requestStop();
     await this.pumping;
     if (this.saveTimer) clearTimeout(this.saveTimer);
-    await this.pinning;
     await this.persist(true);
-    for (const f of [this.current, ...this.generations.splice(0)]) await f?.fh.close().catch(() => undefined);
+    for (const f of [this.current, ...this.generations.splice(0)]) this.close(f);
     this.current = null;
   }
 
@@ -93,18 +91,13 @@ export class MemfileSource {
     const { main, one, two } = this.files;
     if (saved) {
       for (const name of [main, one]) {
-        const st = await stat(name).catch(() => null);
+        const st = statSync(name, { throwIfNoEntry: false });
         if (st && st.ino === saved.ino && st.dev === saved.dev && st.size >= saved.offset) {
           this.log.info('Resuming the lease file from the saved position', { file: name, offset: saved.offset });
-          // Opening by name first pins the inode before any cleanup can move it.
-          const pinned = name === one ? await this.openFile(main) : null;
-          await this.follow(await this.openFile(name, saved.offset));
-          if (name === one) {
-            await this.drain();
-            if (pinned) await this.switchTo(pinned);
-          } else {
-            pinned?.fh.close();
-          }
+          // Resuming inside .1: the current file is the next generation; pin it before cleanup moves it.
+          const next = name === one ? this.openFileSync(main) : null;
+          this.follow(await this.openFile(name, saved.offset));
+          if (next) this.generations.push(next);
           return;
         }
       }
@@ -114,7 +107,7 @@ export class MemfileSource {
     const rows = new Map<number, LeaseFields>();
     for (const name of [two, one]) await this.collect(name, rows);
     if (live) {
-      await this.follow(live);
+      this.follow(live);
       for (;;) {
         const lines = await live.reader.read();
         if (lines.length === 0) break;
@@ -138,30 +131,47 @@ export class MemfileSource {
         this.parseLines(file, lines, (f) => rows.set(f.address, f));
       }
     } finally {
-      await file.fh.close();
+      this.close(file);
     }
   }
 
-  private async openFile(name: string, offset = 0): Promise<OpenFile | null> {
-    let fh: FileHandle;
+  /**
+   * Opens synchronously on purpose: called from filesystem events, it must not wait in libuv's
+   * thread pool behind a burst of discovery-record writes while cleanup unlinks the file.
+   */
+  private openFileSync(name: string, offset = 0): OpenFile | null {
+    let fd: number;
     try {
-      fh = await open(name, 'r');
+      fd = openSync(name, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const st = await fh.stat();
-    const file: OpenFile = { fh, dev: st.dev, ino: st.ino, reader: new LineReader(fh, offset), header: null, name, handled: offset };
-    if (offset > 0) {
+    const st = fstatSync(fd);
+    return { fd, dev: st.dev, ino: st.ino, reader: new LineReader(fd, offset), header: null, name, handled: offset };
+  }
+
+  private async openFile(name: string, offset = 0): Promise<OpenFile | null> {
+    const file = this.openFileSync(name, offset);
+    if (file && offset > 0) {
       // Resuming mid-file: the header is the file's first line.
-      const first = await new LineReader(fh, 0).read(64 * 1024);
+      const first = await new LineReader(file.fd, 0).read(64 * 1024);
       if (first.length && isHeaderLine(first[0].text)) file.header = this.headerOrNull(first[0].text, file);
     }
     return file;
   }
 
-  private async follow(file: OpenFile | null): Promise<void> {
-    if (this.current && this.current !== file) await this.current.fh.close().catch(() => undefined);
+  private close(file: OpenFile | null | undefined): void {
+    if (!file) return;
+    try {
+      closeSync(file.fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  private follow(file: OpenFile | null): void {
+    if (this.current && this.current !== file) this.close(this.current);
     this.current = file;
   }
 
@@ -220,7 +230,7 @@ export class MemfileSource {
     const dir = dirname(this.settings.leaseFile);
     try {
       this.watcher = watch(dir, { persistent: true }, () => {
-        void this.pin();
+        this.pin();
         this.kick();
       });
       this.watcher.on('error', (err) => {
@@ -241,7 +251,7 @@ export class MemfileSource {
   private startPolling(): void {
     if (this.stopped || this.pollTimer) return;
     this.pollTimer = setInterval(() => {
-      void this.pin();
+      this.pin();
       this.kick();
     }, this.settings.pollIntervalMs);
   }
@@ -280,7 +290,7 @@ export class MemfileSource {
           return;
         }
         this.missingLogged = false;
-        await this.follow(file);
+        this.follow(file);
       }
       await this.drain();
       await this.checkRotation();
@@ -307,28 +317,41 @@ export class MemfileSource {
    * every filesystem event, even while a backlog is being written, so each generation is pinned by
    * a descriptor before cleanup can unlink it: falling behind never means skipping a file.
    */
-  private pin(): Promise<void> {
-    this.pinning = this.pinning.then(async () => {
-      if (this.stopped || !this.current) return;
-      const st = await stat(this.settings.leaseFile).catch(() => null);
+  private pin(): void {
+    if (this.stopped || !this.current) return;
+    try {
+      const st = statSync(this.settings.leaseFile, { throwIfNoEntry: false });
       if (!st) return; // renamed, new file not created yet: its creation brings another event
       const known = [this.current, ...this.generations];
-      if (known.some((f) => f.ino === st.ino && f.dev === st.dev)) return;
-      const file = await this.openFile(this.settings.leaseFile);
-      if (file && !known.some((f) => f.ino === file.ino && f.dev === file.dev)) this.generations.push(file);
-      else await file?.fh.close();
-    }).catch((err: unknown) => void this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) }));
-    return this.pinning;
+      const isKnown = (f: { ino: number; dev: number }): boolean => known.some((k) => k.ino === f.ino && k.dev === f.dev);
+      if (isKnown(st)) return;
+      // Normally .1 is the file we hold. If it is another one, we fell more than one cleanup
+      // behind: that file comes before the new one (LFC has not merged and unlinked it yet).
+      const older = this.openFileSync(this.files.one);
+      if (older && !isKnown(older) && older.ino !== st.ino) {
+        this.log.warn('Fell behind by more than one lease file cleanup; reading the skipped file', { file: this.files.one });
+        this.generations.push(older);
+        known.push(older);
+      } else {
+        this.close(older);
+      }
+      const file = this.openFileSync(this.settings.leaseFile);
+      if (file && !isKnown(file)) this.generations.push(file);
+      else this.close(file);
+    } catch (err) {
+      this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) });
+    }
   }
 
   /** After cleanup renamed the file away: the old descriptor is drained, then the next generation followed. */
   private async checkRotation(): Promise<void> {
     const file = this.current;
     if (!file || this.stopped) return;
-    await this.pin();
-    const next = this.generations.shift();
+    this.pin();
+    // Peek, not shift: while the old file drains, `next` must stay known to pin().
+    const next = this.generations[0];
     if (!next) {
-      const st = await stat(this.settings.leaseFile).catch(() => null);
+      const st = statSync(this.settings.leaseFile, { throwIfNoEntry: false });
       if (st && st.ino === file.ino && st.dev === file.dev && st.size < file.reader.consumed) {
         this.log.warn('Lease file shrank in place; reading it again from the start', { file: file.name });
         await this.switchTo(await this.openFile(this.settings.leaseFile));
@@ -336,10 +359,8 @@ export class MemfileSource {
       return;
     }
     await this.drain();
-    if (this.stopped) {
-      this.generations.unshift(next);
-      return;
-    }
+    if (this.stopped) return;
+    this.generations.shift();
     if (file.reader.pendingBytes > 0) {
       this.reject(file, 'truncated', 'rotated file ends in an incomplete row', '');
     }
@@ -350,7 +371,7 @@ export class MemfileSource {
   }
 
   private async switchTo(next: OpenFile | null): Promise<void> {
-    await this.follow(next);
+    this.follow(next);
     await this.persist(true);
   }
 
@@ -366,7 +387,13 @@ export class MemfileSource {
     }
   }
 
-  private async persist(force: boolean): Promise<void> {
+  /** Saves are chained so two never race on the temp file. */
+  private persist(force: boolean): Promise<void> {
+    this.saving = this.saving.then(() => this.persistNow(force));
+    return this.saving;
+  }
+
+  private async persistNow(force: boolean): Promise<void> {
     const file = this.current;
     if (!file) return;
     const pos: Position = { version: 1, dev: file.dev, ino: file.ino, offset: file.handled };
