@@ -1,5 +1,5 @@
 // Percentiles, median/min/max over runs, and /proc sampling of a process.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -50,6 +50,61 @@ export function sampleRss(pid: number, ms = 100): { stop(): { peak: number; stea
     stop() {
       clearInterval(t);
       return { peak: Math.max(hwm, ...xs), steady: agg(xs.slice(Math.floor(xs.length / 2))).median };
+    },
+  };
+}
+
+/**
+ * CPU used by processes that are not part of this benchmark (neither this process nor a descendant of it, nor a
+ * process whose command line names our temp dir, as the daemonised postmasters do), sampled once a second.
+ * Short-lived processes between samples are missed, so this is a lower bound.
+ */
+export function foreignCpu(marker: string): { stop(): { foreign: number; wall: number } } {
+  const self = process.pid;
+  const last = new Map<number, number>();
+  const cmd = new Map<number, string>();
+  let foreign = 0;
+  const t0 = Date.now();
+  const read = () => {
+    const procs = new Map<number, { ppid: number; cpu: number }>();
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const f = readFileSync(`/proc/${d}/stat`, "utf8");
+        const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+        procs.set(Number(d), { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK });
+      } catch {
+        /* exited */
+      }
+    }
+    const ours = (pid: number): boolean => {
+      for (let p = pid, i = 0; p > 1 && i < 64; i++) {
+        if (p === self) return true;
+        if (!cmd.has(p)) {
+          try {
+            cmd.set(p, readFileSync(`/proc/${p}/cmdline`, "utf8"));
+          } catch {
+            cmd.set(p, "");
+          }
+        }
+        if (cmd.get(p)!.includes(marker)) return true;
+        p = procs.get(p)?.ppid ?? 0;
+      }
+      return false;
+    };
+    for (const [pid, p] of procs) {
+      const prev = last.get(pid);
+      if (prev !== undefined && !ours(pid)) foreign += p.cpu - prev;
+      last.set(pid, p.cpu);
+    }
+  };
+  read();
+  const t = setInterval(read, 1000);
+  return {
+    stop() {
+      clearInterval(t);
+      read();
+      return { foreign, wall: (Date.now() - t0) / 1000 };
     },
   };
 }
