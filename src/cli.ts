@@ -90,7 +90,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     return exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`kea-lease-monitor: ${err.message} (see --help)\n`);
+      process.stderr.write(`kea-lease-monitor: ${err.message.replace(/\s*\n\s*/g, ' ')} (see --help)\n`);
       return EXIT_USAGE;
     }
     process.stderr.write(`kea-lease-monitor: ${errorMessage(err)}\n`);

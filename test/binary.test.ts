@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DbOptions } from '../src/options';
+import { connect, TestCluster } from './helpers/pg';
+import { CSV_HEADER, csvRow, fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
+import { tempDir } from './helpers/monitor';
+import { waitFor } from './helpers/wait';
+
+// The built artefact, not the sources: `make test` builds it first.
+const BIN = join(__dirname, '..', 'dist', 'kea-lease-monitor');
+const PASSWORD = 'Pa55-word-never-in-argv';
+
+let cluster: TestCluster;
+let db: DbOptions;
+// Runs from an empty directory with no node_modules and no migrations/ beside it.
+const cwd = tempDir('klm-bin-cwd-');
+// No NODE_OPTIONS or KEA_LM_* from the caller's environment.
+const cleanEnv = { PATH: '/usr/bin:/bin', HOME: cwd };
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(BIN, args, { cwd, env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 30_000 });
+}
+
+function dbArgs(d: DbOptions): string[] {
+  return ['--db-host', '127.0.0.1', '--db-port', String(d.port), '--db-name', d.database, '--db-user', 'klm_monitor'];
+}
+
+before(async () => {
+  assert.ok(existsSync(BIN), `${BIN} is missing: run make build`);
+  cluster = TestCluster.start();
+  db = await cluster.freshDatabase();
+  // A least-privileged runtime role over TCP with a password, as in production.
+  await cluster.sql(db.database, `CREATE ROLE klm_monitor LOGIN PASSWORD '${PASSWORD}'`);
+  await cluster.sql(db.database, `GRANT SELECT ON lease4 TO klm_monitor;
+    GRANT SELECT, INSERT, UPDATE ON hosts TO klm_monitor;
+    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_monitor`);
+});
+after(() => cluster.stop());
+
+describe('the built binary', () => {
+  test('--help documents the contract and exits 0', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const flag of ['--use-database-events', '--db-host', '--db-port', '--db-name', '--db-user', '--db-password', '--db-password-file',
+      '--subnet-id', '--output-dir', '--lease-file', '--poll-interval', '--log-level', '--log-format', 'KEA_LM_DB_HOST']) {
+      assert.ok(r.stdout.includes(flag), `--help mentions ${flag}`);
+    }
+    assert.match(run(['db', '--help']).stdout, /migrate[\s\S]*rollback[\s\S]*status/);
+  });
+
+  test('unknown flags and bad values exit 2 with one clear line', () => {
+    for (const [args, env, why] of [
+      [['--bogus'], {}, /Unknown argument: bogus/],
+      [['--db-port', 'x'], {}, /--db-port: "x" is not a whole number/],
+      [['--log-level', 'loud'], {}, /log-level/],
+      [[], { KEA_LM_SUBNET_ID: 'all' }, /KEA_LM_SUBNET_ID: "all" is not a whole number/],
+      [['db'], {}, /name a db command/],
+    ] as [string[], Record<string, string>, RegExp][]) {
+      const r = run(args, env);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, why);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+  });
+
+  test('db migrate/rollback/status use the SQL embedded at build time and report "changed"', () => {
+    const su = ['--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', 'postgres'];
+    const parse = (r: ReturnType<typeof run>) => {
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--dry-run', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify'], dry_run: true });
+    assert.equal(parse(run(['db', 'status', '--json', ...su])).notify_trigger, false);
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify'], dry_run: false });
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: false, applied: [], dry_run: false });
+    assert.equal(parse(run(['db', 'status', '--json', ...su])).notify_trigger, true);
+    const bad = run(['db', 'status', '--json', '--db-host', '127.0.0.1', '--db-port', '1', '--db-user', 'nobody']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /cannot connect to nobody@127\.0\.0\.1:1\/kea/);
+  });
+
+  test('a real run in database mode: password only in the environment, reservation and record, SIGTERM exits 0', async () => {
+    const out = tempDir('klm-bin-out-');
+    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--output-dir', out, '--log-format', 'json'], {
+      cwd, env: { ...cleanEnv, KEA_DB_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr = collect(child);
+    try {
+      await waitFor('listening', () => stderr().includes('Listening for database lease events'), 15_000);
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+      assert.ok(!cmdline.includes(PASSWORD), 'the password is not in the process list');
+      const c = await connect(db);
+      const [lease] = manyLeases(1, 900);
+      await insertLeases(c, [lease]);
+      await waitFor('record', () => existsSync(join(out, `${fileStem(lease.mac)}.json`)), 15_000);
+      const rows = await reservations(c);
+      await c.end();
+      assert.deepEqual(rows.map((r) => [r.mac, r.ip]), [[lease.mac, lease.ip]]);
+      assert.ok(stderr().includes('Static reservation created'));
+      assert.ok(!stderr().includes(PASSWORD), 'the password is never logged');
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      assert.equal(code, 0);
+      assert.ok(Date.now() - started < 5000, 'stops within a few seconds');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('a real run in file mode with the password from a file, and --db-password warns', async () => {
+    const out = tempDir('klm-bin-out-');
+    const leases = tempDir('klm-bin-leases-');
+    const secret = join(tempDir('klm-bin-secret-'), 'pw');
+    writeFileSync(secret, PASSWORD + '\n', { mode: 0o600 });
+    const file = join(leases, 'kea-leases4.csv');
+    const [lease] = manyLeases(1, 901);
+    writeFileSync(file, CSV_HEADER + '\n' + csvRow(lease));
+    const child = spawn(BIN, [...dbArgs(db), '--db-password-file', secret, '--lease-file', file, '--output-dir', out], {
+      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr = collect(child);
+    try {
+      await waitFor('record', () => existsSync(join(out, `${fileStem(lease.mac)}.json`)), 15_000);
+      child.kill('SIGINT');
+      assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+      assert.ok(existsSync(join(out, '.memfile-position.json')));
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.ok(stderr().includes('Watching the lease file'));
+    const warned = run(['db', 'status', ...dbArgs(db), '--db-password', PASSWORD]);
+    assert.equal(warned.status, 0, warned.stderr);
+    assert.match(warned.stderr, /--db-password shows in the process list/);
+  });
+});
+
+function collect(child: ChildProcess): () => string {
+  let text = '';
+  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+  return () => text;
+}
