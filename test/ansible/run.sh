@@ -95,6 +95,9 @@ ok "prerequisites (binary $(du -h "$BIN" | cut -f1), $(ansible-playbook --versio
 
 T=$(mktemp -d /tmp/klm-ansible-test.XXXXXX)
 chmod 755 "$T"
+# One snapshot for the whole run: a rebuild of dist/ mid-run must not look like an upgrade.
+cp "$BIN" "$T/kea-lease-monitor" || fatal "snapshot of $BIN"
+BIN=$T/kea-lease-monitor
 export ANSIBLE_LOCAL_TEMP=$T/ansible-tmp ANSIBLE_HOME=$T/ansible-home
 
 # ---- lint ------------------------------------------------------------------------------------
@@ -364,6 +367,10 @@ else nok "rollback again" "$(play_tail)"; fi
 play rollback-drop-constraint kea_rollback.yml -e kea_rollback_drop_constraint=true
 check "rollback with kea_rollback_drop_constraint: Kea's own index kept, nothing to change ($RECAP)" test \
   "$RC $CHANGED $(psql_pg -c "SELECT count(*) FROM pg_indexes WHERE indexname = 'key_dhcp4_identifier_subnet_id'")" = "0 0 1"
+
+play no-database-management kea_deploy.yml -e kea_enable_database=false
+check "kea_enable_database=false leaves the database alone, service unchanged ($RECAP)" test \
+  "$RC $CHANGED $(catalog) $(show ActiveState)" = "0 0 $BASE_CATALOG active"
 
 # ---- upgrade keeps the previous binary; rollback can return to it ------------------------------
 cp "$BIN" "$T/kea-lease-monitor.next" && echo >>"$T/kea-lease-monitor.next"   # trailing bytes: a different build that still runs
