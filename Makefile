@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BIN := dist/kea-lease-monitor
 SOURCES := $(shell find src migrations -type f 2>/dev/null) scripts/build.mjs package.json
 
-.PHONY: help deps build typecheck test demo clean
+.PHONY: help setup deps build typecheck test demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -12,6 +12,9 @@ help: ## list the targets
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+setup: ## install the missing Debian packages (postgresql-15, kea-admin, ansible, ...) and npm packages
+	scripts/install-deps.sh
 
 deps: node_modules/.package-lock.json ## install npm packages (npm ci)
 
@@ -23,10 +26,10 @@ $(BIN): node_modules/.package-lock.json $(SOURCES)
 typecheck: deps ## tsc --noEmit over src, test, bench
 	npx tsc --noEmit
 
-test: build typecheck ## the default suite: real PostgreSQL with the real Kea schema, plus the built binary
+test: setup build typecheck ## the default suite: real PostgreSQL with the real Kea schema, plus the built binary
 	node --import tsx --test --test-reporter=spec test/*.test.ts
 
-demo: build ## throwaway PostgreSQL with the Kea schema, a few leases, the monitor in database mode
+demo: setup build ## throwaway PostgreSQL with the Kea schema, a few leases, the monitor in database mode
 	scripts/demo.sh
 
 clean: ## remove build output

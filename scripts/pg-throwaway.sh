@@ -22,7 +22,11 @@ start)
   command -v kea-admin >/dev/null || { echo "pg-throwaway: kea-admin missing: apt-get install -y kea-admin" >&2; exit 1; }
   port=${3:-$(free_port)}
   mkdir -p "$dir"
-  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown postgres: "$dir"
+    runuser -u postgres -- test -x "$dir" \
+      || { echo "pg-throwaway: the postgres user cannot enter $dir (a parent directory is private); use a directory of its own, e.g. mktemp -d" >&2; exit 1; }
+  fi
   as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   cat >"$dir/data/pg_hba.conf" <<HBA
