@@ -291,13 +291,19 @@ done
 check "file mode: lease file row -> reservation and discovery record ($host_row)" \
   test "$host_row|${disc:+disc}" = "$SUBNET|$FILE_IP|disc"
 
-verify_out=$(in_ct systemd-analyze verify "/etc/systemd/system/$SVC" 2>&1)
-if [[ -z $verify_out ]]; then ok "systemd-analyze verify: no output"; else nok "systemd-analyze verify printed something" "$verify_out"; fi
-sec=$(in_ct systemd-analyze security --offline=yes "/etc/systemd/system/$SVC" 2>&1)
-score=$(sed -nE 's/.*Overall exposure level for [^:]+: ([0-9.]+).*/\1/p' <<<"$sec")
-echo "# systemd-analyze security --offline=yes: exposure ${score:-?}"
-if [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then ok "security exposure $score <= 2.0"
-else nok "security exposure ${score:-unknown} must be <= 2.0" "$sec"; fi
+# analyze_unit MODE: the rendered unit, where it runs: verify prints nothing, exposure <= 2.0.
+analyze_unit() {
+  local verify_out sec score
+  verify_out=$(in_ct systemd-analyze verify "/etc/systemd/system/$SVC" 2>&1)
+  if [[ -z $verify_out ]]; then ok "$1 unit: systemd-analyze verify prints nothing"
+  else nok "$1 unit: systemd-analyze verify printed something" "$verify_out"; fi
+  sec=$(in_ct systemd-analyze security --offline=yes "/etc/systemd/system/$SVC" 2>&1)
+  score=$(sed -nE 's/.*Overall exposure level for [^:]+: ([0-9.]+).*/\1/p' <<<"$sec")
+  echo "# $1 unit: systemd-analyze security --offline=yes: exposure ${score:-?}"
+  if [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then ok "$1 unit: security exposure $score <= 2.0"
+  else nok "$1 unit: security exposure ${score:-unknown} must be <= 2.0" "$sec"; fi
+}
+analyze_unit "file-mode"
 
 # ---- event mode: check mode first, then the toggle ---------------------------------------------
 play check-notify kea_deploy.yml --check -e kea_db_enable_notify=true
@@ -320,6 +326,8 @@ inv_after=$(show InvocationID)
 check "service restarted (new invocation) and active" test "$inv_after" != "$inv_before" -a "$(show ActiveState)" = active
 check "journal: Listening for database lease events" bash -c \
   "nsenter --target $LEADER --all -- journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(show InvocationID) | grep -q 'Listening for database lease events'"
+
+analyze_unit "event-mode"
 
 # -vvv: connection-level EXEC lines must not carry a secret either (checked with the other logs below).
 play idempotence-notify kea_deploy.yml -vvv -e kea_db_enable_notify=true
