@@ -13,7 +13,8 @@ export async function runMonitor(options: Options, log: Logger): Promise<number>
   const monitor = new Monitor(options, log);
   const release = handleStopSignals(() => monitor.stop(), log);
   try {
-    await monitor.start();
+    // A stop may come before the source is up (database unreachable at boot): done settles then.
+    await Promise.race([monitor.start(), monitor.done]);
     await monitor.done;
     return 0;
   } catch (err) {

@@ -64,6 +64,8 @@ export class Monitor {
   /** Resolves once the source is running (database mode: listening). */
   start(): Promise<void> {
     this.started ??= this.doStart().catch(async (err: Error) => {
+      // Interrupted by stop(): not a failure.
+      if (this.stopping) return this.stopping;
       await this.shutdown();
       this.rejectDone(err);
       throw err;

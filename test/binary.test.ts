@@ -138,6 +138,26 @@ describe('the built binary', () => {
   });
 });
 
+test('with the database unreachable it retries, logs the outage once, and still stops cleanly on SIGTERM', async () => {
+  const out = tempDir('klm-bin-out-');
+  for (const mode of [['--use-database-events'], ['--lease-file', join(tempDir('klm-bin-leases-'), 'kea-leases4.csv')]]) {
+    if (mode[0] === '--lease-file') writeFileSync(mode[1], CSV_HEADER + '\n' + csvRow(manyLeases(1, 950)[0]));
+    const child = spawn(BIN, [...mode, '--db-host', '127.0.0.1', '--db-port', '1', '--output-dir', out, '--reconnect-max-delay', '0.2'], {
+      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr = collect(child);
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      const outageLines = stderr().split('\n').filter((l) => / error .*(Lost the database listener|Cannot write reservations)/.test(l));
+      assert.equal(outageLines.length, 1, `one error line per outage in ${mode[0]}:\n${stderr()}`);
+      child.kill('SIGTERM');
+      assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0, stderr());
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+});
+
 function collect(child: ChildProcess): () => string {
   let text = '';
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()));

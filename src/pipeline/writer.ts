@@ -122,9 +122,10 @@ export class ReservationWriter {
         if (kind === 'data') return this.isolate(leases, err);
         if (isMissingArbiter(err) || kind === 'config') this.path = null;
         this.beginOutage(err, kind);
-        if (this.stopping.signal.aborted && Date.now() > this.deadline) throw new Interrupted();
+        // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
+        if (this.stopping.signal.aborted) throw new Interrupted();
         await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
-        if (this.stopping.signal.aborted && Date.now() > this.deadline) throw new Interrupted();
+        if (this.stopping.signal.aborted) throw new Interrupted();
       }
     }
   }

@@ -184,6 +184,12 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
+// An exception escaping an event handler must still stop Kea, PostgreSQL and the namespaces.
+process.on("uncaughtException", (e) => {
+  process.stderr.write(`uncaught: ${e.stack}\n`);
+  void runCleanups().finally(() => process.exit(1));
+});
+
 main()
   .catch(async (e) => {
     process.stdout.write(`e2e crashed: ${(e as Error).stack}\n`);
