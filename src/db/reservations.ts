@@ -2,7 +2,8 @@ import type { ClientBase } from 'pg';
 import type { Lease } from '../lease';
 
 // superseded: a later lease in the same batch took the address, so this one is no longer held.
-export type ReservationOutcome = 'created' | 'updated' | 'unchanged' | 'conflict' | 'superseded';
+// failed: PostgreSQL refused this lease for good (isolated from its batch, logged, counted).
+export type ReservationOutcome = 'created' | 'updated' | 'unchanged' | 'conflict' | 'superseded' | 'failed';
 
 export interface ReservationResult {
   lease: Lease;

@@ -138,7 +138,7 @@ export class ReservationWriter {
       this.log.error('PostgreSQL refused this lease; skipped', {
         mac: formatMac(l.hwaddr), ip: formatIPv4(l.address), subnet_id: l.subnetId, error: errorMessage(err),
       });
-      return [{ lease: l, outcome: 'superseded', hostId: null }];
+      return [{ lease: l, outcome: 'failed', hostId: null }];
     }
     const mid = Math.ceil(leases.length / 2);
     return [...(await this.writeWithRetry(leases.slice(0, mid))), ...(await this.writeWithRetry(leases.slice(mid)))];
@@ -192,6 +192,8 @@ export class ReservationWriter {
         break;
       case 'superseded':
         this.log.debug('Lease superseded before it could be reserved', fields);
+        return;
+      case 'failed':
         return;
     }
     try {
