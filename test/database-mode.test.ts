@@ -170,6 +170,27 @@ describe('database mode (LISTEN/NOTIFY)', () => {
     }
   });
 
+  test('a lease PostgreSQL refuses is isolated from its batch; the others are written', async () => {
+    const db = await eventDatabase();
+    const c = await connect(db);
+    // Something in the database (a site's own trigger, a check) refuses one row for good.
+    await c.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.hostname = 'poison' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER refuse_poison BEFORE INSERT ON hosts FOR EACH ROW EXECUTE FUNCTION refuse_poison()`);
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+    try {
+      const leases = manyLeases(40, 90_000);
+      leases[17].hostname = 'poison';
+      await insertLeases(c, leases);
+      await waitFor('39 reservations', async () => (await countReservations(db)) === 39);
+      await waitFor('the failure counted', () => run.monitor.metrics.value('kea_lease_monitor_leases_failed_total') === 1);
+      assert.ok(run.logs.some((l) => l.includes('PostgreSQL refused this lease; skipped') && l.includes(leases[17].mac)));
+    } finally {
+      await c.end();
+      await run.stop();
+    }
+  });
+
   test('without the trigger it refuses to start and names `db migrate --notify`', async () => {
     const db = await cluster.freshDatabase();
     await assert.rejects(startMonitor(testOptions(db, { useDatabaseEvents: true })), (err: unknown) =>
