@@ -21,6 +21,7 @@ export function fmt(x: number): string {
   if (ax >= 1000) return Math.round(x).toLocaleString("en-US");
   if (ax >= 100) return x.toFixed(0);
   if (ax >= 10) return x.toFixed(1);
+  if (ax > 0 && ax < 0.1) return x.toPrecision(2); // e.g. statements per reservation when batched
   return x.toFixed(2);
 }
 
@@ -49,12 +50,14 @@ export function markdown(command: string, started: Date, seconds: number): strin
   out.push(`- Date: ${started.toISOString()} (took ${Math.round(seconds)} s)`);
   out.push(`- Command: \`${command}\``);
   out.push(...machine(), "");
-  out.push("Each figure is the median of the runs, with min and max. Latencies in ms, from the lease commit (synthetic: the");
-  out.push("moment the INSERT or the CSV write was issued; real Kea: clock_timestamp() inside Kea's INSERT, or the CSV row");
-  out.push("becoming readable) to the discovery file being renamed into place (inotify).", "");
+  out.push("Each figure is the median of the runs, with min and max. Latencies in ms, from the lease commit (synthetic database");
+  out.push("mode: clock_timestamp() in the inserting transaction just before COMMIT; file mode: just before the CSV write;");
+  out.push("real Kea: clock_timestamp() inside Kea's own INSERT, or the CSV row becoming readable) to the discovery file being");
+  out.push("renamed into place (inotify). PostgreSQL is durable (fsync on) throughout. Method: bench/README.md.", "");
   let group = "";
   out.push("| Benchmark | Metric | Median | Min | Max | Runs | Target |", "|---|---|---:|---:|---:|---:|---|");
-  for (const r of rows) {
+  const num = (g: string) => Number(/^(\d+)\./.exec(g)?.[1] ?? 99);
+  for (const r of [...rows].sort((x, y) => num(x.group) - num(y.group))) {
     const a = agg(r.runs);
     const target = r.target ? `${r.target}: ${r.met ? "met" : "**missed**"}` : "";
     out.push(`| ${r.group === group ? "" : r.group} | ${r.metric}${r.unit ? ` (${r.unit})` : ""}${r.note ? ` ${r.note}` : ""} | ${fmt(a.median)} | ${fmt(a.min)} | ${fmt(a.max)} | ${a.n} | ${target} |`);
