@@ -75,7 +75,7 @@ export class Monitor {
 
   private async doStart(): Promise<void> {
     this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
-    await this.discovery.prepare();
+    this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });

@@ -12,15 +12,16 @@ const lease = (ip: string, hostname: string | null = 'bmc') => ({
 });
 
 describe('discovery records', () => {
-  test('one file per MAC, written atomically, first_seen kept across writers', async () => {
+  test('one file per MAC, written atomically, first_seen kept across writers', () => {
     const dir = join(tempDir('klm-disc-'), 'nested', 'discovery');
     const w = new DiscoveryWriter(dir);
-    await w.prepare();
-    const path = await w.write({ lease: lease('10.0.0.1'), outcome: 'created', hostId: 7 }, new Date('2026-01-01T00:00:00Z'));
+    w.prepare();
+    const path = w.write({ lease: lease('10.0.0.1'), outcome: 'created', hostId: 7 }, new Date('2026-01-01T00:00:00Z'));
     assert.equal(path, join(dir, '0c-c4-7a-00-00-01.json'));
     // A new process (no memory of the first) still keeps first_seen from the file.
     const w2 = new DiscoveryWriter(dir);
-    await w2.write({ lease: lease('10.0.0.2', null), outcome: 'updated', hostId: 7 }, new Date('2026-02-01T00:00:00Z'));
+    w2.prepare();
+    w2.write({ lease: lease('10.0.0.2', null), outcome: 'updated', hostId: 7 }, new Date('2026-02-01T00:00:00Z'));
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), {
       mac: '0c:c4:7a:00:00:01', ip: '10.0.0.2', hostname: null, subnet_id: 3,
       first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-02-01T00:00:00.000Z',
@@ -29,20 +30,21 @@ describe('discovery records', () => {
     assert.deepEqual(readdirSync(dir), ['0c-c4-7a-00-00-01.json'], 'no temp files are left behind');
   });
 
-  test('a damaged record is replaced, not trusted', async () => {
+  test('a damaged record is replaced, not trusted', () => {
     const dir = tempDir('klm-disc-');
     writeFileSync(join(dir, '0c-c4-7a-00-00-01.json'), '{"first_seen": "not a date"');
     const w = new DiscoveryWriter(dir);
-    await w.write({ lease: lease('10.0.0.1'), outcome: 'conflict', hostId: 9 }, new Date('2026-03-01T00:00:00Z'));
+    w.prepare();
+    w.write({ lease: lease('10.0.0.1'), outcome: 'conflict', hostId: 9 }, new Date('2026-03-01T00:00:00Z'));
     const rec = JSON.parse(readFileSync(join(dir, '0c-c4-7a-00-00-01.json'), 'utf8'));
     assert.equal(rec.first_seen, '2026-03-01T00:00:00.000Z');
     assert.equal(rec.reservation, 'conflict');
   });
 
-  test('an output directory that cannot be created or written fails clearly', async () => {
+  test('an output directory that cannot be created or written fails clearly', () => {
     const file = join(tempDir('klm-disc-'), 'a-file');
     writeFileSync(file, '');
-    await assert.rejects(new DiscoveryWriter(join(file, 'discovery')).prepare(), (err: unknown) =>
+    assert.throws(() => new DiscoveryWriter(join(file, 'discovery')).prepare(), (err: unknown) =>
       err instanceof FatalError && /output directory .*a-file\/discovery is not writable \(ENOTDIR\)/.test(err.message));
   });
 });

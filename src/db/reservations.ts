@@ -19,6 +19,8 @@ const HW_ADDRESS = 0;
 // Serialises reservation writers (several monitors on one database) so the IP-conflict check holds.
 const WRITER_LOCK = 0x4b4c4e;
 
+// "+ 0" keeps the planner off fk_host_identifier_type (where every row has type 0) when hosts has
+// no statistics yet, as after a burst; see sources/catch-up.ts.
 // Shared head of both statements: each input row with its own reservation (same identifier and
 // subnet) and any *other* host already holding the address in that subnet. `todo` keeps only rows
 // that would change something, so renewals and our own echoes never reach INSERT and never draw
@@ -34,13 +36,13 @@ const CLASSIFY = `
       FROM input i
       LEFT JOIN LATERAL (
         SELECT h.host_id, h.ipv4_address, h.hostname FROM hosts h
-         WHERE h.dhcp_identifier = i.mac AND h.dhcp_identifier_type = ${HW_ADDRESS} AND h.dhcp4_subnet_id = i.subnet_id
-         ORDER BY h.host_id LIMIT 1) own ON true
+         WHERE h.dhcp_identifier = i.mac AND h.dhcp_identifier_type + 0 = ${HW_ADDRESS} AND h.dhcp4_subnet_id = i.subnet_id
+         LIMIT 1) own ON true
       LEFT JOIN LATERAL (
         SELECT h.host_id FROM hosts h
          WHERE h.ipv4_address = i.ip AND h.dhcp4_subnet_id = i.subnet_id
            AND NOT (h.dhcp_identifier = i.mac AND h.dhcp_identifier_type = ${HW_ADDRESS})
-         ORDER BY h.host_id LIMIT 1) holder ON true
+         LIMIT 1) holder ON true
   ),
   todo AS (
     SELECT * FROM classified

@@ -17,15 +17,12 @@ export interface WriterSettings {
   shutdownGraceMs: number;
 }
 
-const DISCOVERY_CONCURRENCY = 16;
-
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
 
 /**
  * Takes batches off the queue, writes them as reservations, then writes the discovery records.
- * One batch is in flight at a time, which keeps per-device order; records of batch N are written
- * while batch N+1 is in the database.
+ * One batch is in flight at a time, which keeps per-device order.
  */
 export class ReservationWriter {
   private path: WritePath | null = null;
@@ -59,7 +56,6 @@ export class ReservationWriter {
   private deadline = Infinity;
 
   private async run(): Promise<void> {
-    let previous: Promise<void> = Promise.resolve();
     for (;;) {
       if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
       if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
@@ -73,10 +69,8 @@ export class ReservationWriter {
         if (err instanceof Interrupted) break;
         throw err;
       }
-      await previous;
-      previous = this.finish(entries, results);
+      this.finish(entries, results);
     }
-    await previous;
     const left = this.queue.abandonRemaining();
     if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
   }
@@ -160,17 +154,12 @@ export class ReservationWriter {
     }
   }
 
-  private async finish(entries: QueueEntry[], results: ReservationResult[]): Promise<void> {
-    // Bounded so a burst does not queue thousands of file operations in libuv's thread pool.
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < results.length) await this.record(results[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(DISCOVERY_CONCURRENCY, results.length) }, worker));
+  private finish(entries: QueueEntry[], results: ReservationResult[]): void {
+    for (const r of results) this.record(r);
     for (const e of entries) for (const done of e.waiters) done();
   }
 
-  private async record(r: ReservationResult): Promise<void> {
+  private record(r: ReservationResult): void {
     const { lease, outcome } = r;
     this.metrics.inc(...M.reservations, { result: outcome });
     const fields = {
@@ -197,7 +186,7 @@ export class ReservationWriter {
         return;
     }
     try {
-      await this.discovery.write({ ...r, outcome });
+      this.discovery.write({ ...r, outcome });
     } catch (err) {
       this.metrics.inc(...M.discoveryErrors);
       this.log.error('Cannot write discovery record', { mac: fields.mac, error: errorMessage(err) });

@@ -8,6 +8,9 @@ const PAGE = 5000;
 
 // Live leases in the selected subnets whose device has no reservation for that address yet.
 // Keyset pages on the primary key keep memory flat for 100k+ leases.
+// "dhcp_identifier_type + 0": right after a burst, before autovacuum has analysed hosts, the planner
+// otherwise probes hosts through fk_host_identifier_type (every row has type 0) once per lease:
+// 10 s instead of 50 ms for 50,000 leases, measured.
 const CATCH_UP_SQL = `
 SELECT l.address, l.hwaddr, l.subnet_id, l.hostname, l.state, l.valid_lifetime,
        floor(extract(epoch FROM l.expire))::bigint AS expire
@@ -18,7 +21,7 @@ SELECT l.address, l.hwaddr, l.subnet_id, l.hostname, l.state, l.valid_lifetime,
    AND l.subnet_id > 0 AND (cardinality($2::bigint[]) = 0 OR l.subnet_id = ANY ($2::bigint[]))
    AND NOT EXISTS (
      SELECT 1 FROM hosts h
-      WHERE h.dhcp_identifier = l.hwaddr AND h.dhcp_identifier_type = 0
+      WHERE h.dhcp_identifier = l.hwaddr AND h.dhcp_identifier_type + 0 = 0
         AND h.dhcp4_subnet_id = l.subnet_id AND h.ipv4_address = l.address)
  ORDER BY l.address
  LIMIT ${PAGE}`;
