@@ -123,7 +123,7 @@ async function realKea(dir: string) {
       mkdirSync(out);
       const w = await watchDiscovery(out);
       const tail = backend === "memfile" ? await tailCsv(d, kea.leaseFile) : undefined;
-      const sut = await startSut("monitor", pg, { outputDir: out, mode, leaseFile: kea.leaseFile, stateFile: join(d, `pos-${r}.json`) });
+      const sut = await startSut("monitor", pg, { outputDir: out, mode, leaseFile: kea.leaseFile, stateFile: join(d, "pos.json") /* one monitor restarted between runs, as in production */ });
       await sleep(300);
       const t0 = now();
       const rep = await perfdhcp(net, { rate: 200, clients: 200000, seconds: KEA_S, mac: `02:5${r}:00:00:00:00` });
