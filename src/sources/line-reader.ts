@@ -27,6 +27,8 @@ export class LineReader {
   private readOffset: number;
   // Inside an oversized line: discard until its newline.
   private skipping = false;
+  // One read buffer per file: lines are decoded (copied) before the next read reuses it.
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
 
   constructor(
     readonly fd: number,
@@ -49,7 +51,7 @@ export class LineReader {
     const lines: Line[] = [];
     let budget = maxBytes;
     while (budget > 0) {
-      const buf = Buffer.allocUnsafe(CHUNK);
+      const buf = this.buf;
       const { bytesRead } = await readAt(this.fd, buf, 0, CHUNK, this.readOffset);
       if (bytesRead === 0) break;
       budget -= bytesRead;
