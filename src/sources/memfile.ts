@@ -1,13 +1,14 @@
-import { closeSync, fstatSync, FSWatcher, openSync, statSync, watch } from 'node:fs';
+import { FSWatcher, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../errors';
 import { classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
+import { closeLeaseFile, LeaseFile, LeaseFileGenerations, openLeaseFile } from './lease-file';
 import { LineReader } from './line-reader';
 import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
-import { loadPosition, Position, savePosition } from './position';
+import { loadPosition, PositionKeeper } from './position';
 
 export interface MemfileSettings {
   leaseFile: string;
@@ -16,45 +17,37 @@ export interface MemfileSettings {
   subnets: ReadonlySet<number>;
 }
 
-interface OpenFile {
-  fd: number;
-  dev: number;
-  ino: number;
-  reader: LineReader;
-  header: Header | null;
-  name: string;
-  /** Offset past the last row whose lease has been written: what is safe to save. */
-  handled: number;
-}
-
-const SAVE_EVERY_MS = 1000;
-
 /**
  * Follows Kea's memfile CSV the way Kea writes it: an append-only journal, renamed to .1 by lease
  * file cleanup and replaced by a new file holding only the header. The old descriptor is drained
  * before switching, and the read position is saved only after the leases before it are written.
  */
 export class MemfileSource {
-  private current: OpenFile | null = null;
+  private readonly files: LeaseFileGenerations;
+  private readonly position: PositionKeeper;
   private watcher: FSWatcher | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
-  private saveTimer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
   private again = false;
   private stopped = false;
-  private lastSave = 0;
-  private saved: Position | null = null;
   private missingLogged = false;
-  /** Newer files pinned by descriptor, oldest first, waiting until the current one is drained. */
-  private readonly generations: OpenFile[] = [];
-  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: MemfileSettings,
     private readonly queue: LeaseQueue,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.files = new LeaseFileGenerations(settings.leaseFile, log);
+    this.position = new PositionKeeper(settings.stateFile, () => {
+      const f = this.files.current;
+      return f ? { version: 1, dev: f.dev, ino: f.ino, offset: f.handled } : null;
+    }, log);
+  }
+
+  private get current(): LeaseFile | null {
+    return this.files.current;
+  }
 
   async start(): Promise<void> {
     await this.resume();
@@ -74,30 +67,24 @@ export class MemfileSource {
   async finish(): Promise<void> {
     this.requestStop();
     await this.pumping;
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    await this.persist(true);
-    for (const f of [this.current, ...this.generations.splice(0)]) this.close(f);
-    this.current = null;
-  }
-
-  private get files(): { main: string; one: string; two: string } {
-    const f = this.settings.leaseFile;
-    return { main: f, one: `${f}.1`, two: `${f}.2` };
+    await this.position.close();
+    this.files.closeAll();
   }
 
   /** From the saved position if it still names a file we can find, else a full replay of .2, .1 and the file. */
   private async resume(): Promise<void> {
     const saved = await loadPosition(this.settings.stateFile);
-    const { main, one, two } = this.files;
+    const main = this.settings.leaseFile;
+    const [one, two] = [`${main}.1`, `${main}.2`];
     if (saved) {
       for (const name of [main, one]) {
         const st = statSync(name, { throwIfNoEntry: false });
         if (st && st.ino === saved.ino && st.dev === saved.dev && st.size >= saved.offset) {
           this.log.info('Resuming the lease file from the saved position', { file: name, offset: saved.offset });
           // Resuming inside .1: the current file is the next generation; pin it before cleanup moves it.
-          const next = name === one ? this.openFileSync(main) : null;
-          this.follow(await this.openFile(name, saved.offset));
-          if (next) this.generations.push(next);
+          const next = name === one ? openLeaseFile(main) : null;
+          this.files.follow(await this.openFile(name, saved.offset));
+          if (next) this.files.add(next);
           return;
         }
       }
@@ -107,7 +94,7 @@ export class MemfileSource {
     const rows = new Map<number, LeaseFields>();
     for (const name of [two, one]) await this.collect(name, rows);
     if (live) {
-      this.follow(live);
+      this.files.follow(live);
       for (;;) {
         const lines = await live.reader.read();
         if (lines.length === 0) break;
@@ -117,7 +104,7 @@ export class MemfileSource {
     this.log.info('Replayed the lease files', { addresses: rows.size });
     await this.submit([...rows.values()]);
     if (live) live.handled = live.reader.consumed;
-    await this.persist(true);
+    await this.position.save(true);
   }
 
   /** Reads a whole rotated file into `rows` (last row per address wins). */
@@ -131,28 +118,12 @@ export class MemfileSource {
         this.parseLines(file, lines, (f) => rows.set(f.address, f));
       }
     } finally {
-      this.close(file);
+      closeLeaseFile(file);
     }
   }
 
-  /**
-   * Opens synchronously on purpose: called from filesystem events, it must not wait in libuv's
-   * thread pool behind a burst of discovery-record writes while cleanup unlinks the file.
-   */
-  private openFileSync(name: string, offset = 0): OpenFile | null {
-    let fd: number;
-    try {
-      fd = openSync(name, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-    const st = fstatSync(fd);
-    return { fd, dev: st.dev, ino: st.ino, reader: new LineReader(fd, offset), header: null, name, handled: offset };
-  }
-
-  private async openFile(name: string, offset = 0): Promise<OpenFile | null> {
-    const file = this.openFileSync(name, offset);
+  private async openFile(name: string, offset = 0): Promise<LeaseFile | null> {
+    const file = openLeaseFile(name, offset);
     if (file && offset > 0) {
       // Resuming mid-file: the header is the file's first line.
       const first = await new LineReader(file.fd, 0).read(64 * 1024);
@@ -161,21 +132,7 @@ export class MemfileSource {
     return file;
   }
 
-  private close(file: OpenFile | null | undefined): void {
-    if (!file) return;
-    try {
-      closeSync(file.fd);
-    } catch {
-      // already closed
-    }
-  }
-
-  private follow(file: OpenFile | null): void {
-    if (this.current && this.current !== file) this.close(this.current);
-    this.current = file;
-  }
-
-  private headerOrNull(text: string, file: OpenFile): Header | null {
+  private headerOrNull(text: string, file: LeaseFile): Header | null {
     try {
       return parseHeader(text);
     } catch (err) {
@@ -184,12 +141,12 @@ export class MemfileSource {
     }
   }
 
-  private reject(file: OpenFile, reason: string, error: string, text: string): void {
+  private reject(file: LeaseFile, reason: string, error: string, text: string): void {
     this.metrics.inc(...M.rejected, { source: 'file', reason });
     this.log.warn('Malformed lease file row skipped', { file: file.name, error, row: text.slice(0, 160) });
   }
 
-  private parseLines(file: OpenFile, lines: { text: string; oversized?: boolean }[], emit: (f: LeaseFields) => void): void {
+  private parseLines(file: LeaseFile, lines: { text: string; oversized?: boolean }[], emit: (f: LeaseFields) => void): void {
     for (const line of lines) {
       if (line.oversized) {
         this.reject(file, 'oversized', 'row longer than 64 KiB', line.text);
@@ -230,7 +187,7 @@ export class MemfileSource {
     const dir = dirname(this.settings.leaseFile);
     try {
       this.watcher = watch(dir, { persistent: true }, () => {
-        this.pin();
+        this.files.pin();
         this.kick();
       });
       this.watcher.on('error', (err) => {
@@ -251,7 +208,7 @@ export class MemfileSource {
   private startPolling(): void {
     if (this.stopped || this.pollTimer) return;
     this.pollTimer = setInterval(() => {
-      this.pin();
+      this.files.pin();
       this.kick();
     }, this.settings.pollIntervalMs);
   }
@@ -290,7 +247,7 @@ export class MemfileSource {
           return;
         }
         this.missingLogged = false;
-        this.follow(file);
+        this.files.follow(file);
       }
       await this.drain();
       await this.checkRotation();
@@ -308,38 +265,7 @@ export class MemfileSource {
       this.parseLines(file, lines, (f) => rows.push(f));
       await this.submit(rows);
       file.handled = lines[lines.length - 1].end;
-      this.schedulePersist();
-    }
-  }
-
-  /**
-   * Opens the file now at the lease file's name if it is a generation we do not hold yet. Called on
-   * every filesystem event, even while a backlog is being written, so each generation is pinned by
-   * a descriptor before cleanup can unlink it: falling behind never means skipping a file.
-   */
-  private pin(): void {
-    if (this.stopped || !this.current) return;
-    try {
-      const st = statSync(this.settings.leaseFile, { throwIfNoEntry: false });
-      if (!st) return; // renamed, new file not created yet: its creation brings another event
-      const known = [this.current, ...this.generations];
-      const isKnown = (f: { ino: number; dev: number }): boolean => known.some((k) => k.ino === f.ino && k.dev === f.dev);
-      if (isKnown(st)) return;
-      // Normally .1 is the file we hold. If it is another one, we fell more than one cleanup
-      // behind: that file comes before the new one (LFC has not merged and unlinked it yet).
-      const older = this.openFileSync(this.files.one);
-      if (older && !isKnown(older) && older.ino !== st.ino) {
-        this.log.warn('Fell behind by more than one lease file cleanup; reading the skipped file', { file: this.files.one });
-        this.generations.push(older);
-        known.push(older);
-      } else {
-        this.close(older);
-      }
-      const file = this.openFileSync(this.settings.leaseFile);
-      if (file && !isKnown(file)) this.generations.push(file);
-      else this.close(file);
-    } catch (err) {
-      this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) });
+      this.position.schedule();
     }
   }
 
@@ -347,10 +273,8 @@ export class MemfileSource {
   private async checkRotation(): Promise<void> {
     const file = this.current;
     if (!file || this.stopped) return;
-    this.pin();
-    // Peek, not shift: while the old file drains, `next` must stay known to pin().
-    const next = this.generations[0];
-    if (!next) {
+    this.files.pin();
+    if (!this.files.peek()) {
       const st = statSync(this.settings.leaseFile, { throwIfNoEntry: false });
       if (st && st.ino === file.ino && st.dev === file.dev && st.size < file.reader.consumed) {
         this.log.warn('Lease file shrank in place; reading it again from the start', { file: file.name });
@@ -360,50 +284,18 @@ export class MemfileSource {
     }
     await this.drain();
     if (this.stopped) return;
-    this.generations.shift();
     if (file.reader.pendingBytes > 0) {
       this.reject(file, 'truncated', 'rotated file ends in an incomplete row', '');
     }
     this.metrics.inc(...M.rotations);
     this.log.info('Lease file cleanup seen; following the new file', { file: this.settings.leaseFile });
-    await this.switchTo(next);
+    this.files.advance();
+    await this.position.save(true);
     this.again = true;
   }
 
-  private async switchTo(next: OpenFile | null): Promise<void> {
-    this.follow(next);
-    await this.persist(true);
-  }
-
-  private schedulePersist(): void {
-    if (Date.now() - this.lastSave >= SAVE_EVERY_MS) {
-      void this.persist(false);
-    } else if (!this.saveTimer) {
-      this.saveTimer = setTimeout(() => {
-        this.saveTimer = null;
-        void this.persist(false);
-      }, SAVE_EVERY_MS);
-      this.saveTimer.unref();
-    }
-  }
-
-  /** Saves are chained so two never race on the temp file. */
-  private persist(force: boolean): Promise<void> {
-    this.saving = this.saving.then(() => this.persistNow(force));
-    return this.saving;
-  }
-
-  private async persistNow(force: boolean): Promise<void> {
-    const file = this.current;
-    if (!file) return;
-    const pos: Position = { version: 1, dev: file.dev, ino: file.ino, offset: file.handled };
-    if (!force && this.saved && this.saved.ino === pos.ino && this.saved.offset === pos.offset) return;
-    this.lastSave = Date.now();
-    try {
-      await savePosition(this.settings.stateFile, pos);
-      this.saved = pos;
-    } catch (err) {
-      this.log.warn('Cannot save the lease file position', { file: this.settings.stateFile, error: errorMessage(err) });
-    }
+  private async switchTo(next: LeaseFile | null): Promise<void> {
+    this.files.follow(next);
+    await this.position.save(true);
   }
 }

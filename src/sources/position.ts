@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Logger } from '../logger';
 
 /** How far file mode has read and written: the inode it was reading and the offset after the last handled row. */
 export interface Position {
@@ -31,4 +32,58 @@ export async function savePosition(path: string, pos: Position): Promise<void> {
     await fh.close();
   }
   await rename(tmp, path);
+}
+
+const SAVE_EVERY_MS = 1000;
+
+/** Saves the position at most once a second (and at once when forced); saves never overlap. */
+export class PositionKeeper {
+  private saving: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private lastSave = 0;
+  private saved: Position | null = null;
+
+  constructor(
+    private readonly path: string,
+    private readonly current: () => Position | null,
+    private readonly log: Logger,
+  ) {}
+
+  /** After progress: saves now, or within a second. */
+  schedule(): void {
+    if (Date.now() - this.lastSave >= SAVE_EVERY_MS) {
+      void this.save(false);
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.save(false);
+      }, SAVE_EVERY_MS);
+      this.timer.unref();
+    }
+  }
+
+  save(force: boolean): Promise<void> {
+    this.saving = this.saving.then(() => this.saveNow(force));
+    return this.saving;
+  }
+
+  /** Final save; no timer is left behind. */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.save(true);
+  }
+
+  private async saveNow(force: boolean): Promise<void> {
+    const pos = this.current();
+    if (!pos) return;
+    if (!force && this.saved && this.saved.ino === pos.ino && this.saved.offset === pos.offset) return;
+    this.lastSave = Date.now();
+    try {
+      await savePosition(this.path, pos);
+      this.saved = pos;
+    } catch (err) {
+      this.log.warn('Cannot save the lease file position', { file: this.path, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
 }
