@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
@@ -84,7 +85,8 @@ describe('the built binary', () => {
 
   test('a real run in database mode: password only in the environment, reservation and record, SIGTERM exits 0', async () => {
     const out = tempDir('klm-bin-out-');
-    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--output-dir', out, '--log-format', 'json'], {
+    const metricsPort = await freePort();
+    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--output-dir', out, '--log-format', 'json', '--metrics-port', String(metricsPort)], {
       cwd, env: { ...cleanEnv, KEA_DB_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr = collect(child);
@@ -101,6 +103,9 @@ describe('the built binary', () => {
       assert.deepEqual(rows.map((r) => [r.mac, r.ip]), [[lease.mac, lease.ip]]);
       assert.ok(stderr().includes('Static reservation created'));
       assert.ok(!stderr().includes(PASSWORD), 'the password is never logged');
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, /^kea_lease_monitor_reservations_total\{result="created"\} 1$/m);
+      assert.match(metrics, /^kea_lease_monitor_listener_connected 1$/m);
       const started = Date.now();
       child.kill('SIGTERM');
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
@@ -157,6 +162,15 @@ test('with the database unreachable it retries, logs the outage once, and still 
     }
   }
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 function collect(child: ChildProcess): () => string {
   let text = '';
