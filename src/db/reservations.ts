@@ -121,16 +121,21 @@ export async function writeReservations(db: ClientBase, path: WritePath, leases:
   const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
   if (batch.length === 0) return results;
 
-  await db.query('BEGIN');
+  // One round trip opens the transaction and takes the lock (a simple query may hold both).
+  await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})`);
   try {
-    await db.query('SELECT pg_advisory_xact_lock($1)', [WRITER_LOCK]);
-    const { rows } = await db.query<Row>(path === 'upsert' ? UPSERT_SQL : FALLBACK_SQL, [
-      batch.map(({ lease }) => lease.hwaddr),
-      batch.map(({ lease }) => lease.subnetId),
-      batch.map(({ lease }) => lease.address),
-      batch.map(({ lease }) => lease.hostname),
-      batch.map(({ idx }) => idx),
-    ]);
+    // Named: parsed and planned once per connection, not once per batch.
+    const { rows } = await db.query<Row>({
+      name: path === 'upsert' ? 'klm_upsert_v1' : 'klm_fallback_v1',
+      text: path === 'upsert' ? UPSERT_SQL : FALLBACK_SQL,
+      values: [
+        batch.map(({ lease }) => lease.hwaddr),
+        batch.map(({ lease }) => lease.subnetId),
+        batch.map(({ lease }) => lease.address),
+        batch.map(({ lease }) => lease.hostname),
+        batch.map(({ idx }) => idx),
+      ],
+    });
     await db.query('COMMIT');
     for (const r of rows) {
       const result = results[r.idx];
