@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { UsageError } from '../src/errors';
 import { buildOptions, describeOptions } from '../src/options';
+import { tempDir } from './helpers/monitor';
 
 describe('options: defaults, then environment, then argv', () => {
   test('defaults match the documented contract', () => {
@@ -45,7 +45,7 @@ describe('options: defaults, then environment, then argv', () => {
   });
 
   test('password: file, then flag (with a warning), then KEA_DB_PASSWORD, then the systemd credential', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'klm-secret-'));
+    const dir = tempDir('klm-secret-');
     writeFileSync(join(dir, 'file'), 'from-file\n');
     writeFileSync(join(dir, 'db-password'), 'from-credential\n');
     let warned = 0;
