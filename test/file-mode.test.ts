@@ -251,6 +251,34 @@ describe('file mode (Kea memfile CSV)', () => {
     }
   });
 
+  test('cleanups during a replay that waits on the database lose no generation', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const [a, c, d] = [manyLeases(50, 40000), manyLeases(40, 40050), manyLeases(30, 40090)];
+    writeFileSync(file, CSV_HEADER + '\n' + a.map(csvRow).join(''));
+    const lock = await connect(db);
+    await lock.query('BEGIN; LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE');
+    const started = startMonitor(testOptions(db, { leaseFile: file }));
+    try {
+      await waitFor('the replay blocked on the locked table', async () =>
+        (await cluster.sql(db.database, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).length > 0);
+      for (const rows of [c, d]) {
+        rotate(file, rows);
+        await new Promise((r) => setTimeout(r, 100)); // kea-lfc runs about 100 ms after the rename
+        lfc(file);
+      }
+    } finally {
+      await lock.query('ROLLBACK');
+      await lock.end();
+    }
+    const run = await started;
+    try {
+      await waitFor('120 reservations', async () => (await hostRows(db)).length === 120);
+    } finally {
+      await run.stop();
+    }
+  });
+
   test('a partial last row waits for its newline', async () => {
     const db = await cluster.freshDatabase();
     const { file } = leaseDir();

@@ -33,6 +33,7 @@ export class MemfileSource {
   private again = false;
   private stopped = false;
   private missingLogged = false;
+  private resuming = false;
 
   constructor(
     private readonly settings: MemfileSettings,
@@ -52,8 +53,15 @@ export class MemfileSource {
   }
 
   async start(): Promise<void> {
-    await this.resume();
+    // Watching (pinning each new generation) starts before the replay: a replay that waits on a slow
+    // database can last several cleanups, and a generation nobody pinned is merged and unlinked.
+    this.resuming = true;
     this.watch();
+    try {
+      await this.resume();
+    } finally {
+      this.resuming = false;
+    }
     this.kick();
   }
 
@@ -91,7 +99,6 @@ export class MemfileSource {
         const check = sameGeneration(saved.file, file.fd);
         if (check.same && fstatSync(file.fd).size >= saved.offset) {
           this.log.info('Resuming the lease file from the saved position', { file: file.name, offset: saved.offset });
-          await this.startAt(file, saved.offset);
           this.files.follow(file);
           closeLeaseFile(two);
           // Resuming inside .1: the current file is the next generation, already pinned.
@@ -101,6 +108,7 @@ export class MemfileSource {
           } else {
             closeLeaseFile(one);
           }
+          await this.startAt(file, saved.offset);
           return;
         }
         why[file.name] = check.same ? 'shorter than the saved offset' : check.why;
@@ -222,7 +230,7 @@ export class MemfileSource {
 
   /** Runs one pump at a time; a kick during a pump makes it go round once more. */
   private kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.resuming) return;
     if (this.pumping) {
       this.again = true;
       return;
