@@ -91,4 +91,7 @@ export const M = {
   overflows: ['kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'],
   discoveryErrors: ['kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
+  notSelected: ['kea_lease_monitor_leases_not_selected_total', 'Live leases the selection policy leaves unreserved, by reason'],
+  dryRun: ['kea_lease_monitor_dry_run_decisions_total', 'Decisions made with --dry-run (nothing written), by action'],
+  pruned: ['kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"],
 } as const;
