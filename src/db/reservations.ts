@@ -61,8 +61,11 @@ function decideCte(live: boolean, withContext: boolean): string {
     SELECT i.*, own.host_id AS own_id, own.ipv4_address AS own_ip, own.hostname AS own_hostname, own.owned,
            holder.host_id AS holder_id,
            ${live ? 'lv.ok IS NOT NULL AS live_ok' : 'true AS live_ok'},
-           -- A payload's hostname counts only when lease4 has the same one: no forged renames.
-           ${live ? 'CASE WHEN NOT i.check_live OR lv.hostname = i.raw_hostname THEN i.raw_hostname END' : 'i.raw_hostname'} AS hostname
+           -- A payload's hostname counts only when lease4 has the same one (no forged renames),
+           -- compared after the sanitising lease.ts applies (control characters, trim, 255 bytes).
+           ${live ? `CASE WHEN NOT i.check_live OR lv.hostname = i.raw_hostname OR lv.clean = i.raw_hostname
+                     OR (octet_length(i.raw_hostname) > 251 AND starts_with(lv.clean, i.raw_hostname))
+                     THEN i.raw_hostname END` : 'i.raw_hostname'} AS hostname
       FROM input i
       LEFT JOIN LATERAL (
         SELECT h.host_id, h.ipv4_address, h.hostname, ${OWNED_ROW} AS owned FROM hosts h
@@ -74,7 +77,9 @@ function decideCte(live: boolean, withContext: boolean): string {
            AND NOT (h.dhcp_identifier = i.mac AND h.dhcp_identifier_type = ${HW_ADDRESS})
          LIMIT 1) holder ON true${live ? `
       LEFT JOIN LATERAL (
-        SELECT true AS ok, l.hostname FROM lease4 l
+        SELECT true AS ok, l.hostname,
+               btrim(regexp_replace(l.hostname, '[\u0001-\u001f\u007f-\u009f\u2028\u2029]', '', 'g')) AS clean
+          FROM lease4 l
          WHERE i.check_live AND l.address = i.ip AND l.hwaddr = i.mac AND l.subnet_id = i.subnet_id
            AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0) lv ON true` : ''}
   ),
