@@ -77,3 +77,20 @@ def hosts_row(pg, mac):
 def discovery_record(host, mac):
     f = host.file(f"{OUTPUT_DIR}/{mac.replace(':', '-')}.json")
     return json.loads(f.content_string) if f.exists else None
+
+
+MARK = "kea-lease-monitor"
+
+
+def owned_host_ids(pg):
+    """host_ids of the rows carrying the monitor's ownership mark in user_context."""
+    rows = query(pg, "SELECT host_id, user_context FROM hosts WHERE user_context IS NOT NULL AND user_context <> ''")
+    return sorted(r[0] for r in rows if MARK in (json.loads(r[1]) or {}))
+
+
+def operator_row(pg, env):
+    return query(
+        pg,
+        "SELECT host('0.0.0.0'::inet + ipv4_address), hostname, user_context FROM hosts WHERE host_id = %s",
+        int(env.operator_host_id),
+    )
