@@ -1,16 +1,14 @@
 import type { Server } from 'node:http';
-import type { Pool } from 'pg';
-import { createWritePool } from './db/pool';
-import { prune } from './lifecycle/pruner';
-import { errorMessage } from './errors';
+import { Database } from './db/pool';
 import { DiscoveryWriter } from './discovery';
+import { errorMessage } from './errors';
+import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
-import { Metrics } from './metrics';
+import { M, Metrics } from './metrics';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
-import { M } from './metrics';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 
@@ -21,7 +19,7 @@ import { NotifySource } from './sources/notify';
 export class Monitor {
   readonly metrics = new Metrics();
   readonly queue: LeaseQueue;
-  private readonly pool: Pool;
+  private readonly db: Database;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
@@ -48,20 +46,25 @@ export class Monitor {
     const subnets = new Set(options.subnetIds);
     this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
-    this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
+    this.db = new Database(options.db, options.poolSize, log.child({ module: 'db' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.pool, this.queue, this.discovery,
+      this.db, this.queue, this.discovery,
       {
         batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
+        // Database mode: the listener checks privileges on every connect, before anything is queued.
+        preflight: options.useDatabaseEvents ? null : {},
         policy: this.policy, reservationPolicy: { maxPerSubnet: options.maxReservationsPerSubnet }, dryRun: options.dryRun,
       },
       log.child({ module: 'writer' }), this.metrics,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
-        { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
-        this.pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+        {
+          subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          reconcileMs: options.reconcileInterval * 1000,
+        },
+        this.db, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -93,6 +96,9 @@ export class Monitor {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
     }
+    this.writer.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -113,7 +119,7 @@ export class Monitor {
   private shutdownRun: Promise<void> | null = null;
   private pruning: Promise<void> | null = null;
 
-  /** --prune-unseen-for: a pass a minute after start, then every hour (sooner for short durations). */
+  /** --prune-unseen-for: a pass a minute after start (sooner for short durations), then every hour or so. */
   private schedulePrune(first = true): void {
     const unseenFor = this.options.pruneUnseenFor;
     if (unseenFor === null || this.shutdownRun) return;
@@ -131,7 +137,7 @@ export class Monitor {
     const log = this.log.child({ module: 'prune' });
     let client;
     try {
-      client = await this.pool.connect();
+      client = await this.db.connect();
       const r = await prune(client, {
         useDatabaseEvents: this.options.useDatabaseEvents, leaseFile: this.options.leaseFile, outputDir: this.options.outputDir,
         unseenForSeconds: this.options.pruneUnseenFor ?? Infinity, dryRun: this.options.dryRun,
@@ -158,7 +164,7 @@ export class Monitor {
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.pool.end().catch(() => undefined);
+      await this.db.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { clientConfig, describeTarget } from '../db/connection';
+import { connectPrimary, describeTarget } from '../db/connection';
 import { errorMessage, FatalError } from '../errors';
 import type { DbOptions } from '../options';
 
@@ -8,10 +8,10 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** One connection for a one-shot command; a clear FatalError when it cannot be had. */
 export async function withClient<T>(db: DbOptions, applicationName: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfig(db, applicationName));
-  client.on('error', () => undefined);
+  let client: pg.Client;
   try {
-    await client.connect();
+    // The first read-write primary of --db-host, as the daemon does.
+    ({ client } = await connectPrimary(db, applicationName));
   } catch (err) {
     throw new FatalError(`cannot connect to ${describeTarget(db)}: ${errorMessage(err)}`);
   }
