@@ -53,7 +53,10 @@ export class Monitor {
       {
         batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
         // Database mode: the listener checks privileges on every connect, before anything is queued.
-        preflight: options.useDatabaseEvents ? null : {},
+        // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
+        preflight: options.pruneUnseenFor !== null
+          ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
+          : options.useDatabaseEvents ? null : {},
         policy: this.policy, reservationPolicy: { maxPerSubnet: options.maxReservationsPerSubnet }, dryRun: options.dryRun,
       },
       log.child({ module: 'writer' }), this.metrics,

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate';
+import { writeReservations } from '../src/db/reservations';
+import { parseHwaddr, parseIPv4 } from '../src/lease';
 import { readLease4Store, readMemfileStore } from '../src/lifecycle/lease-store';
 import { planStore, PlanLine } from '../src/lifecycle/plan';
 import type { DbOptions, Options } from '../src/options';
@@ -262,6 +264,29 @@ describe('ownership and policy in the running daemon', () => {
       assert.equal(m.total('kea_lease_monitor_reservations_total'), 0);
       assert.equal((await hostRows(db)).length, 2, 'only the operator rows');
       assert.deepEqual(readdirSync(o.outputDir).filter((f) => /^[0-9a-f-]+\.json$/.test(f)), []);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  test('--prune-unseen-for on the daemon removes own rows of devices without a live lease, never a live one', async () => {
+    const db = await cluster.freshDatabase();
+    await insertOperatorRow(db, '02:bb:00:00:00:09', '10.0.210.9');
+    const c = await connect(db);
+    const [gone] = await writeReservations(c, 'upsert', [{
+      address: parseIPv4('10.0.210.2'), hwaddr: parseHwaddr('02:00:00:21:00:02'), subnetId: 1, hostname: null, source: 'file',
+    }]);
+    assert.equal(gone.outcome, 'created');
+    await c.end();
+    const leaseFile = leaseFileWith([
+      { ip: '10.0.210.1', mac: '02:00:00:21:00:01' },
+      { ip: '10.0.210.2', mac: '02:00:00:21:00:02', expire: Math.floor(Date.now() / 1000) - 60 },
+    ]);
+    const run = await startMonitor(testOptions(db, { leaseFile, pruneUnseenFor: 0 }));
+    try {
+      await waitFor('a prune pass', () => run.monitor.metrics.value('kea_lease_monitor_reservations_pruned_total') >= 1, 30_000, 200);
+      const rows = await hostRows(db);
+      assert.deepEqual(rows.map((r) => r.mac).sort(), ['02:00:00:21:00:01', '02:bb:00:00:00:09']);
     } finally {
       await run.stop();
     }
