@@ -79,7 +79,7 @@ async function startMonitorAllowingFailure(options: Options) {
   const { logger, logs } = memoryLogger();
   const monitor = new Monitor(options, logger);
   const started = monitor.start().catch(() => undefined);
-  return { logs, done: monitor.done, stop: async () => { await started; await monitor.stop(); } };
+  return { logs, done: monitor.done, stop: async () => { await monitor.stop(); await started; } };
 }
 
 describe('every wait on PostgreSQL is bounded', () => {
