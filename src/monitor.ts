@@ -9,6 +9,9 @@ import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
+import type { ReservationBackend } from './writers/backend';
+import { KeaApiBackend } from './writers/kea-api';
+import { SqlBackend } from './writers/sql';
 
 /**
  * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
@@ -17,7 +20,9 @@ import { NotifySource } from './sources/notify';
 export class Monitor {
   readonly metrics = new Metrics();
   readonly queue: LeaseQueue;
-  private readonly pool: Pool;
+  /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
+  private readonly pool: Pool | null;
+  private readonly backend: ReservationBackend;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
@@ -41,17 +46,30 @@ export class Monitor {
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
     this.queue = new LeaseQueue(options.queueSize);
-    this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
+    const needsPool = options.writer === 'sql' || options.useDatabaseEvents;
+    this.pool = needsPool ? createWritePool(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    this.backend =
+      options.writer === 'kea-api'
+        ? new KeaApiBackend(
+            {
+              socketPath: options.keaControlSocket ?? '',
+              concurrency: options.keaApiConcurrency,
+              timeoutMs: options.keaApiTimeout * 1000,
+              reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+            },
+            log.child({ module: 'kea-api' }), this.metrics,
+          )
+        : new SqlBackend(this.pool as Pool, log.child({ module: 'writer' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.pool, this.queue, this.discovery,
+      this.backend, this.queue, this.discovery,
       { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
       log.child({ module: 'writer' }), this.metrics,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
         { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
-        this.pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+        this.pool as Pool, this.queue, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -80,6 +98,8 @@ export class Monitor {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
     }
+    await this.backend.prepare(this.preparing.signal);
+    if (this.preparing.signal.aborted) return;
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -98,15 +118,17 @@ export class Monitor {
   }
 
   private shutdownRun: Promise<void> | null = null;
+  private readonly preparing = new AbortController();
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      this.preparing.abort();
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.pool.end().catch(() => undefined);
+      await this.pool?.end().catch(() => undefined);
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

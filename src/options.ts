@@ -49,6 +49,14 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Where reservations go: the hosts table (sql) or kea-dhcp4's host_cmds commands (kea-api). */
+  writer: 'sql' | 'kea-api';
+  /** kea-dhcp4's UNIX control socket (kea-api writer). */
+  keaControlSocket: string | null;
+  /** Commands in flight on the control socket at once. */
+  keaApiConcurrency: number;
+  /** Seconds one control-socket command may take. */
+  keaApiTimeout: number;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'number' | 'list' | 'choice';
@@ -108,6 +116,14 @@ export const OPTION_SPECS = {
     describe: 'Cap, in seconds, of the reconnect backoff' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  writer: { flag: 'writer', kind: 'choice', group: 'run', default: 'sql', choices: ['sql', 'kea-api'],
+    describe: "Where reservations go: Kea's hosts table through SQL, or kea-dhcp4's control socket (host_cmds hook, Kea 3.0+)" },
+  keaControlSocket: { flag: 'kea-control-socket', kind: 'string', group: 'run',
+    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api" },
+  keaApiConcurrency: { flag: 'kea-api-concurrency', kind: 'integer', group: 'run', default: '4', min: 1, max: 64,
+    describe: 'Commands in flight on the control socket at once (--writer kea-api)' },
+  keaApiTimeout: { flag: 'kea-api-timeout', kind: 'number', group: 'run', default: '10', min: 0.1, max: 600,
+    describe: 'Seconds one control-socket command may take (--writer kea-api)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -245,7 +261,14 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    writer: v.writer as Options['writer'],
+    keaControlSocket: (v.keaControlSocket as string | undefined) ?? null,
+    keaApiConcurrency: v.keaApiConcurrency as number,
+    keaApiTimeout: v.keaApiTimeout as number,
   };
+  if (opts.writer === 'kea-api' && opts.keaControlSocket === null) {
+    throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
+  }
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);
   }

@@ -3,7 +3,8 @@ import type { Lease } from '../lease';
 
 // superseded: a later lease in the same batch took the address, so this one is no longer held.
 // failed: PostgreSQL refused this lease for good (isolated from its batch, logged, counted).
-export type ReservationOutcome = 'created' | 'updated' | 'unchanged' | 'conflict' | 'superseded' | 'failed';
+// foreign: an operator's reservation (no ownership mark) exists for this MAC+subnet; left untouched.
+export type ReservationOutcome = 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign' | 'superseded' | 'failed';
 
 export interface ReservationResult {
   lease: Lease;

@@ -1,13 +1,11 @@
-import type { Pool, PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
-import { classifyDbError, isMissingArbiter } from '../db/errors';
-import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
-import { findArbiter } from '../db/schema';
+import type { ReservationResult } from '../db/reservations';
 import type { DiscoveryWriter } from '../discovery';
 import { errorMessage } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
 
 export interface WriterSettings {
@@ -25,13 +23,12 @@ class Interrupted extends Error {}
  * One batch is in flight at a time, which keeps per-device order.
  */
 export class ReservationWriter {
-  private path: WritePath | null = null;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private outageSince: number | null = null;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly backend: ReservationBackend,
     private readonly queue: LeaseQueue,
     private readonly discovery: DiscoveryWriter,
     private readonly settings: WriterSettings,
@@ -79,42 +76,20 @@ export class ReservationWriter {
     this.stopping.signal.addEventListener('abort', () => resolve(), { once: true }),
   );
 
-  private async choosePath(client: PoolClient): Promise<WritePath> {
-    const arbiter = await findArbiter(client);
-    const path: WritePath = arbiter.kind === 'none' ? 'fallback' : 'upsert';
-    if (path !== this.path) {
-      if (path === 'upsert') this.log.info('Reservations use one upsert per batch', { arbiter: arbiter.name });
-      else this.log.warn('No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one');
-    }
-    this.path = path;
-    return path;
-  }
-
   /** Retries transient and configuration errors forever (logging once per outage); isolates bad data. */
   private async writeWithRetry(leases: Lease[]): Promise<ReservationResult[]> {
     for (let attempt = 0; ; attempt++) {
       const started = process.hrtime.bigint();
-      let client: PoolClient | undefined;
-      // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
-      // process. The failed query rejects as well, which is where it is dealt with.
-      const ignore = (): void => undefined;
       try {
-        client = await this.pool.connect();
-        client.on('error', ignore);
-        const path = this.path ?? (await this.choosePath(client));
-        const results = await writeReservations(client, path, leases);
-        client.off('error', ignore);
-        client.release();
+        const results = await this.backend.write(leases);
         this.metrics.inc(...M.batches);
         this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);
         this.endOutage();
         return results;
       } catch (err) {
-        client?.release(err instanceof Error ? err : true);
-        const kind = classifyDbError(err);
+        const kind = this.backend.classify(err);
         this.metrics.inc(...M.dbErrors, { class: kind });
         if (kind === 'data') return this.isolate(leases, err);
-        if (isMissingArbiter(err) || kind === 'config') this.path = null;
         this.beginOutage(err, kind);
         // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
         if (this.stopping.signal.aborted) throw new Interrupted();
@@ -175,6 +150,9 @@ export class ReservationWriter {
         break;
       case 'conflict':
         this.log.warn('Reservation conflict: another identifier already holds this address; skipped', fields);
+        break;
+      case 'foreign':
+        this.log.debug("An operator's reservation exists for this device; left untouched", fields);
         break;
       case 'unchanged':
         this.log.debug('Reservation unchanged', fields);

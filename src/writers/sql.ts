@@ -1,0 +1,59 @@
+import type { Pool, PoolClient } from 'pg';
+import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
+import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
+import { findArbiter } from '../db/schema';
+import type { Lease } from '../lease';
+import type { Logger } from '../logger';
+import type { ReservationBackend } from './backend';
+
+/** The hosts table, written with SQL (src/db/reservations.ts); a thin adapter over writeReservations. */
+export class SqlBackend implements ReservationBackend {
+  readonly kind = 'sql';
+  private path: WritePath | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly log: Logger,
+  ) {}
+
+  prepare(): Promise<void> {
+    // The pool connects on first use; an unreachable database is an outage the writer rides out.
+    return Promise.resolve();
+  }
+
+  async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
+    // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
+    // process. The failed query rejects as well, which is where it is dealt with.
+    const ignore = (): void => undefined;
+    let client: PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      client.on('error', ignore);
+      const path = this.path ?? (await this.choosePath(client));
+      const results = await writeReservations(client, path, leases);
+      client.off('error', ignore);
+      client.release();
+      return results;
+    } catch (err) {
+      client?.release(err instanceof Error ? err : true);
+      throw err;
+    }
+  }
+
+  classify(err: unknown): ErrorClass {
+    const kind = classifyDbError(err);
+    if (isMissingArbiter(err) || kind === 'config') this.path = null;
+    return kind;
+  }
+
+  private async choosePath(client: PoolClient): Promise<WritePath> {
+    const arbiter = await findArbiter(client);
+    const path: WritePath = arbiter.kind === 'none' ? 'fallback' : 'upsert';
+    if (path !== this.path) {
+      if (path === 'upsert') this.log.info('Reservations use one upsert per batch', { arbiter: arbiter.name });
+      else this.log.warn('No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one');
+    }
+    this.path = path;
+    return path;
+  }
+}
