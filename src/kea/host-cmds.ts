@@ -1,5 +1,5 @@
 import { checkSubnetId, formatIPv4, formatMac, parseHwaddr, parseIPv4 } from '../lease';
-import { KEA_SUCCESS, KeaControlSocket, KeaTransportError } from './control-socket';
+import { KEA_EMPTY, KEA_SUCCESS, KeaControlSocket, KeaTransportError } from './control-socket';
 
 /** A DHCPv4 reservation as Kea's host_cmds hook shows it, validated. */
 export interface KeaHost {
@@ -132,6 +132,38 @@ export class HostCmds {
   async getByAddress(address: number, subnetId: number): Promise<KeaHost[]> {
     const a = await this.socket.call('reservation-get-by-address', { 'ip-address': formatIPv4(address), 'subnet-id': subnetId });
     return a.result === KEA_SUCCESS ? hostsOf(a.arguments, 'reservation-get-by-address') : [];
+  }
+
+  /** Whether Kea refuses a second reservation for one address (Dhcp4 "ip-reservations-unique", default true). */
+  async ipReservationsUnique(): Promise<boolean> {
+    const a = await this.socket.call('config-get');
+    const dhcp4 = (a.arguments as { Dhcp4?: unknown } | null | undefined)?.Dhcp4;
+    if (typeof dhcp4 !== 'object' || dhcp4 === null) bad('config-get', 'the answer has no "Dhcp4" map');
+    const v = (dhcp4 as Record<string, unknown>)['ip-reservations-unique'];
+    if (v !== undefined && typeof v !== 'boolean') bad('config-get', '"ip-reservations-unique" is not a boolean');
+    return v !== false;
+  }
+
+  /**
+   * Every DHCPv4 host Kea knows (configuration file and hosts databases), a page at a time, in
+   * host_cmds' own paging order (source-index, then host id).
+   */
+  async *allHosts(pageSize = 1000): AsyncGenerator<KeaHost[]> {
+    let from = 0;
+    let sourceIndex = 0;
+    for (;;) {
+      const a = await this.socket.call('reservation-get-page', { limit: pageSize, 'source-index': sourceIndex, from });
+      if (a.result === KEA_EMPTY) return;
+      yield hostsOf(a.arguments, 'reservation-get-page');
+      const next = (a.arguments as { next?: { from?: unknown; 'source-index'?: unknown } }).next;
+      const f = next?.from;
+      const i = next?.['source-index'];
+      if (typeof f !== 'number' || typeof i !== 'number' || !Number.isInteger(f) || !Number.isInteger(i) || i < sourceIndex || (i === sourceIndex && f <= from)) {
+        bad('reservation-get-page', '"next" is missing or does not move forward');
+      }
+      from = f;
+      sourceIndex = i;
+    }
   }
 
   async add(spec: HostSpec): Promise<void> {

@@ -30,6 +30,10 @@ const LEASE_REFUSED = /not configured|not matching|out of range|invalid|unable t
 
 class LeaseRefused extends Error {}
 
+function newContext(lease: Lease): Record<string, unknown> {
+  return { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') };
+}
+
 function hasMark(h: KeaHost): boolean {
   return h.userContext !== null && readMark(JSON.stringify(h.userContext)) !== null;
 }
@@ -46,6 +50,13 @@ export class KeaApiBackend implements ReservationBackend {
   private readonly cmds: HostCmds;
   private readonly known: KnownReservations;
   private hasUpdate = false;
+  /**
+   * Add before looking: one command per new device. Only where Kea's own database enforces both
+   * uniqueness rules in one statement (no host_cache, whose add would accept what the database then
+   * refuses, and ip-reservations-unique on), and only after the known map was filled from Kea, so
+   * that a refused add is rare.
+   */
+  private addFirst = false;
 
   constructor(
     private readonly settings: KeaApiSettings,
@@ -82,11 +93,38 @@ export class KeaApiBackend implements ReservationBackend {
         );
       }
       this.hasUpdate = commands.includes('reservation-update');
+      try {
+        await this.prime(commands, signal);
+      } catch (err) {
+        // Not fatal: each device is then looked up on first sight.
+        this.log.warn('Cannot list the reservations Kea already has; each device is looked up on first sight', { error: errorMessage(err) });
+        this.addFirst = false;
+      }
       this.log.info("Writing reservations through Kea's control socket", {
-        socket: this.settings.socketPath, update: this.hasUpdate ? 'reservation-update' : 'reservation-del + reservation-add',
+        socket: this.settings.socketPath,
+        update: this.hasUpdate ? 'reservation-update' : 'reservation-del + reservation-add',
+        new_devices: this.addFirst ? 'reservation-add first' : 'reservation-get, reservation-get-by-address, reservation-add',
+        known: this.known.size,
       });
       return;
     }
+  }
+
+  /** Fills the known map from reservation-get-page, so a restart's replay costs no call per device. */
+  private async prime(commands: string[], signal: AbortSignal): Promise<void> {
+    if (!commands.includes('reservation-get-page')) return;
+    const hostCache = commands.includes('cache-get');
+    const unique = await this.cmds.ipReservationsUnique();
+    const negativeUntil = Date.now() + (this.settings.negativeTtlMs ?? 300_000);
+    for await (const page of this.cmds.allHosts()) {
+      if (signal.aborted) return;
+      for (const h of page) {
+        if (h.hwaddr === null || h.address === null || h.subnetId === 0) continue;
+        const key = leaseKey({ hwaddr: h.hwaddr, subnetId: h.subnetId });
+        this.known.set(key, hasMark(h) ? { kind: 'reserved', address: h.address, hostname: h.hostname } : { kind: 'foreign', address: h.address, until: negativeUntil });
+      }
+    }
+    this.addFirst = !hostCache && unique;
   }
 
   async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
@@ -117,6 +155,7 @@ export class KeaApiBackend implements ReservationBackend {
       if (lease.hostname === null || lease.hostname === k.hostname) return 'unchanged';
     }
     try {
+      if (k === undefined && this.addFirst && (await this.addNew(lease, key))) return 'created';
       return await this.reserve(lease, key, false);
     } catch (err) {
       this.known.delete(key);
@@ -153,7 +192,7 @@ export class KeaApiBackend implements ReservationBackend {
       else {
         await this.cmds.add({
           hwaddr: lease.hwaddr, subnetId: lease.subnetId, address: lease.address, hostname,
-          userContext: { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') },
+          userContext: newContext(lease),
         });
       }
     } catch (err) {
@@ -169,6 +208,24 @@ export class KeaApiBackend implements ReservationBackend {
     }
     this.known.set(key, { kind: 'reserved', address: lease.address, hostname });
     return own ? 'updated' : 'created';
+  }
+
+  /** reservation-add straight away; false when Kea refused it as a duplicate (then look, as usual). */
+  private async addNew(lease: Lease, key: string): Promise<boolean> {
+    const hostname = lease.hostname;
+    try {
+      await this.cmds.add({
+        hwaddr: lease.hwaddr, subnetId: lease.subnetId, address: lease.address, hostname,
+        userContext: newContext(lease),
+      });
+    } catch (err) {
+      if (!(err instanceof KeaCommandError) || err.result !== KEA_ERROR) throw err;
+      if (DUPLICATE.test(err.text)) return false;
+      if (LEASE_REFUSED.test(err.text)) throw new LeaseRefused(err.message);
+      throw err;
+    }
+    this.known.set(key, { kind: 'reserved', address: lease.address, hostname });
+    return true;
   }
 
   /** Our own host gets the lease's address and hostname; its other settings and context stay. */

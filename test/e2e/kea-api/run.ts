@@ -219,6 +219,21 @@ async function main() {
     check(`${tag}: the mark is in hosts.user_context`, (row[1] ?? "").includes(MARK), row[1]);
     const code = await mon.stop();
     check(`${tag}: SIGTERM stops the monitor with exit 0`, code === 0, `exit ${code}`);
+
+    // A fresh start replays the whole lease file: what Kea already holds is learned from
+    // reservation-get-page at startup, so the monitor's own devices cost no call at all.
+    const port2 = await freePort();
+    const again = startApiMonitor(kea, join(dir, "out-replay"), port2, {}, ["--lease-file", kea.leaseFile]);
+    await again.waitLog(READY, 30000);
+    await waitFor("replay written", async () => sum(await metrics(port2), "kea_lease_monitor_reservations_total") >= 5, 15000, 200).catch(() => undefined);
+    await sleep(1000);
+    const mr = await metrics(port2);
+    const perDevice = apiCalls(mr) - sum(mr, "kea_lease_monitor_kea_api_commands_total", 'command="reservation-get-page"');
+    const negatives = outcome(mr, "foreign") + outcome(mr, "conflict");
+    check(`${tag}: a restart's replay costs no call for the monitor's own devices`,
+      outcome(mr, "unchanged") >= 2 && perDevice <= 3 * negatives,
+      `${outcome(mr, "unchanged")} unchanged, ${negatives} foreign/conflict, ${perDevice} per-device calls`);
+    await again.stop();
     await refuseWithoutHostCmds(tag, kea, join(dir, "out2"));
   });
 
