@@ -7,7 +7,7 @@
 //   node --import tsx bench/kea-api.ts [--devices 5000] [--batch 1000] [--concurrency 1,4,16] [--host-cache]
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createWritePool } from "../src/db/pool";
+import { Database } from "../src/db/pool";
 import type { Lease } from "../src/lease";
 import { createLogger } from "../src/logger";
 import { Metrics } from "../src/metrics";
@@ -65,8 +65,9 @@ async function main() {
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(2));
   process.stdout.write(`# kea-dhcp4 ${kea.version}, PostgreSQL 15 (durable) hosts${a["host-cache"] ? " + host_cache" : ""}; ${N} devices, batches of ${BATCH}\n`);
 
-  const pool = createWritePool({ host: pg.host, port: pg.port, database: "kea3", user: pg.user }, 2, log);
-  const sql = new SqlBackend(pool, log);
+  const db = new Database({ host: pg.host, port: pg.port, database: "kea3", user: pg.user }, 2, log);
+  const sql = new SqlBackend(db, {}, log);
+  await sql.preflight();
   let round = 0;
   {
     const ls = leases(round++);
@@ -74,12 +75,12 @@ async function main() {
     const again = await timed(sql, ls);
     rows.push(["sql", "-", fmt(N / fresh.s), "-", fmt(N / again.s), "-", JSON.stringify(fresh.outcomes), JSON.stringify(again.outcomes)]);
   }
-  await pool.end();
+  await db.end();
 
   for (const c of String(a.concurrency).split(",").map(Number)) {
     const metrics = new Metrics();
-    const api = new KeaApiBackend({ socketPath: kea.ctrlSock, concurrency: c, timeoutMs: 30000, reconnectMaxDelayMs: 1000 }, log, metrics);
-    await api.prepare(new AbortController().signal);
+    const api = new KeaApiBackend({ socketPath: kea.ctrlSock, concurrency: c, timeoutMs: 30000 }, log, metrics);
+    await api.preflight();
     const ls = leases(round++);
     const c0 = calls(metrics);
     const fresh = await timed(api, ls);

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
-import type { Pool } from 'pg';
-import { createWritePool } from './db/pool';
+import { Database } from './db/pool';
 import { DiscoveryWriter } from './discovery';
 import type { Logger } from './logger';
 import { Metrics } from './metrics';
@@ -21,7 +20,7 @@ export class Monitor {
   readonly metrics = new Metrics();
   readonly queue: LeaseQueue;
   /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
-  private readonly pool: Pool | null;
+  private readonly db: Database | null;
   private readonly backend: ReservationBackend;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
@@ -46,8 +45,8 @@ export class Monitor {
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
     this.queue = new LeaseQueue(options.queueSize);
-    const needsPool = options.writer === 'sql' || options.useDatabaseEvents;
-    this.pool = needsPool ? createWritePool(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    const db = options.writer === 'sql' || options.useDatabaseEvents ? new Database(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    this.db = db;
     this.backend =
       options.writer === 'kea-api'
         ? new KeaApiBackend(
@@ -55,21 +54,27 @@ export class Monitor {
               socketPath: options.keaControlSocket ?? '',
               concurrency: options.keaApiConcurrency,
               timeoutMs: options.keaApiTimeout * 1000,
-              reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
             },
             log.child({ module: 'kea-api' }), this.metrics,
           )
-        : new SqlBackend(this.pool as Pool, log.child({ module: 'writer' }));
+        : new SqlBackend(db as Database, {}, log.child({ module: 'writer' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
       this.backend, this.queue, this.discovery,
-      { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
+      {
+        batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
+        // SQL in database mode: the listener checks privileges on every connect, before anything is queued.
+        preflight: options.writer === 'kea-api' || !options.useDatabaseEvents,
+      },
       log.child({ module: 'writer' }), this.metrics,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
-        { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
-        this.pool as Pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+        {
+          subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          reconcileMs: options.reconcileInterval * 1000,
+        },
+        db as Database, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -98,8 +103,9 @@ export class Monitor {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
     }
-    await this.backend.prepare(this.preparing.signal);
-    if (this.preparing.signal.aborted) return;
+    this.writer.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -118,17 +124,15 @@ export class Monitor {
   }
 
   private shutdownRun: Promise<void> | null = null;
-  private readonly preparing = new AbortController();
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
-      this.preparing.abort();
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.pool?.end().catch(() => undefined);
+      await this.db?.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

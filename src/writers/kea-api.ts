@@ -1,4 +1,3 @@
-import { backoffDelay, sleep } from '../backoff';
 import type { ErrorClass } from '../db/errors';
 import { ReservationResult, supersededInBatch } from '../db/reservations';
 import { errorMessage, FatalError } from '../errors';
@@ -16,7 +15,6 @@ export interface KeaApiSettings {
   /** Commands in flight at once. */
   concurrency: number;
   timeoutMs: number;
-  reconnectMaxDelayMs: number;
   /** Devices remembered so renewals cost no call. */
   knownLimit?: number;
   /** How long a 'foreign' or 'conflict' answer is trusted before Kea is asked again. */
@@ -73,51 +71,43 @@ export class KeaApiBackend implements ReservationBackend {
     this.known = new KnownReservations(settings.knownLimit ?? 200_000);
   }
 
-  async prepare(signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      let commands: string[];
-      try {
-        commands = await this.cmds.listCommands();
-      } catch (err) {
-        if (attempt === 0) {
-          this.log.warn("Cannot reach Kea's control socket yet; retrying", { socket: this.settings.socketPath, error: errorMessage(err) });
-        }
-        await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), signal);
-        continue;
-      }
-      const missing = REQUIRED_COMMANDS.filter((c) => !commands.includes(c));
-      if (missing.length > 0) {
-        throw new FatalError(
-          `--writer kea-api: kea-dhcp4 at ${this.settings.socketPath} does not offer ${missing.join(', ')}; ` +
-            'load the host_cmds hook (libdhcp_host_cmds.so) and a writable hosts-database',
-        );
-      }
-      this.hasUpdate = commands.includes('reservation-update');
-      try {
-        await this.prime(commands, signal);
-      } catch (err) {
-        // Not fatal: each device is then looked up on first sight.
-        this.log.warn('Cannot list the reservations Kea already has; each device is looked up on first sight', { error: errorMessage(err) });
-        this.addFirst = false;
-      }
-      this.log.info("Writing reservations through Kea's control socket", {
-        socket: this.settings.socketPath,
-        update: this.hasUpdate ? 'reservation-update' : 'reservation-del + reservation-add',
-        new_devices: this.addFirst ? 'reservation-add first' : 'reservation-get, reservation-get-by-address, reservation-add',
-        known: this.known.size,
-      });
-      return;
+  /** host_cmds must be loaded (FatalError otherwise); then learn what Kea already holds. */
+  async preflight(): Promise<void> {
+    const commands = await this.cmds.listCommands();
+    const missing = REQUIRED_COMMANDS.filter((c) => !commands.includes(c));
+    if (missing.length > 0) {
+      throw new FatalError(
+        `--writer kea-api: kea-dhcp4 at ${this.settings.socketPath} does not offer ${missing.join(', ')}; ` +
+          'load the host_cmds hook (libdhcp_host_cmds.so) and a writable hosts-database',
+      );
     }
+    this.hasUpdate = commands.includes('reservation-update');
+    try {
+      await this.prime(commands);
+    } catch (err) {
+      // Not fatal: each device is then looked up on first sight.
+      this.log.warn('Cannot list the reservations Kea already has; each device is looked up on first sight', { error: errorMessage(err) });
+      this.addFirst = false;
+    }
+    this.log.info("Writing reservations through Kea's control socket", {
+      socket: this.settings.socketPath,
+      update: this.hasUpdate ? 'reservation-update' : 'reservation-del + reservation-add',
+      new_devices: this.addFirst ? 'reservation-add first' : 'reservation-get, reservation-get-by-address, reservation-add',
+      known: this.known.size,
+    });
+  }
+
+  fatal(err: unknown): Promise<FatalError> {
+    return Promise.resolve(new FatalError(`--writer kea-api: ${errorMessage(err)}`));
   }
 
   /** Fills the known map from reservation-get-page, so a restart's replay costs no call per device. */
-  private async prime(commands: string[], signal: AbortSignal): Promise<void> {
+  private async prime(commands: string[]): Promise<void> {
     if (!commands.includes('reservation-get-page')) return;
     const hostCache = commands.includes('cache-get');
     const unique = await this.cmds.ipReservationsUnique();
     const negativeUntil = Date.now() + (this.settings.negativeTtlMs ?? 300_000);
     for await (const page of this.cmds.allHosts()) {
-      if (signal.aborted) return;
       for (const h of page) {
         if (h.hwaddr === null || h.address === null || h.subnetId === 0) continue;
         const key = leaseKey({ hwaddr: h.hwaddr, subnetId: h.subnetId });

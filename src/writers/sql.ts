@@ -1,7 +1,10 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
+import type { Database } from '../db/pool';
+import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
 import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
 import { findArbiter } from '../db/schema';
+import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import type { Logger } from '../logger';
 import type { ReservationBackend } from './backend';
@@ -12,22 +15,32 @@ export class SqlBackend implements ReservationBackend {
   private path: WritePath | null = null;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly db: Database,
+    private readonly needs: PrivilegeNeeds,
     private readonly log: Logger,
   ) {}
 
-  prepare(): Promise<void> {
-    // The pool connects on first use; an unreachable database is an outage the writer rides out.
-    return Promise.resolve();
+  /** Connects and refuses to run without the privileges the writes need. */
+  async preflight(): Promise<void> {
+    let client: PoolClient | undefined;
+    try {
+      client = await this.db.connect();
+      await checkPrivileges(client, this.needs);
+      await this.choosePath(client);
+      client.release();
+    } catch (err) {
+      client?.release(err instanceof Error ? err : true);
+      throw err;
+    }
   }
 
   async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
+    let client: PoolClient | undefined;
     // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
     // process. The failed query rejects as well, which is where it is dealt with.
     const ignore = (): void => undefined;
-    let client: PoolClient | undefined;
     try {
-      client = await this.pool.connect();
+      client = await this.db.connect();
       client.on('error', ignore);
       const path = this.path ?? (await this.choosePath(client));
       const results = await writeReservations(client, path, leases);
@@ -42,8 +55,13 @@ export class SqlBackend implements ReservationBackend {
 
   classify(err: unknown): ErrorClass {
     const kind = classifyDbError(err);
+    if (kind !== 'data') this.db.noteError(err);
     if (isMissingArbiter(err) || kind === 'config') this.path = null;
     return kind;
+  }
+
+  fatal(err: unknown): Promise<FatalError> {
+    return fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), this.needs);
   }
 
   private async choosePath(client: PoolClient): Promise<WritePath> {
