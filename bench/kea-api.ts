@@ -66,7 +66,7 @@ async function main() {
   process.stdout.write(`# kea-dhcp4 ${kea.version}, PostgreSQL 15 (durable) hosts${a["host-cache"] ? " + host_cache" : ""}; ${N} devices, batches of ${BATCH}\n`);
 
   const db = new Database({ host: pg.host, port: pg.port, database: "kea3", user: pg.user }, 2, log);
-  const sql = new SqlBackend(db, {}, log);
+  const sql = new SqlBackend(db, { needs: {}, reservationPolicy: { maxPerSubnet: null }, dryRun: false }, log);
   await sql.preflight();
   let round = 0;
   {

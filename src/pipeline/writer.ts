@@ -1,11 +1,12 @@
 import { backoffDelay, sleep } from '../backoff';
 import type { ErrorClass } from '../db/errors';
-import type { ReservationResult } from '../db/reservations';
+import type { ReservationPolicy, ReservationResult } from '../db/reservations';
 import type { DiscoveryWriter, RecordedResult } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import { Policy, selectLease } from '../policy/select';
 import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
@@ -20,7 +21,16 @@ export interface WriterSettings {
    * database mode the listener does it on every connect. kea-api: host_cmds loaded).
    */
   preflight: boolean;
+  /** Which leases to reserve; applied before anything reaches the database. */
+  policy: Policy;
+  /** The per-subnet cap, enforced inside the write statement (the backend applies it; named here in the warning). */
+  reservationPolicy: ReservationPolicy;
+  /** Decide, log and count; write neither hosts nor discovery records. */
+  dryRun: boolean;
 }
+
+// Bounds the memory of "already logged" devices; past it, a device may be logged once more.
+const REMEMBERED = 100_000;
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
@@ -119,8 +129,9 @@ export class ReservationWriter {
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
-      const results = await this.writeWithRetry(entries.map((e) => e.lease));
-      this.finish(entries, results);
+      const selected = entries.filter((e) => this.selected(e));
+      const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
+      this.finish(selected, results);
     }
   }
 
@@ -193,26 +204,74 @@ export class ReservationWriter {
     });
   }
 
+  /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
+  private selected(entry: QueueEntry): boolean {
+    const { lease } = entry;
+    const s = selectLease(lease, this.settings.policy);
+    if (s.selected) return true;
+    this.metrics.inc(...M.notSelected, { reason: s.reason });
+    this.log.debug('Lease not selected for a reservation', {
+      mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
+    });
+    for (const done of entry.waiters) done();
+    return false;
+  }
+
+  private readonly foreignLogged = new Set<string>();
+  private readonly limitWarned = new Set<number>();
+  private readonly staleLogged = new Set<string>();
+
+  private once(set: Set<string>, key: string): boolean {
+    if (set.has(key)) return false;
+    if (set.size >= REMEMBERED) set.clear();
+    set.add(key);
+    return true;
+  }
+
+  private dryRunReport(r: ReservationResult, fields: Record<string, unknown>): null {
+    this.metrics.inc(...M.dryRun, { action: r.outcome });
+    if (r.outcome === 'unchanged' || r.outcome === 'superseded') this.log.debug(`[dry run] would leave: ${r.outcome}`, fields);
+    else this.log.info(`[dry run] reservation would be ${r.outcome}`, fields);
+    return null;
+  }
+
   /** Logs and counts; returns the outcome a discovery record carries, or null when none is written. */
   private report(r: ReservationResult): RecordedResult['outcome'] | null {
     const { lease, outcome } = r;
-    this.metrics.inc(...M.reservations, { result: outcome });
     const fields = {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname,
       subnet_id: lease.subnetId, host_id: r.hostId,
     };
+    if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    this.metrics.inc(...M.reservations, { result: outcome });
     switch (outcome) {
       case 'created':
+        this.limitWarned.delete(lease.subnetId);
         this.log.info('Static reservation created', fields);
         break;
+      case 'foreign':
+        if (this.once(this.foreignLogged, `${fields.mac}/${lease.subnetId}`)) {
+          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields);
+        }
+        break;
+      case 'limit':
+        if (!this.limitWarned.has(lease.subnetId)) {
+          this.limitWarned.add(lease.subnetId);
+          this.log.warn('Subnet has reached --max-reservations-per-subnet; new devices there are not reserved', {
+            subnet_id: lease.subnetId, max: this.settings.reservationPolicy.maxPerSubnet,
+          });
+        }
+        return null;
+      case 'stale':
+        if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
+          this.log.info('No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written', fields);
+        }
+        return null;
       case 'updated':
         this.log.info('Static reservation updated', fields);
         break;
       case 'conflict':
         this.log.warn('Reservation conflict: another identifier already holds this address; skipped', fields);
-        break;
-      case 'foreign':
-        this.log.debug("An operator's reservation exists for this device; left untouched", fields);
         break;
       case 'unchanged':
         this.log.debug('Reservation unchanged', fields);

@@ -2,7 +2,9 @@ import type { PoolClient } from 'pg';
 import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
-import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
+import {
+  classifyReservations, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
+} from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
@@ -16,7 +18,14 @@ export class SqlBackend implements ReservationBackend {
 
   constructor(
     private readonly db: Database,
-    private readonly needs: PrivilegeNeeds,
+    private readonly settings: {
+      /** Privileges checked by preflight (and named when one is refused). */
+      needs: PrivilegeNeeds;
+      /** The per-subnet cap, enforced inside the write statement. */
+      reservationPolicy: ReservationPolicy;
+      /** Decide only: classify, write nothing. */
+      dryRun: boolean;
+    },
     private readonly log: Logger,
   ) {}
 
@@ -25,7 +34,7 @@ export class SqlBackend implements ReservationBackend {
     let client: PoolClient | undefined;
     try {
       client = await this.db.connect();
-      await checkPrivileges(client, this.needs);
+      await checkPrivileges(client, this.settings.needs);
       await this.choosePath(client);
       client.release();
     } catch (err) {
@@ -43,7 +52,10 @@ export class SqlBackend implements ReservationBackend {
       client = await this.db.connect();
       client.on('error', ignore);
       const path = this.path ?? (await this.choosePath(client));
-      const results = await writeReservations(client, path, leases);
+      const results = this.settings.dryRun
+        ? (await classifyReservations(client, leases, this.settings.reservationPolicy))
+          .map((d) => ({ lease: d.lease, outcome: outcomeOfAction(d.action), hostId: d.hostId }))
+        : await writeReservations(client, path, leases, this.settings.reservationPolicy);
       client.off('error', ignore);
       client.release();
       return results;
@@ -61,7 +73,7 @@ export class SqlBackend implements ReservationBackend {
   }
 
   fatal(err: unknown): Promise<FatalError> {
-    return fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), this.needs);
+    return fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), this.settings.needs);
   }
 
   private async choosePath(client: PoolClient): Promise<WritePath> {
