@@ -122,5 +122,9 @@ describe('kea-api: flags', () => {
     assert.deepEqual([k.writer, k.keaControlSocket, k.keaApiConcurrency], ['kea-api', '/run/kea/kea4-ctrl-socket', 8]);
     assert.throws(() => buildOptions({ writer: 'rest' }, {}), /--writer: "rest" is not one of sql, kea-api/);
     assert.throws(() => buildOptions({ keaApiConcurrency: '0' }, {}), /--kea-api-concurrency: "0" is below the minimum 1/);
+    const api = { writer: 'kea-api', keaControlSocket: '/run/kea/s' };
+    for (const [extra, flag] of [[{ dryRun: true }, '--dry-run'], [{ maxReservationsPerSubnet: '5' }, '--max-reservations-per-subnet'], [{ pruneUnseenFor: '90d' }, '--prune-unseen-for']] as const) {
+      assert.throws(() => buildOptions({ ...api, ...extra }, {}), (e: Error) => e instanceof UsageError && e.message === `${flag} works only with --writer sql`);
+    }
   });
 });
