@@ -80,7 +80,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .strict()
     .help()
     .alias('h', 'help')
-    .version(process.env.KLM_VERSION ?? '0.1.0')
+    .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
     .wrap(Math.min(120, process.stdout.columns || 120))
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
