@@ -15,7 +15,7 @@ import { NotifySource } from './sources/notify';
  * start() and stop() are idempotent; stop() finishes the batch in flight.
  */
 export class Monitor {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly queue: LeaseQueue;
   private readonly pool: Pool;
   private readonly writer: ReservationWriter;
@@ -40,6 +40,7 @@ export class Monitor {
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
+    this.metrics = new Metrics(subnets);
     this.queue = new LeaseQueue(options.queueSize);
     this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
@@ -78,7 +79,8 @@ export class Monitor {
     this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
-      this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
+      const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
+      this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }
     this.writer.start();
     if (this.notify) {

@@ -40,6 +40,9 @@ export class ReservationWriter {
   ) {}
 
   start(): void {
+    this.metrics.health.set('writer', true);
+    // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).
+    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.oldest === null ? 0 : Math.max(0, Date.now() - this.oldest) / 1000));
     this.loop ??= this.run();
   }
 
@@ -54,6 +57,8 @@ export class ReservationWriter {
   }
 
   private deadline = Infinity;
+  /** committedAt of the oldest lease in flight, epoch ms. */
+  private oldest: number | null = null;
 
   private async run(): Promise<void> {
     for (;;) {
@@ -62,6 +67,7 @@ export class ReservationWriter {
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
+      this.oldest = oldestCommit(entries);
       let results: ReservationResult[];
       try {
         results = await this.writeWithRetry(entries.map((e) => e.lease));
@@ -106,7 +112,8 @@ export class ReservationWriter {
         client.off('error', ignore);
         client.release();
         this.metrics.inc(...M.batches);
-        this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.observe(...M.batchDuration, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.set(...M.lastWrite, Date.now() / 1000);
         this.endOutage();
         return results;
       } catch (err) {
@@ -142,6 +149,7 @@ export class ReservationWriter {
     if (this.outageSince === null) {
       this.outageSince = Date.now();
       this.log.error('Cannot write reservations; retrying with backoff', { error: errorMessage(err), class: kind });
+      this.metrics.health.set('writer', false, `cannot write reservations (${kind} error)`);
     } else {
       this.log.debug('Still cannot write reservations', { error: errorMessage(err) });
     }
@@ -149,19 +157,28 @@ export class ReservationWriter {
 
   private endOutage(): void {
     if (this.outageSince !== null) {
+      this.metrics.health.set('writer', true);
       this.log.info('Writing reservations again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
       this.outageSince = null;
     }
   }
 
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
-    for (const r of results) this.record(r);
+    const now = Date.now();
+    for (const r of results) {
+      this.record(r);
+      const t = r.lease.committedAt;
+      if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
+        this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
+      }
+    }
+    this.oldest = null;
     for (const e of entries) for (const done of e.waiters) done();
   }
 
   private record(r: ReservationResult): void {
     const { lease, outcome } = r;
-    this.metrics.inc(...M.reservations, { result: outcome });
+    this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     const fields = {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname,
       subnet_id: lease.subnetId, host_id: r.hostId,
@@ -192,4 +209,13 @@ export class ReservationWriter {
       this.log.error('Cannot write discovery record', { mac: fields.mac, error: errorMessage(err) });
     }
   }
+}
+
+function oldestCommit(entries: QueueEntry[]): number | null {
+  let oldest: number | null = null;
+  for (const e of entries) {
+    const t = e.lease.committedAt;
+    if (t !== undefined && (oldest === null || t < oldest)) oldest = t;
+  }
+  return oldest;
 }

@@ -50,7 +50,9 @@ export class MemfileSource {
   }
 
   async start(): Promise<void> {
+    this.metrics.health.set('source', false, 'replaying the lease files');
     await this.resume();
+    this.metrics.health.set('source', true);
     this.watch();
     this.kick();
   }
@@ -172,12 +174,15 @@ export class MemfileSource {
   }
 
   /** Queues the live leases among `rows` and waits until they are written. */
-  private async submit(rows: LeaseFields[]): Promise<void> {
+  private async submit(rows: LeaseFields[], readAt?: number): Promise<void> {
     const now = Date.now() / 1000;
     const leases: Lease[] = [];
     for (const f of rows) {
       const c = classifyLease(f, 'file', this.settings.subnets, now);
-      if (c.kind === 'live') leases.push(c.lease);
+      if (c.kind === 'live') {
+        if (readAt !== undefined) c.lease.committedAt = readAt;
+        leases.push(c.lease);
+      }
       else this.metrics.inc(...M.ignored, { reason: c.reason });
     }
     await Promise.all(leases.map((l) => this.queue.put(l)));
@@ -224,6 +229,7 @@ export class MemfileSource {
       .catch((err: unknown) => {
         if (err instanceof QueueClosedError) return;
         this.log.error('Reading the lease file failed; retrying', { error: errorMessage(err) });
+        this.metrics.health.set('source', false, `reading the lease file failed: ${errorMessage(err)}`);
         if (!this.watcher) this.startPolling();
         else setTimeout(() => this.kick(), this.settings.pollIntervalMs).unref();
       })
@@ -243,10 +249,12 @@ export class MemfileSource {
         const file = await this.openFile(this.settings.leaseFile);
         if (!file) {
           if (!this.missingLogged) this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
+          this.metrics.health.set('source', false, `lease file ${this.settings.leaseFile} does not exist`);
           this.missingLogged = true;
           return;
         }
         this.missingLogged = false;
+        this.metrics.health.set('source', true);
         this.files.follow(file);
       }
       await this.drain();
@@ -261,9 +269,10 @@ export class MemfileSource {
     while (!this.stopped) {
       const lines = await file.reader.read();
       if (lines.length === 0) return;
+      const readAt = Date.now();
       const rows: LeaseFields[] = [];
       this.parseLines(file, lines, (f) => rows.push(f));
-      await this.submit(rows);
+      await this.submit(rows, readAt);
       file.handled = lines[lines.length - 1].end;
       this.position.schedule();
     }

@@ -88,6 +88,7 @@ export class NotifySource {
         }
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         this.metrics.set(...M.listenerUp, 1);
+        this.metrics.health.set('source', false, 'catching up with leases committed while not listening');
         if (connectedBefore) this.metrics.inc(...M.reconnects);
         this.log.info('Listening for database lease events', {
           channel: NOTIFY_CHANNEL, target: describeTarget(this.settings.db),
@@ -108,6 +109,7 @@ export class NotifySource {
           return;
         }
         this.metrics.set(...M.listenerUp, 0);
+        this.metrics.health.set('source', false, 'database listener disconnected');
         if (this.stopping.signal.aborted) break;
         if (outageSince === null) {
           outageSince = Date.now();
@@ -159,6 +161,9 @@ export class NotifySource {
       this.metrics.inc(...M.ignored, { reason: c.reason });
       return;
     }
+    // cltt = expire - valid_lifetime (whole seconds); only when the payload carried both.
+    const cltt = (fields.expire - fields.validLifetime) * 1000;
+    if (Math.abs(Date.now() - cltt) < 86_400_000) c.lease.committedAt = cltt;
     if (!this.queue.offer(c.lease)) {
       // Full: drop it and let a catch-up query find it once the queue has drained.
       this.metrics.inc(...M.overflows);
@@ -179,6 +184,7 @@ export class NotifySource {
         try {
           await catchUp(this.pool, this.settings.subnets, this.queue, this.log, this.metrics);
           attempt = -1;
+          if (!this.catchUpWanted && this.client) this.metrics.health.set('source', true);
         } catch (err) {
           this.catchUpWanted = true;
           if (this.stopping.signal.aborted) return;
