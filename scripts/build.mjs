@@ -39,6 +39,16 @@ const embedMigrations = {
   },
 };
 
+// esbuild picks yargs' ESM build for an `import`, and that build wraps --help with cliui's naive
+// character wrap ("per-dev / ice"). The CommonJS build (what tsx runs too) wraps at word boundaries.
+const requireFromRoot = createRequire(join(root, 'package.json'));
+const commonJsYargs = {
+  name: 'commonjs-yargs',
+  setup(build) {
+    build.onResolve({ filter: /^(yargs|yargs\/helpers|cliui)$/ }, (args) => ({ path: requireFromRoot.resolve(args.path) }));
+  },
+};
+
 const bundle = join(dist, 'kea-lease-monitor.cjs');
 await esbuild.build({
   entryPoints: [join(root, 'src', 'main.ts')],
@@ -49,7 +59,7 @@ await esbuild.build({
   outfile: bundle,
   external: ['pg-native'],
   define: { 'process.env.KLM_VERSION': JSON.stringify(pkg.version) },
-  plugins: [embedMigrations],
+  plugins: [embedMigrations, commonJsYargs],
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -7,6 +7,10 @@ import { buildOptions, envName, OPTION_SPECS, OptionKey, OptionSpec, RawValues }
 
 const EXIT_USAGE = 2;
 
+// yargs shows a flag's parse type in --help; numbers are parsed by yargs as numbers, but the value
+// is validated (with the text the user typed) in options.ts.
+const YARGS_TYPE = { boolean: 'boolean', string: 'string', integer: 'number', number: 'number', list: 'array', choice: 'string' } as const;
+
 // Flags are declared without yargs defaults, so a value present in argv was really given and
 // defaults -> environment -> argv stays one rule, applied in options.ts. yargs' camel-case
 // expansion makes --db-host readable as argv.dbHost, the OPTION_SPECS key.
@@ -14,7 +18,7 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
   for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
     if (group === 'db' && spec.group !== 'db') continue;
     y.option(spec.flag, {
-      type: spec.kind === 'boolean' ? 'boolean' : spec.kind === 'list' ? 'array' : 'string',
+      type: YARGS_TYPE[spec.kind],
       describe: `${spec.describe} [env ${envName(spec)}]`,
       defaultDescription: spec.default,
       choices: spec.choices as string[] | undefined,
@@ -24,21 +28,45 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
   return y;
 }
 
-function pickValues(argv: Record<string, unknown>): RawValues {
+/** What was typed after the last --flag (or in --flag=value), for messages about a value yargs made NaN. */
+export function typedValue(args: readonly string[], flag: string): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${flag}`) found = args[i + 1];
+    else if (args[i].startsWith(`--${flag}=`)) found = args[i].slice(flag.length + 3);
+  }
+  return found;
+}
+
+function pickValues(argv: Record<string, unknown>, args: readonly string[]): RawValues {
   const out: RawValues = {};
-  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) if (argv[key] !== undefined) out[key] = argv[key];
+  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
+    const v = argv[key];
+    if (v === undefined) continue;
+    out[key] = typeof v === 'number' && Number.isNaN(v) ? (typedValue(args, OPTION_SPECS[key].flag) ?? '') : v;
+  }
   return out;
 }
 
-function options(argv: Record<string, unknown>, warn: string[] = []) {
-  return buildOptions(pickValues(argv), process.env, {
+/** The help's width: the terminal's, else $COLUMNS, kept between 40 and 120 columns. */
+export function helpWidth(columns = process.stdout.columns, env = process.env.COLUMNS): number {
+  const w = columns || Number(env) || 100;
+  return Math.max(40, Math.min(120, w));
+}
+
+function options(argv: Record<string, unknown>, args: readonly string[], warn: string[] = []) {
+  return buildOptions(pickValues(argv, args), process.env, {
     onInsecureFlag: () => warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
   });
 }
 
-async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof options>) => Promise<DbCommandOutput>): Promise<void> {
+async function printDb(
+  argv: Record<string, unknown>,
+  args: readonly string[],
+  run: (o: ReturnType<typeof options>) => Promise<DbCommandOutput>,
+): Promise<void> {
   const warnings: string[] = [];
-  const o = options(argv, warnings);
+  const o = options(argv, args, warnings);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = await run(o);
   process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
@@ -51,7 +79,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .usage('$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea\'s hosts table and per-device discovery records.')
     .command(['run', '$0'], 'Follow leases and pin them as reservations (default)', (y) => declare(y, 'run'), async (argv) => {
       const warnings: string[] = [];
-      const o = options(argv, warnings);
+      const o = options(argv, argvIn, warnings);
       const log = createLogger(o.logLevel, o.logFormat);
       for (const w of warnings) log.warn(w);
       exitCode = await runMonitor(o, log);
@@ -63,25 +91,25 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
             .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
-          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
+          (argv) => printDb(argv, argvIn, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
         .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
           declare(y, 'db')
-            .option('notify-only', { type: 'boolean', describe: 'Only drop the NOTIFY trigger and its functions (the default)' })
+            .option('notify-only', { type: 'boolean', describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)' })
             .option('drop-constraint', { type: 'boolean', describe: 'Also drop the constraint `db migrate` added where Kea had no unique index' })
             .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
             .conflicts('notify-only', 'drop-constraint'),
-          (argv) => printDb(argv, (o) => dbRollback(o.db, Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
+          (argv) => printDb(argv, argvIn, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
         .command('status', 'Show the arbiter and whether the NOTIFY trigger is installed', (y) =>
           declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
-          (argv) => printDb(argv, (o) => dbStatus(o.db)))
+          (argv) => printDb(argv, argvIn, (o) => dbStatus(o.db)))
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
     )
     .strict()
     .help()
     .alias('h', 'help')
     .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
-    .wrap(Math.min(120, process.stdout.columns || 120))
+    .wrap(helpWidth())
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
