@@ -21,6 +21,11 @@ export type RecordedResult = ReservationResult & { outcome: DiscoveryRecord['res
 
 const REMEMBERED_DEVICES = 200_000;
 
+interface Remembered {
+  firstSeen: string;
+  hostname: string | null;
+}
+
 /**
  * Writes one record per device, atomically (temp file in the same directory, then rename).
  *
@@ -29,8 +34,8 @@ const REMEMBERED_DEVICES = 200_000;
  * libuv's pool free for the lease-file follower. A batch of 1,000 records blocks for tens of ms.
  */
 export class DiscoveryWriter {
-  // first_seen per file stem, so a record keeps it without re-reading the file every time.
-  private readonly firstSeen = new Map<string, string>();
+  // first_seen and hostname per file stem, so a record keeps them without re-reading the file.
+  private readonly firstSeen = new Map<string, Remembered>();
   // Stems that had a file when we started; any other stem has no file unless we wrote it.
   private existing = new Set<string>();
   private seq = 0;
@@ -52,27 +57,25 @@ export class DiscoveryWriter {
     }
   }
 
-  pathFor(mac: Buffer): string {
-    return join(this.dir, `${macFileStem(mac)}.json`);
-  }
-
   write(result: RecordedResult, now = new Date()): string {
     const { lease } = result;
     const stem = macFileStem(lease.hwaddr);
     const path = join(this.dir, `${stem}.json`);
     const stamp = now.toISOString();
+    const before = this.firstSeen.get(stem) ?? this.readPrevious(stem, path);
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
+      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the record.
+      hostname: lease.hostname ?? before?.hostname ?? null,
       subnet_id: lease.subnetId,
-      first_seen: this.firstSeen.get(stem) ?? this.readFirstSeen(stem, path) ?? stamp,
+      first_seen: before?.firstSeen ?? stamp,
       last_seen: stamp,
       source: lease.source,
       reservation: result.outcome,
       host_id: result.hostId,
     };
-    this.rememberFirstSeen(stem, record.first_seen);
+    this.rememberFirstSeen(stem, { firstSeen: record.first_seen, hostname: record.hostname });
     const tmp = join(this.dir, `.${stem}.json.${process.pid}.${++this.seq}.tmp`);
     const fd = openSync(tmp, 'wx', 0o644);
     try {
@@ -93,7 +96,7 @@ export class DiscoveryWriter {
     return path;
   }
 
-  private rememberFirstSeen(stem: string, value: string): void {
+  private rememberFirstSeen(stem: string, value: Remembered): void {
     // Bounded: past this many devices the oldest entries fall back to reading the file again.
     if (this.firstSeen.size >= REMEMBERED_DEVICES) {
       const oldest = this.firstSeen.keys().next().value as string;
@@ -103,11 +106,12 @@ export class DiscoveryWriter {
     this.firstSeen.set(stem, value);
   }
 
-  private readFirstSeen(stem: string, path: string): string | undefined {
+  private readPrevious(stem: string, path: string): Remembered | undefined {
     if (!this.existing.has(stem)) return undefined;
     try {
       const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
-      return typeof old.first_seen === 'string' && !Number.isNaN(Date.parse(old.first_seen)) ? old.first_seen : undefined;
+      if (typeof old.first_seen !== 'string' || Number.isNaN(Date.parse(old.first_seen))) return undefined;
+      return { firstSeen: old.first_seen, hostname: typeof old.hostname === 'string' ? old.hostname : null };
     } catch {
       return undefined; // unreadable: this sighting is the first we can vouch for
     }

@@ -134,8 +134,10 @@ export class NotifySource {
       if (this.stopping.signal.aborted) return new Error('stopping');
       try {
         const check = client.query<{ ok: boolean }>(`SELECT $1 = ANY (ARRAY(SELECT pg_listening_channels())) AS ok`, [NOTIFY_CHANNEL]);
-        const timeout = sleep(Math.max(5000, this.settings.heartbeatMs)).then(() => null);
-        const res = await Promise.race([check, timeout]);
+        // Cancelled once the check settles, so no timer outlives it (or stop()).
+        const settled = new AbortController();
+        const timeout = sleep(Math.max(5000, this.settings.heartbeatMs), settled.signal).then(() => null);
+        const res = await Promise.race([check, timeout]).finally(() => settled.abort());
         if (res === null) return new Error('heartbeat timed out');
         if (!res.rows[0].ok) return new Error('connection is no longer listening');
       } catch (err) {
