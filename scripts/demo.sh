@@ -53,7 +53,8 @@ ls -l "$work/discovery"
 cat "$work/discovery/0c-c4-7a-00-00-01.json"
 
 step "Prometheus metrics"
-curl -s http://127.0.0.1:9548/metrics | grep -E '^kea_lease_monitor_(reservations|leases_received)' || true
+curl -s http://127.0.0.1:9548/metrics | grep -E '^kea_lease_monitor_(reservations|leases_received)_total\{.*\} [1-9]' || true
+curl -s http://127.0.0.1:9548/readyz
 
 step "SIGTERM: graceful stop"
 kill -TERM "$monitor_pid"; wait "$monitor_pid"; echo "exit code $?"; monitor_pid=
