@@ -32,7 +32,10 @@ const embedMigrations = {
     build.onLoad({ filter: /[\\/]src[\\/]db[\\/]migration-files\.ts$/ }, () => {
       const dir = join(root, 'migrations');
       const files = Object.fromEntries(
-        readdirSync(dir).filter((n) => n.endsWith('.sql')).sort().map((n) => [n, readFileSync(join(dir, n), 'utf8')]),
+        readdirSync(dir)
+          .filter((n) => n.endsWith('.sql'))
+          .sort()
+          .map((n) => [n, readFileSync(join(dir, n), 'utf8')]),
       );
       return { contents: `export function loadMigrationFiles() { return ${JSON.stringify(files)}; }`, loader: 'ts' };
     });
@@ -86,9 +89,13 @@ try {
 const postject = join(root, 'node_modules', 'postject', 'dist', 'cli.js');
 // postject (LIEF) warns about every note section of the official binary; show its output only on failure.
 try {
-  execFileSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  execFileSync(
+    process.execPath,
+    [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 } catch (err) {
   process.stderr.write(String(err.stderr ?? err));
   throw err;

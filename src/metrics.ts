@@ -44,31 +44,42 @@ const BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 /** Every metric the monitor exports (besides prom-client's process_* and nodejs_* defaults). */
 export const M = {
   received: def('kea_lease_monitor_leases_received_total', 'Lease events read from a source', {
-    labelNames: ['source'], zero: product({ source: ['file', 'database'] }),
+    labelNames: ['source'],
+    zero: product({ source: ['file', 'database'] }),
   }),
   rejected: def('kea_lease_monitor_input_rejected_total', 'Malformed CSV rows or NOTIFY payloads, by source and reason', {
     labelNames: ['source', 'reason'],
     zero: [...product({ source: ['file'], reason: FILE_REJECTS }), { source: 'database', reason: 'invalid-payload' }],
   }),
   ignored: def('kea_lease_monitor_leases_ignored_total', 'Well-formed events that are not live leases in a selected subnet', {
-    labelNames: ['reason'], zero: product({ reason: IGNORED_REASONS }),
+    labelNames: ['reason'],
+    zero: product({ reason: IGNORED_REASONS }),
   }),
   notSelected: def('kea_lease_monitor_leases_not_selected_total', 'Live leases the selection policy left out, by reason', {
-    labelNames: ['reason', 'subnet_id'], zero: product({ reason: POLICY_REASONS }),
+    labelNames: ['reason', 'subnet_id'],
+    zero: product({ reason: POLICY_REASONS }),
   }),
   reservations: def('kea_lease_monitor_reservations_total', 'Reservation outcomes, by result and subnet', {
-    labelNames: ['result', 'subnet_id'], zero: product({ result: OUTCOMES }),
+    labelNames: ['result', 'subnet_id'],
+    zero: product({ result: OUTCOMES }),
   }),
   batches: def('kea_lease_monitor_batches_total', 'Reservation batches committed'),
   batchDuration: def('kea_lease_monitor_batch_duration_seconds', 'Time of the attempt that wrote a reservation batch', {
-    type: 'histogram', buckets: BATCH_BUCKETS,
+    type: 'histogram',
+    buckets: BATCH_BUCKETS,
   }),
-  reservationLatency: def('kea_lease_monitor_reservation_latency_seconds',
-    'From the lease commit (database: cltt, whole seconds) or the lease-file read (file) to its reservation written', {
-      type: 'histogram', labelNames: ['source'], buckets: LATENCY_BUCKETS,
-    }),
+  reservationLatency: def(
+    'kea_lease_monitor_reservation_latency_seconds',
+    'From the lease commit (database: cltt, whole seconds) or the lease-file read (file) to its reservation written',
+    {
+      type: 'histogram',
+      labelNames: ['source'],
+      buckets: LATENCY_BUCKETS,
+    },
+  ),
   dbErrors: def('kea_lease_monitor_db_errors_total', 'Failed reservation batches, by class', {
-    labelNames: ['class'], zero: product({ class: ['transient', 'data', 'config'] }),
+    labelNames: ['class'],
+    zero: product({ class: ['transient', 'data', 'config'] }),
   }),
   failed: def('kea_lease_monitor_leases_failed_total', 'Leases PostgreSQL refused for good'),
   queueDepth: def('kea_lease_monitor_queue_depth', 'Leases waiting to be written'),
@@ -76,7 +87,7 @@ export const M = {
   lastWrite: def('kea_lease_monitor_last_write_timestamp_seconds', 'Unix time of the last reservation batch written (0: none yet)'),
   ready: def('kea_lease_monitor_ready', '1 while /readyz answers 200: source connected and caught up, last write succeeded'),
   haActive: def('kea_lease_monitor_ha_active', '1 while this instance is the active one of an HA pair (always 1 outside a pair)'),
-  schemaVersion: def('kea_lease_monitor_schema_version', "Kea database schema version found, major + minor/10 (e.g. 22.1)"),
+  schemaVersion: def('kea_lease_monitor_schema_version', 'Kea database schema version found, major + minor/10 (e.g. 22.1)'),
   listenerUp: def('kea_lease_monitor_listener_connected', '1 while the LISTEN connection is up'),
   reconnects: def('kea_lease_monitor_listener_reconnects_total', 'LISTEN connections re-established'),
   catchUp: def('kea_lease_monitor_catchup_leases_total', 'Leases found by catch-up queries'),
@@ -229,9 +240,11 @@ export class Metrics {
     const common = { name, help, labelNames: [...labelNames], registers: [this.registry] };
     const buckets = SPECS.get(name)?.buckets;
     const metric =
-      type === 'counter' ? new Counter(common)
-      : type === 'gauge' ? new Gauge(common)
-      : new Histogram({ ...common, ...(buckets ? { buckets: [...buckets] } : {}) });
+      type === 'counter'
+        ? new Counter(common)
+        : type === 'gauge'
+          ? new Gauge(common)
+          : new Histogram({ ...common, ...(buckets ? { buckets: [...buckets] } : {}) });
     const f: Family = { name, type, labelNames, metric, series: new Map() };
     this.families.set(name, f);
     return f;

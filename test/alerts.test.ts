@@ -90,8 +90,22 @@ test('every metric the dashboard and the rules use is one the built binary expor
   const leaseFile = join(dir, 'kea-leases4.csv');
   writeFileSync(leaseFile, CSV_HEADER + '\n');
   const port = await freePort();
-  const child = spawn(BIN, ['--lease-file', leaseFile, '--output-dir', join(dir, 'out'), '--db-host', '127.0.0.1', '--db-port', '1',
-    '--metrics-port', String(port)], { cwd: dir, env: { PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
+  const child = spawn(
+    BIN,
+    [
+      '--lease-file',
+      leaseFile,
+      '--output-dir',
+      join(dir, 'out'),
+      '--db-host',
+      '127.0.0.1',
+      '--db-port',
+      '1',
+      '--metrics-port',
+      String(port),
+    ],
+    { cwd: dir, env: { PATH: '/usr/bin:/bin' }, stdio: 'ignore' },
+  );
   let text: string;
   try {
     text = await waitFor('/metrics', () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()), 15_000);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,7 +11,10 @@ import { OPTION_SPECS, OptionSpec } from '../src/options';
 const BIN = join(__dirname, '..', 'dist', 'kea-lease-monitor');
 const cwd = mkdtempSync(join(tmpdir(), 'klm-help-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
-const pkg = require('../package.json') as { version: string; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+  version: string;
+  devDependencies: Record<string, string>;
+};
 
 function run(args: string[], env: Record<string, string> = {}) {
   return spawnSync(BIN, args, { cwd, env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 30_000 });

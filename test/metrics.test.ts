@@ -96,7 +96,9 @@ describe('readiness of a running monitor', () => {
     try {
       const r = await waitFor('a /readyz answer', () => get(port, '/readyz').catch(() => null));
       assert.equal(r?.status, 503);
-      await waitFor('the disconnect reason', async () => (await get(port, '/readyz')).text.includes('source: database listener disconnected'));
+      await waitFor('the disconnect reason', async () =>
+        (await get(port, '/readyz')).text.includes('source: database listener disconnected'),
+      );
       assert.equal((await get(port, '/healthz')).status, 200);
     } finally {
       await monitor.stop();
@@ -108,7 +110,10 @@ describe('readiness of a running monitor', () => {
     const port = await freePort();
     const file = join(tempDir('klm-ready-'), 'kea-leases4.csv');
     writeFileSync(file, CSV_HEADER + '\n');
-    const monitor = new Monitor(testOptions(unreachable, { leaseFile: file, metricsPort: port, metricsHost: '127.0.0.1', pollInterval: 0.1 }), logger);
+    const monitor = new Monitor(
+      testOptions(unreachable, { leaseFile: file, metricsPort: port, metricsHost: '127.0.0.1', pollInterval: 0.1 }),
+      logger,
+    );
     await monitor.start();
     try {
       assert.deepEqual(await get(port, '/readyz'), { status: 200, text: 'ready\n' });
