@@ -9,7 +9,7 @@ const EXIT_USAGE = 2;
 
 // yargs shows a flag's parse type in --help; numbers are parsed by yargs as numbers, but the value
 // is validated (with the text the user typed) in options.ts.
-const YARGS_TYPE = { boolean: 'boolean', string: 'string', integer: 'number', number: 'number', list: 'array', choice: 'string' } as const;
+const YARGS_TYPE = { boolean: 'boolean', string: 'string', integer: 'number', integers: 'string', number: 'number', list: 'array', choice: 'string' } as const;
 
 // Flags are declared without yargs defaults, so a value present in argv was really given and
 // defaults -> environment -> argv stays one rule, applied in options.ts. yargs' camel-case

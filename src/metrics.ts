@@ -94,6 +94,10 @@ export const M = {
   overflows: def('kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'),
   discoveryErrors: def('kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'),
   rotations: def('kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'),
+  recordBacklog: def('kea_lease_monitor_discovery_backlog', 'Discovery records waiting for the disk (full, read-only, directory gone)'),
+  reconcileRuns: def('kea_lease_monitor_reconcile_runs_total', 'Reconciliation runs (database mode catch-up on the timer)'),
+  reconcileSeconds: def('kea_lease_monitor_reconcile_seconds_total', 'Time spent in reconciliation runs'),
+  recordsReconciled: def('kea_lease_monitor_records_reconciled_total', 'Leases queued again because their discovery record was missing'),
 } as const;
 
 interface Child {
