@@ -7,6 +7,7 @@ import { Health } from '../src/health';
 import { M, Metrics } from '../src/metrics';
 import { CSV_HEADER, csvRow, manyLeases } from './helpers/leases';
 import { memoryLogger, tempDir, testOptions } from './helpers/monitor';
+import { TestCluster } from './helpers/pg';
 import { waitFor } from './helpers/wait';
 import { Monitor } from '../src/monitor';
 
@@ -105,29 +106,55 @@ describe('readiness of a running monitor', () => {
     }
   });
 
-  test('file mode: ready once the lease file is replayed; 503 naming the writer while writes fail', async () => {
+  test('file mode: ready once replayed into a reachable database; 503 naming the writer while writes fail', async () => {
     const { logger } = memoryLogger('error');
-    const port = await freePort();
-    const file = join(tempDir('klm-ready-'), 'kea-leases4.csv');
-    writeFileSync(file, CSV_HEADER + '\n');
-    const monitor = new Monitor(
-      testOptions(unreachable, { leaseFile: file, metricsPort: port, metricsHost: '127.0.0.1', pollInterval: 0.1 }),
-      logger,
-    );
-    await monitor.start();
+    const cluster = TestCluster.start();
     try {
-      assert.deepEqual(await get(port, '/readyz'), { status: 200, text: 'ready\n' });
-      appendFileSync(file, csvRow(manyLeases(1, 5)[0]));
-      await waitFor('writer not ready', async () => {
-        const r = await get(port, '/readyz');
-        return r.status === 503 && r.text.includes('writer: cannot write reservations (transient error)');
-      });
-      const text = (await get(port, '/metrics')).text;
-      assert.match(text, /^kea_lease_monitor_ready 0$/m);
-      assert.match(text, /^kea_lease_monitor_db_errors_total\{class="transient"\} [1-9]/m);
-      assert.match(text, /^kea_lease_monitor_last_write_timestamp_seconds 0$/m);
+      const db = await cluster.freshDatabase();
+      for (const [target, ready] of [
+        [db, true],
+        [unreachable, false],
+      ] as const) {
+        const port = await freePort();
+        const file = join(tempDir('klm-ready-'), 'kea-leases4.csv');
+        writeFileSync(file, CSV_HEADER + '\n' + csvRow(manyLeases(1, 5)[0]));
+        const monitor = new Monitor(
+          testOptions(target, { leaseFile: file, metricsPort: port, metricsHost: '127.0.0.1', pollInterval: 0.1 }),
+          logger,
+        );
+        void monitor.start().catch(() => undefined);
+        try {
+          if (ready) {
+            await waitFor('ready', async () => (await get(port, '/readyz').catch(() => null))?.status === 200);
+            const text = (await get(port, '/metrics')).text;
+            assert.match(text, /^kea_lease_monitor_ready 1$/m);
+            assert.match(text, /^kea_lease_monitor_reservations_total\{result="created",subnet_id="1"\} 1$/m);
+            assert.match(text, /^kea_lease_monitor_last_write_timestamp_seconds [1-9]/m);
+            assert.doesNotMatch(
+              text,
+              /^kea_lease_monitor_reservation_latency_seconds_count\{source="file"\} [1-9]/m,
+              'the replay is not live traffic',
+            );
+            // A row appended while running: read -> reservation is observed.
+            appendFileSync(file, csvRow(manyLeases(1, 6)[0]));
+            await waitFor('a latency observation', async () =>
+              /^kea_lease_monitor_reservation_latency_seconds_count\{source="file"\} 1$/m.test((await get(port, '/metrics')).text),
+            );
+          } else {
+            await waitFor('writer not ready', async () => {
+              const r = await get(port, '/readyz').catch(() => null);
+              return r?.status === 503 && r.text.includes('writer: cannot write reservations (transient error)');
+            });
+            const text = (await get(port, '/metrics')).text;
+            assert.match(text, /^kea_lease_monitor_ready 0$/m);
+            assert.match(text, /^kea_lease_monitor_last_write_timestamp_seconds 0$/m);
+          }
+        } finally {
+          await monitor.stop();
+        }
+      }
     } finally {
-      await monitor.stop();
+      cluster.stop();
     }
   });
 });
