@@ -57,10 +57,15 @@ export class DiscoveryWriter {
     }
   }
 
+  /** The record's file: the MAC and nothing else, whatever the lease says. */
+  pathFor(mac: Buffer): string {
+    return join(this.dir, `${macFileStem(mac)}.json`);
+  }
+
   write(result: RecordedResult, now = new Date()): string {
     const { lease } = result;
     const stem = macFileStem(lease.hwaddr);
-    const path = join(this.dir, `${stem}.json`);
+    const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
     const before = this.firstSeen.get(stem) ?? this.readPrevious(stem, path);
     const record: DiscoveryRecord = {

@@ -1,5 +1,5 @@
 import type { Database } from '../db/pool';
-import { classifyLease, LeaseFields, macFileStem } from '../lease';
+import { checkLeasableAddress, classifyLease, InvalidLeaseError, LeaseFields, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseQueue } from '../pipeline/queue';
@@ -87,6 +87,14 @@ export async function catchUp(
         address: Number(r.address), hwaddr: r.hwaddr, subnetId: Number(r.subnet_id), hostname: r.hostname,
         state: Number(r.state), validLifetime: Number(r.valid_lifetime), expire: Number(r.expire),
       };
+      try {
+        checkLeasableAddress(fields.address);
+      } catch (err) {
+        if (!(err instanceof InvalidLeaseError)) throw err;
+        metrics.inc(...M.rejected, { source: 'database', reason: 'invalid-row' });
+        log.warn('lease4 row refused by catch-up', { error: err.message });
+        continue;
+      }
       const c = classifyLease(fields, 'database', subnets);
       if (c.kind === 'live') pending.push(queue.put(c.lease));
     }
