@@ -22,7 +22,7 @@ const runtimeVersion = execFileSync(runtime, ['--version'], { encoding: 'utf8' }
 const runtimeMajor = runtimeVersion.replace(/^v/, '').split('.')[0];
 // V8 bounds baked into the binary (SEA execArgv). The old space holds the coalescing queue and
 // replay state; the semi-spaces bound the young generation, which otherwise grows to 3 x 16 MiB.
-const EXEC_ARGV = ['--max-old-space-size=96', '--max-semi-space-size=4'];
+const EXEC_ARGV = ['--max-old-space-size=64', '--max-semi-space-size=2'];
 
 // The migrations are embedded at build time: the module that reads them from disk in development
 // is replaced by one holding their text.

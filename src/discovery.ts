@@ -21,11 +21,6 @@ export type RecordedResult = ReservationResult & { outcome: DiscoveryRecord['res
 
 const REMEMBERED_DEVICES = 200_000;
 
-interface Remembered {
-  firstSeen: string;
-  hostname: string | null;
-}
-
 /**
  * Writes one record per device, atomically (temp file in the same directory, then rename).
  *
@@ -34,8 +29,8 @@ interface Remembered {
  * libuv's pool free for the lease-file follower. A batch of 1,000 records blocks for tens of ms.
  */
 export class DiscoveryWriter {
-  // first_seen and hostname per file stem, so a record keeps them without re-reading the file.
-  private readonly firstSeen = new Map<string, Remembered>();
+  // first_seen per file stem, so a record keeps it without re-reading the file every time.
+  private readonly firstSeen = new Map<string, string>();
   // Stems that had a file when we started; any other stem has no file unless we wrote it.
   private existing = new Set<string>();
   private seq = 0;
@@ -67,14 +62,14 @@ export class DiscoveryWriter {
     const stem = macFileStem(lease.hwaddr);
     const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
-    const before = this.firstSeen.get(stem) ?? this.readPrevious(stem, path);
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the record.
-      hostname: lease.hostname ?? before?.hostname ?? null,
+      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the
+      // record. Read back from the record itself, so no hostname is held in memory per device.
+      hostname: lease.hostname ?? this.readHostname(path),
       subnet_id: lease.subnetId,
-      first_seen: before?.firstSeen ?? stamp,
+      first_seen: this.firstSeen.get(stem) ?? this.readFirstSeen(stem, path) ?? stamp,
       last_seen: stamp,
       source: lease.source,
       reservation: result.outcome,
@@ -89,7 +84,7 @@ export class DiscoveryWriter {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
       this.writeAtomically(stem, path, text);
     }
-    this.rememberFirstSeen(stem, { firstSeen: record.first_seen, hostname: record.hostname });
+    this.rememberFirstSeen(stem, record.first_seen);
     return path;
   }
 
@@ -124,7 +119,7 @@ export class DiscoveryWriter {
     }
   }
 
-  private rememberFirstSeen(stem: string, value: Remembered): void {
+  private rememberFirstSeen(stem: string, value: string): void {
     // Bounded: past this many devices the oldest entries fall back to reading the file again.
     if (this.firstSeen.size >= REMEMBERED_DEVICES) {
       const oldest = this.firstSeen.keys().next().value as string;
@@ -134,12 +129,20 @@ export class DiscoveryWriter {
     this.firstSeen.set(stem, value);
   }
 
-  private readPrevious(stem: string, path: string): Remembered | undefined {
+  private readHostname(path: string): string | null {
+    try {
+      const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
+      return typeof old.hostname === 'string' ? old.hostname : null;
+    } catch {
+      return null; // no record yet (or unreadable): nothing to keep
+    }
+  }
+
+  private readFirstSeen(stem: string, path: string): string | undefined {
     if (!this.existing.has(stem)) return undefined;
     try {
       const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
-      if (typeof old.first_seen !== 'string' || Number.isNaN(Date.parse(old.first_seen))) return undefined;
-      return { firstSeen: old.first_seen, hostname: typeof old.hostname === 'string' ? old.hostname : null };
+      return typeof old.first_seen === 'string' && !Number.isNaN(Date.parse(old.first_seen)) ? old.first_seen : undefined;
     } catch {
       return undefined; // unreadable: this sighting is the first we can vouch for
     }
