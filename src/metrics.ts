@@ -34,7 +34,7 @@ export function product(values: Record<string, readonly string[]>): Labels[] {
 }
 
 const OUTCOMES = ['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit', 'stale', 'superseded', 'failed'];
-const POLICY_REASONS = ['subnet', 'mac-prefix', 'hostname', 'address', 'limit'];
+const POLICY_REASONS = ['subnet', 'mac-denied', 'hostname-denied', 'mac-not-allowed', 'hostname-not-allowed', 'address-not-allowed'];
 const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'subnet-not-selected'];
 const FILE_REJECTS = ['bad-header', 'no-header', 'invalid-row', 'oversized', 'truncated'];
 // Commit -> reservation is milliseconds when healthy, minutes in an outage.
@@ -98,6 +98,10 @@ export const M = {
   reconcileRuns: def('kea_lease_monitor_reconcile_runs_total', 'Reconciliation runs (database mode catch-up on the timer)'),
   reconcileSeconds: def('kea_lease_monitor_reconcile_seconds_total', 'Time spent in reconciliation runs'),
   recordsReconciled: def('kea_lease_monitor_records_reconciled_total', 'Leases queued again because their discovery record was missing'),
+  dryRun: def('kea_lease_monitor_dry_run_decisions_total', 'Decisions made with --dry-run (nothing written), by action', {
+    labelNames: ['action'],
+  }),
+  pruned: def('kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"),
 } as const;
 
 interface Child {

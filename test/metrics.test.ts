@@ -23,7 +23,7 @@ describe('metrics on prom-client', () => {
     const text = await new Metrics([7]).render();
     assert.match(text, /^kea_lease_monitor_reservations_total\{result="created",subnet_id="7"\} 0$/m);
     assert.match(text, /^kea_lease_monitor_reservations_total\{result="limit",subnet_id="7"\} 0$/m);
-    assert.match(text, /^kea_lease_monitor_leases_not_selected_total\{reason="mac-prefix",subnet_id="7"\} 0$/m);
+    assert.match(text, /^kea_lease_monitor_leases_not_selected_total\{reason="mac-denied",subnet_id="7"\} 0$/m);
     assert.match(text, /^kea_lease_monitor_input_rejected_total\{source="database",reason="invalid-payload"\} 0$/m);
     assert.match(text, /^kea_lease_monitor_db_errors_total\{class="transient"\} 0$/m);
     assert.match(text, /^kea_lease_monitor_batches_total 0$/m);
