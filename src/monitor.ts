@@ -20,7 +20,7 @@ import { SqlBackend } from './writers/sql';
  * start() and stop() are idempotent; stop() finishes the batch in flight.
  */
 export class Monitor {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly queue: LeaseQueue;
   /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
   private readonly db: Database | null;
@@ -49,6 +49,7 @@ export class Monitor {
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
+    this.metrics = new Metrics(options.policy.subnetIds);
     this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
     // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
@@ -116,7 +117,8 @@ export class Monitor {
     this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
-      this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
+      const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
+      this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }
     this.writer.failed.catch((err: Error) => {
       void this.shutdown().then(() => this.rejectDone(err));

@@ -66,6 +66,9 @@ export class ReservationWriter {
   }
 
   start(): void {
+    this.metrics.health.set('writer', true);
+    // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).
+    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.oldest === null ? 0 : Math.max(0, Date.now() - this.oldest) / 1000));
     this.loop ??= this.run();
   }
 
@@ -80,6 +83,8 @@ export class ReservationWriter {
   }
 
   private deadline = Infinity;
+  /** committedAt of the oldest lease in flight, epoch ms. */
+  private oldest: number | null = null;
 
   private async run(): Promise<void> {
     try {
@@ -130,6 +135,7 @@ export class ReservationWriter {
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
       const selected = entries.filter((e) => this.selected(e));
+      this.oldest = oldestCommit(selected);
       const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
       this.finish(selected, results);
     }
@@ -150,7 +156,8 @@ export class ReservationWriter {
       try {
         const results = await this.backend.write(leases);
         this.metrics.inc(...M.batches);
-        this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.observe(...M.batchDuration, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.set(...M.lastWrite, Date.now() / 1000);
         this.endOutage();
         return results;
       } catch (err) {
@@ -182,6 +189,7 @@ export class ReservationWriter {
     if (this.outageSince === null) {
       this.outageSince = Date.now();
       this.log.error('Cannot write reservations; retrying with backoff', { error: errorMessage(err), class: kind });
+      this.metrics.health.set('writer', false, `cannot write reservations (${kind} error)`);
     } else {
       this.log.debug('Still cannot write reservations', { error: errorMessage(err) });
     }
@@ -189,6 +197,7 @@ export class ReservationWriter {
 
   private endOutage(): void {
     if (this.outageSince !== null) {
+      this.metrics.health.set('writer', true);
       this.log.info('Writing reservations again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
       this.outageSince = null;
     }
@@ -196,12 +205,18 @@ export class ReservationWriter {
 
   // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
+    const now = Date.now();
     results.forEach((r, i) => {
       const waiters = entries[i].waiters;
       const outcome = this.report(r);
+      const t = r.lease.committedAt;
+      if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
+        this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
+      }
       if (outcome) this.records.submit({ ...r, outcome }, waiters);
       else for (const done of waiters) done();
     });
+    this.oldest = null;
   }
 
   /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
@@ -209,7 +224,7 @@ export class ReservationWriter {
     const { lease } = entry;
     const s = selectLease(lease, this.settings.policy);
     if (s.selected) return true;
-    this.metrics.inc(...M.notSelected, { reason: s.reason });
+    this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
     });
@@ -243,7 +258,7 @@ export class ReservationWriter {
       subnet_id: lease.subnetId, host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
-    this.metrics.inc(...M.reservations, { result: outcome });
+    this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
         this.limitWarned.delete(lease.subnetId);
@@ -284,4 +299,13 @@ export class ReservationWriter {
     }
     return outcome;
   }
+}
+
+function oldestCommit(entries: QueueEntry[]): number | null {
+  let oldest: number | null = null;
+  for (const e of entries) {
+    const t = e.lease.committedAt;
+    if (t !== undefined && (oldest === null || t < oldest)) oldest = t;
+  }
+  return oldest;
 }
