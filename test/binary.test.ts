@@ -103,7 +103,7 @@ describe('the built binary', () => {
       assert.ok(stderr().includes('Static reservation created'));
       assert.ok(!stderr().includes(PASSWORD), 'the password is never logged');
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      assert.match(metrics, /^kea_lease_monitor_reservations_total\{result="created"\} 1$/m);
+      assert.match(metrics, /^kea_lease_monitor_reservations_total\{result="created",subnet_id="1"\} 1$/m);
       assert.match(metrics, /^kea_lease_monitor_listener_connected 1$/m);
       const started = Date.now();
       child.kill('SIGTERM');
