@@ -76,7 +76,9 @@ async function common(tag: string, kea: Kea3, port: number, out: string, net: Ne
   const mark = host?.["user-context"]?.[MARK];
   check(`${tag}: the reservation carries the ownership mark in user-context`, mark?.source === source && !Number.isNaN(Date.parse(mark?.created)),
     JSON.stringify(host?.["user-context"] ?? null));
-  check(`${tag}: discovery record says created`, record(out, UDHCPC_MAC)?.reservation === "created", JSON.stringify(record(out, UDHCPC_MAC)?.reservation));
+  // Records are written off the commit path: wait for this one.
+  const rec = await waitFor("discovery record", () => record(out, UDHCPC_MAC), 10000, 100).catch(() => null);
+  check(`${tag}: discovery record says created`, rec?.reservation === "created", JSON.stringify(rec?.reservation));
 
   // Renewals. File mode: each exchange is a lease-file row the monitor reads and answers from what it
   // knows, without one call. Database mode: the NOTIFY trigger does not fire for a renewal at all.
