@@ -13,7 +13,7 @@ export interface DiscoveryRecord {
   first_seen: string;
   last_seen: string;
   source: 'file' | 'database';
-  reservation: 'created' | 'updated' | 'unchanged' | 'conflict';
+  reservation: 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign';
   host_id: number | null;
 }
 
@@ -52,6 +52,7 @@ export class DiscoveryWriter {
     }
   }
 
+  /** The record's file: the MAC and nothing else, whatever the lease says. */
   pathFor(mac: Buffer): string {
     return join(this.dir, `${macFileStem(mac)}.json`);
   }
@@ -59,12 +60,14 @@ export class DiscoveryWriter {
   write(result: RecordedResult, now = new Date()): string {
     const { lease } = result;
     const stem = macFileStem(lease.hwaddr);
-    const path = join(this.dir, `${stem}.json`);
+    const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
+      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the
+      // record. Read back from the record itself, so no hostname is held in memory per device.
+      hostname: lease.hostname ?? this.readHostname(path),
       subnet_id: lease.subnetId,
       first_seen: this.firstSeen.get(stem) ?? this.readFirstSeen(stem, path) ?? stamp,
       last_seen: stamp,
@@ -72,15 +75,39 @@ export class DiscoveryWriter {
       reservation: result.outcome,
       host_id: result.hostId,
     };
+    const text = JSON.stringify(record, null, 2) + '\n';
+    try {
+      this.writeAtomically(stem, path, text);
+    } catch (err) {
+      // The directory was removed under us: make it again, once, and retry.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+      this.writeAtomically(stem, path, text);
+    }
     this.rememberFirstSeen(stem, record.first_seen);
+    return path;
+  }
+
+  /** Stems (MACs as aa-bb-...) that have a record on disk now; reconciliation compares leases with it. */
+  recordStems(): Set<string> {
+    try {
+      return new Set(readdirSync(this.dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    } catch {
+      return new Set();
+    }
+  }
+
+  // Temp file in the same directory, then rename; a failure at any step (ENOSPC while writing,
+  // EROFS, EIO) removes the temp file, so a full disk never leaves a .tmp behind.
+  private writeAtomically(stem: string, path: string, text: string): void {
     const tmp = join(this.dir, `.${stem}.json.${process.pid}.${++this.seq}.tmp`);
     const fd = openSync(tmp, 'wx', 0o644);
     try {
-      writeSync(fd, JSON.stringify(record, null, 2) + '\n');
-    } finally {
-      closeSync(fd);
-    }
-    try {
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, path);
     } catch (err) {
       try {
@@ -90,7 +117,6 @@ export class DiscoveryWriter {
       }
       throw err;
     }
-    return path;
   }
 
   private rememberFirstSeen(stem: string, value: string): void {
@@ -101,6 +127,15 @@ export class DiscoveryWriter {
       this.existing.add(oldest);
     }
     this.firstSeen.set(stem, value);
+  }
+
+  private readHostname(path: string): string | null {
+    try {
+      const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
+      return typeof old.hostname === 'string' ? old.hostname : null;
+    } catch {
+      return null; // no record yet (or unreadable): nothing to keep
+    }
   }
 
   private readFirstSeen(stem: string, path: string): string | undefined {

@@ -1,28 +1,37 @@
 import type { Server } from 'node:http';
-import type { Pool } from 'pg';
-import { createWritePool } from './db/pool';
+import { Database } from './db/pool';
 import { DiscoveryWriter } from './discovery';
+import { errorMessage } from './errors';
+import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
-import { Metrics } from './metrics';
+import { M, Metrics } from './metrics';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
+import { compilePolicy, describePolicy, Policy } from './policy/select';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
+import type { ReservationBackend } from './writers/backend';
+import { KeaApiBackend } from './writers/kea-api';
+import { SqlBackend } from './writers/sql';
 
 /**
  * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
  * start() and stop() are idempotent; stop() finishes the batch in flight.
  */
 export class Monitor {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly queue: LeaseQueue;
-  private readonly pool: Pool;
+  /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
+  private readonly db: Database | null;
+  private readonly backend: ReservationBackend;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
   private readonly notify: NotifySource | null = null;
   private server: Server | null = null;
+  private readonly policy: Policy;
+  private pruneTimer: NodeJS.Timeout | null = null;
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -40,18 +49,45 @@ export class Monitor {
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
+    this.metrics = new Metrics(options.policy.subnetIds);
+    this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
-    this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
+    // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
+    const sqlNeeds = options.pruneUnseenFor !== null
+      ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
+      : options.useDatabaseEvents ? null : {};
+    const reservationPolicy = { maxPerSubnet: options.maxReservationsPerSubnet };
+    const db = options.writer === 'sql' || options.useDatabaseEvents ? new Database(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    this.db = db;
+    this.backend =
+      options.writer === 'kea-api'
+        ? new KeaApiBackend(
+            {
+              socketPath: options.keaControlSocket ?? '',
+              concurrency: options.keaApiConcurrency,
+              timeoutMs: options.keaApiTimeout * 1000,
+            },
+            log.child({ module: 'kea-api' }), this.metrics,
+          )
+        : new SqlBackend(db as Database, { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun }, log.child({ module: 'writer' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.pool, this.queue, this.discovery,
-      { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
+      this.backend, this.queue, this.discovery,
+      {
+        batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
+        // SQL in database mode without pruning: the listener checks privileges on every connect.
+        preflight: options.writer === 'kea-api' || sqlNeeds !== null,
+        policy: this.policy, reservationPolicy, dryRun: options.dryRun,
+      },
       log.child({ module: 'writer' }), this.metrics,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
-        { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
-        this.pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+        {
+          subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          reconcileMs: options.reconcileInterval * 1000,
+        },
+        db as Database, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -75,11 +111,18 @@ export class Monitor {
 
   private async doStart(): Promise<void> {
     this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
+    this.log.info('Selection policy', { ...describePolicy(this.policy), max_reservations_per_subnet: this.options.maxReservationsPerSubnet });
+    if (this.options.dryRun) this.log.warn('Dry run: decisions are logged and counted; neither hosts nor discovery records are written');
+    this.schedulePrune();
     this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
-      this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
+      const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
+      this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }
+    this.writer.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -98,15 +141,55 @@ export class Monitor {
   }
 
   private shutdownRun: Promise<void> | null = null;
+  private pruning: Promise<void> | null = null;
+
+  /** --prune-unseen-for: a pass a minute after start (sooner for short durations), then every hour or so. */
+  private schedulePrune(first = true): void {
+    const unseenFor = this.options.pruneUnseenFor;
+    if (unseenFor === null || this.shutdownRun) return;
+    const every = first ? Math.min(60, Math.max(5, unseenFor)) : Math.min(3600, Math.max(5, unseenFor / 2));
+    this.pruneTimer = setTimeout(() => {
+      this.pruning = this.pruneOnce().finally(() => {
+        this.pruning = null;
+        this.schedulePrune(false);
+      });
+    }, every * 1000);
+    this.pruneTimer.unref();
+  }
+
+  private async pruneOnce(): Promise<void> {
+    const log = this.log.child({ module: 'prune' });
+    let client;
+    if (!this.db) return; // --prune-unseen-for is SQL-writer only (options.ts)
+    try {
+      client = await this.db.connect();
+      const r = await prune(client, {
+        useDatabaseEvents: this.options.useDatabaseEvents, leaseFile: this.options.leaseFile, outputDir: this.options.outputDir,
+        unseenForSeconds: this.options.pruneUnseenFor ?? Infinity, dryRun: this.options.dryRun,
+      });
+      if (!this.options.dryRun) this.metrics.inc(...M.pruned, {}, r.rows.length);
+      for (const row of r.rows) {
+        log.info(this.options.dryRun ? '[dry run] would prune reservation' : 'Pruned reservation of a device unseen too long', {
+          mac: row.mac, ip: row.ip, subnet_id: row.subnet_id, host_id: row.host_id, last_seen: row.last_seen,
+        });
+      }
+    } catch (err) {
+      log.warn('Prune pass failed; retrying at the next one', { error: errorMessage(err) });
+    } finally {
+      client?.release();
+    }
+  }
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      if (this.pruneTimer) clearTimeout(this.pruneTimer);
+      await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.pool.end().catch(() => undefined);
+      await this.db?.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

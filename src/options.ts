@@ -1,15 +1,39 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDuration } from './duration';
 import { UsageError } from './errors';
+import { compileHostnamePattern, parseCidr, parseMacPrefix } from './policy/rules';
+import type { PolicyConfig } from './policy/select';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
 
+/** Bounds on every wait for PostgreSQL, in milliseconds (0: no bound). */
+export interface DbTimeouts {
+  /** Server side: a statement running longer is cancelled (SQLSTATE 57014). */
+  statementMs: number;
+  /** Server side: a wait for a lock (row, table or advisory) longer than this fails (55P03). */
+  lockMs: number;
+  /** Server side: a session idle inside a transaction this long is ended, so it cannot hold locks for ever. */
+  idleInTransactionMs: number;
+  /** Client side: no answer at all within this long (half-open TCP) abandons the connection. */
+  queryMs: number;
+  /** Client side: a connection attempt (TCP + startup + authentication) longer than this fails. */
+  connectMs: number;
+}
+
 /** How to reach Kea's PostgreSQL database. */
 export interface DbOptions {
-  /** Host name, address, or a unix socket directory (starts with "/"). */
+  /**
+   * Host name, address, or a unix socket directory (starts with "/"); a comma-separated list is
+   * tried in order, like libpq, and only a read-write primary is used.
+   */
   host: string;
+  /** The port for every host, unless `ports` gives one per host. */
   port: number;
+  ports?: number[];
+  /** Defaults: see DEFAULT_TIMEOUTS in db/connection.ts. */
+  timeouts?: DbTimeouts;
   /** Kea's database. */
   database: string;
   user: string;
@@ -49,9 +73,29 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Where reservations go: the hosts table (sql) or kea-dhcp4's host_cmds commands (kea-api). */
+  writer: 'sql' | 'kea-api';
+  /** kea-dhcp4's UNIX control socket (kea-api writer). */
+  keaControlSocket: string | null;
+  /** Commands in flight on the control socket at once. */
+  keaApiConcurrency: number;
+  /** Seconds one control-socket command may take. */
+  keaApiTimeout: number;
+  /** Which leases become reservations (subnetIds above is its subnet rule). */
+  policy: PolicyConfig;
+  /** Most of the monitor's own reservations per subnet; null: no cap. */
+  maxReservationsPerSubnet: number | null;
+  /** Decide, log and count; write neither hosts nor discovery records. */
+  dryRun: boolean;
+  /** Prune own reservations of devices unseen this many seconds, on a timer; null: off. */
+  pruneUnseenFor: number | null;
+  /** The YAML file the values came from, if any. */
+  configFile: string | null;
+  /** Seconds between reconciliation runs in database mode (catch-up while connected); 0 turns it off. */
+  reconcileInterval: number;
 }
 
-type Kind = 'boolean' | 'string' | 'integer' | 'number' | 'list' | 'choice';
+type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
 
 export interface OptionSpec {
   flag: string;
@@ -63,6 +107,10 @@ export interface OptionSpec {
   max?: number;
   /** Only the db subcommands and run share the connection flags. */
   group: 'db' | 'run';
+  /** kind 'strings': what separates several values in one string (regexes may hold commas). */
+  split?: 'comma' | 'newline';
+  /** kind 'strings': checks one value; throws UsageError. */
+  check?: (value: string) => unknown;
 }
 
 export const ENV_PREFIX = 'KEA_LM_';
@@ -72,8 +120,9 @@ export const OPTION_SPECS = {
   useDatabaseEvents: { flag: 'use-database-events', kind: 'boolean', group: 'run', default: 'false',
     describe: 'Learn about leases from PostgreSQL NOTIFY on lease4 instead of the memfile CSV (needs `db migrate --notify`)' },
   dbHost: { flag: 'db-host', kind: 'string', group: 'db', default: 'localhost',
-    describe: 'PostgreSQL host, address or unix socket directory' },
-  dbPort: { flag: 'db-port', kind: 'integer', group: 'db', default: '5432', min: 1, max: 65535, describe: 'PostgreSQL port' },
+    describe: 'PostgreSQL host, address or unix socket directory; a comma-separated list is tried in order and the first read-write primary is used (like libpq target_session_attrs=read-write)' },
+  dbPort: { flag: 'db-port', kind: 'integers', group: 'db', default: '5432', min: 1, max: 65535,
+    describe: 'PostgreSQL port; one for every host, or a comma-separated list with one port per --db-host entry' },
   dbName: { flag: 'db-name', kind: 'string', group: 'db', default: 'kea', describe: "Kea's database" },
   dbUser: { flag: 'db-user', kind: 'string', group: 'db', default: 'kea', describe: 'Database user' },
   dbPassword: { flag: 'db-password', kind: 'string', group: 'db',
@@ -106,8 +155,46 @@ export const OPTION_SPECS = {
     describe: 'Seconds between checks that the listener is still LISTENing' },
   reconnectMaxDelay: { flag: 'reconnect-max-delay', kind: 'number', group: 'run', default: '30', min: 0.1, max: 3600,
     describe: 'Cap, in seconds, of the reconnect backoff' },
+  dbStatementTimeout: { flag: 'db-statement-timeout', kind: 'number', group: 'db', default: '30', min: 0, max: 86400,
+    describe: 'Seconds a statement may run before PostgreSQL cancels it (statement_timeout; 0: no limit)' },
+  dbLockTimeout: { flag: 'db-lock-timeout', kind: 'number', group: 'db', default: '5', min: 0, max: 86400,
+    describe: 'Seconds to wait for a lock before giving up and retrying (lock_timeout; 0: no limit)' },
+  dbIdleInTransactionTimeout: { flag: 'db-idle-in-transaction-timeout', kind: 'number', group: 'db', default: '60', min: 0, max: 86400,
+    describe: 'Seconds one of our sessions may sit idle inside a transaction before PostgreSQL ends it (idle_in_transaction_session_timeout; 0: no limit)' },
+  dbQueryTimeout: { flag: 'db-query-timeout', kind: 'number', group: 'db', default: '40', min: 0, max: 86400,
+    describe: 'Seconds without any answer from the server (half-open TCP) before the connection is dropped and the work retried on a new one (0: no limit)' },
+  dbConnectTimeout: { flag: 'db-connect-timeout', kind: 'number', group: 'db', default: '10', min: 0.1, max: 3600,
+    describe: 'Seconds a connection attempt to one host may take' },
+  reconcileInterval: { flag: 'reconcile-interval', kind: 'number', group: 'run', default: '300', min: 0, max: 86400,
+    describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  writer: { flag: 'writer', kind: 'choice', group: 'run', default: 'sql', choices: ['sql', 'kea-api'],
+    describe: "Where reservations go: Kea's hosts table through SQL, or kea-dhcp4's control socket (host_cmds hook, Kea 3.0+)" },
+  keaControlSocket: { flag: 'kea-control-socket', kind: 'string', group: 'run',
+    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api" },
+  keaApiConcurrency: { flag: 'kea-api-concurrency', kind: 'integer', group: 'run', default: '4', min: 1, max: 64,
+    describe: 'Commands in flight on the control socket at once (--writer kea-api)' },
+  keaApiTimeout: { flag: 'kea-api-timeout', kind: 'number', group: 'run', default: '10', min: 0.1, max: 600,
+    describe: 'Seconds one control-socket command may take (--writer kea-api)' },
+  allowMacPrefix: { flag: 'allow-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
+    describe: 'Reserve only MACs starting with this prefix (1-6 octets, e.g. 0c:c4:7a); repeatable. Default: any' },
+  denyMacPrefix: { flag: 'deny-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
+    describe: 'Never reserve MACs starting with this prefix; repeatable; wins over every allow rule' },
+  allowHostname: { flag: 'allow-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
+    describe: 'Reserve only hostnames matching this regular expression (case-insensitive, anchored only by ^ and $); repeatable' },
+  denyHostname: { flag: 'deny-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
+    describe: 'Never reserve hostnames matching this regular expression; repeatable; wins over every allow rule' },
+  allowAddress: { flag: 'allow-address', kind: 'strings', group: 'run', split: 'comma', check: parseCidr,
+    describe: 'Reserve only addresses inside this CIDR range (e.g. 10.0.200.0/26); repeatable. Default: any' },
+  maxReservationsPerSubnet: { flag: 'max-reservations-per-subnet', kind: 'integer', group: 'run', min: 0, max: 4294967295,
+    describe: "At most this many of the monitor's own reservations per subnet; past it new devices are not reserved. Default: no cap" },
+  dryRun: { flag: 'dry-run', kind: 'boolean', group: 'run', default: 'false',
+    describe: 'Make every decision, log and count it, but write neither hosts nor discovery records' },
+  pruneUnseenFor: { flag: 'prune-unseen-for', kind: 'duration', group: 'run',
+    describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off" },
+  config: { flag: 'config', kind: 'string', group: 'run',
+    describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -117,7 +204,17 @@ export function envName(spec: OptionSpec): string {
   return ENV_PREFIX + spec.flag.toUpperCase().replace(/-/g, '_');
 }
 
-type Parsed = boolean | string | number | number[] | undefined;
+type Parsed = boolean | string | number | number[] | string[] | undefined;
+
+/** A comma-separated host list and its ports, checked like libpq does (one port, or one per host). */
+function hostList(hosts: string, ports: number[]): { host: string; port: number; ports?: number[] } {
+  const list = hosts.split(',').map((h) => h.trim());
+  if (list.some((h) => h === '')) throw new UsageError(`--db-host: ${JSON.stringify(hosts)} has an empty entry`);
+  if (ports.length !== 1 && ports.length !== list.length) {
+    throw new UsageError(`--db-port: ${ports.length} ports for ${list.length} hosts: give one port, or one per host`);
+  }
+  return { host: list.join(','), port: ports[0], ...(ports.length > 1 ? { ports } : {}) };
+}
 
 function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
   const spec: OptionSpec = OPTION_SPECS[key];
@@ -150,6 +247,12 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
     }
     case 'integer':
       return toInteger(raw);
+    case 'integers': {
+      // Ordered and not deduplicated: one value per host of a list.
+      const parts = String(raw).split(',').map((p) => p.trim());
+      if (parts.some((p) => p === '')) bad('has an empty entry');
+      return parts.map(toInteger);
+    }
     case 'number': {
       const s = String(raw).trim();
       if (!/^\d+(\.\d+)?$/.test(s)) bad('is not a number');
@@ -164,18 +267,49 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
       if (!spec.choices?.includes(s)) bad(`is not one of ${spec.choices?.join(', ')}`);
       return s;
     }
+    case 'strings': {
+      const sep = spec.split === 'newline' ? /\r?\n/ : /[\s,]+/;
+      const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(sep)).filter((p) => p.trim() !== '');
+      for (const p of parts) {
+        try {
+          spec.check?.(p);
+        } catch (err) {
+          throw new UsageError(`${origin}: ${(err as Error).message}`);
+        }
+      }
+      return [...new Set(parts)];
+    }
+    case 'duration':
+      try {
+        return parseDuration(String(raw));
+      } catch (err) {
+        throw new UsageError(`${origin}: ${(err as Error).message}`);
+      }
   }
 }
 
-/** Defaults, overridden by KEA_LM_* variables, overridden by flags given on the command line. */
-export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv): Record<OptionKey, Parsed> {
+/** Values read from a config file (see config-file.ts), and where they came from, for messages. */
+export interface ConfigValues {
+  file: string;
+  values: RawValues;
+}
+
+/** Checks one value as it would be checked from a flag; `origin` names it in the error. */
+export function checkValue(key: OptionKey, raw: unknown, origin: string): void {
+  parseValue(key, raw, origin);
+}
+
+/** Defaults, overridden by the config file, by KEA_LM_* variables, then by flags given on the command line. */
+export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv, config: ConfigValues | null = null): Record<OptionKey, Parsed> {
   const out = {} as Record<OptionKey, Parsed>;
   for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
     const spec: OptionSpec = OPTION_SPECS[key];
     const fromArgv = argv[key];
     const fromEnv = env[envName(spec)];
+    const fromConfig = config?.values[key];
     if (fromArgv !== undefined) out[key] = parseValue(key, fromArgv, `--${spec.flag}`);
     else if (fromEnv !== undefined) out[key] = parseValue(key, fromEnv, envName(spec));
+    else if (fromConfig !== undefined) out[key] = parseValue(key, fromConfig, `${config?.file}: ${spec.flag}`);
     else if (spec.default !== undefined) out[key] = parseValue(key, spec.default, `default of --${spec.flag}`);
     else out[key] = undefined;
   }
@@ -218,17 +352,31 @@ export function resolvePassword(
   return undefined;
 }
 
-export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.env, hooks: PasswordSources = {}): Options {
-  const v = resolveValues(argv, env);
+/** Where --config points, if anywhere (argv, then KEA_LM_CONFIG). */
+export function configPath(argv: RawValues, env: NodeJS.ProcessEnv): string | null {
+  const raw = argv.config ?? env[envName(OPTION_SPECS.config)];
+  return raw === undefined ? null : (parseValue('config', raw, argv.config !== undefined ? '--config' : envName(OPTION_SPECS.config)) as string);
+}
+
+export function buildOptions(
+  argv: RawValues, env: NodeJS.ProcessEnv = process.env, hooks: PasswordSources = {}, config: ConfigValues | null = null,
+): Options {
+  const v = resolveValues(argv, env, config);
   const outputDir = v.outputDir as string;
   const opts: Options = {
     useDatabaseEvents: v.useDatabaseEvents as boolean,
     db: {
-      host: v.dbHost as string,
-      port: v.dbPort as number,
+      ...hostList(v.dbHost as string, v.dbPort as number[]),
       database: v.dbName as string,
       user: v.dbUser as string,
       password: resolvePassword(v, env, hooks),
+      timeouts: {
+        statementMs: Math.round((v.dbStatementTimeout as number) * 1000),
+        lockMs: Math.round((v.dbLockTimeout as number) * 1000),
+        idleInTransactionMs: Math.round((v.dbIdleInTransactionTimeout as number) * 1000),
+        queryMs: Math.round((v.dbQueryTimeout as number) * 1000),
+        connectMs: Math.round((v.dbConnectTimeout as number) * 1000),
+      },
     },
     subnetIds: (v.subnetId as number[] | undefined) ?? [],
     outputDir,
@@ -245,7 +393,30 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    writer: v.writer as Options['writer'],
+    keaControlSocket: (v.keaControlSocket as string | undefined) ?? null,
+    keaApiConcurrency: v.keaApiConcurrency as number,
+    keaApiTimeout: v.keaApiTimeout as number,
+    policy: {
+      subnetIds: (v.subnetId as number[] | undefined) ?? [],
+      allowMacPrefix: (v.allowMacPrefix as string[] | undefined) ?? [],
+      denyMacPrefix: (v.denyMacPrefix as string[] | undefined) ?? [],
+      allowHostname: (v.allowHostname as string[] | undefined) ?? [],
+      denyHostname: (v.denyHostname as string[] | undefined) ?? [],
+      allowAddress: (v.allowAddress as string[] | undefined) ?? [],
+    },
+    maxReservationsPerSubnet: (v.maxReservationsPerSubnet as number | undefined) ?? null,
+    dryRun: v.dryRun as boolean,
+    pruneUnseenFor: (v.pruneUnseenFor as number | undefined) ?? null,
+    configFile: config?.file ?? null,
+    reconcileInterval: v.reconcileInterval as number,
   };
+  if (opts.writer === 'kea-api') {
+    if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
+    // These act on the hosts table through SQL; the API writer does not have them (yet).
+    const sqlOnly = [['--dry-run', opts.dryRun], ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null], ['--prune-unseen-for', opts.pruneUnseenFor !== null]] as const;
+    for (const [flag, set] of sqlOnly) if (set) throw new UsageError(`${flag} works only with --writer sql`);
+  }
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);
   }

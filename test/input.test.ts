@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import { Database } from '../src/db/pool';
 import { LeaseQueue } from '../src/pipeline/queue';
 import { catchUp } from '../src/sources/catch-up';
 import { Metrics } from '../src/metrics';
@@ -116,7 +116,7 @@ describe('unleasable addresses in lease4 (catch-up path, real PostgreSQL)', () =
       { ip: '255.255.255.255', mac: '02:00:00:00:09:03' }, { ip: '10.9.0.4', mac: '02:00:00:00:09:04' },
     ]);
     await c.end();
-    const pool = new pg.Pool({ ...db, max: 1 });
+    const pool = new Database(db, 1, memoryLogger().logger);
     const queue = new LeaseQueue(100);
     const { logger, logs } = memoryLogger();
     const metrics = new Metrics();

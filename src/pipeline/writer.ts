@@ -1,21 +1,36 @@
-import type { Pool, PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
-import { classifyDbError, isMissingArbiter } from '../db/errors';
-import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
-import { findArbiter } from '../db/schema';
-import type { DiscoveryWriter } from '../discovery';
-import { errorMessage } from '../errors';
+import type { ErrorClass } from '../db/errors';
+import type { ReservationPolicy, ReservationResult } from '../db/reservations';
+import type { DiscoveryWriter, RecordedResult } from '../discovery';
+import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import { Policy, selectLease } from '../policy/select';
+import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
+import { RecordWriter } from './records';
 
 export interface WriterSettings {
   batchSize: number;
   reconnectMaxDelayMs: number;
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
+  /**
+   * Run the backend's startup checks before the first batch (SQL in file mode: privileges; in
+   * database mode the listener does it on every connect. kea-api: host_cmds loaded).
+   */
+  preflight: boolean;
+  /** Which leases to reserve; applied before anything reaches the database. */
+  policy: Policy;
+  /** The per-subnet cap, enforced inside the write statement (the backend applies it; named here in the warning). */
+  reservationPolicy: ReservationPolicy;
+  /** Decide, log and count; write neither hosts nor discovery records. */
+  dryRun: boolean;
 }
+
+// Bounds the memory of "already logged" devices; past it, a device may be logged once more.
+const REMEMBERED = 100_000;
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
@@ -25,21 +40,35 @@ class Interrupted extends Error {}
  * One batch is in flight at a time, which keeps per-device order.
  */
 export class ReservationWriter {
-  private path: WritePath | null = null;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private outageSince: number | null = null;
+  private readonly records: RecordWriter;
+  private readonly fatal: Promise<never>;
+  private failFatal!: (err: Error) => void;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly backend: ReservationBackend,
     private readonly queue: LeaseQueue,
-    private readonly discovery: DiscoveryWriter,
+    discovery: DiscoveryWriter,
     private readonly settings: WriterSettings,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, log, metrics);
+    this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
+    this.fatal.catch(() => undefined);
+  }
+
+  /** Rejects with a FatalError when writing cannot succeed without an operator (missing privilege). */
+  get failed(): Promise<never> {
+    return this.fatal;
+  }
 
   start(): void {
+    this.metrics.health.set('writer', true);
+    // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).
+    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.oldest === null ? 0 : Math.max(0, Date.now() - this.oldest) / 1000));
     this.loop ??= this.run();
   }
 
@@ -54,72 +83,90 @@ export class ReservationWriter {
   }
 
   private deadline = Infinity;
+  /** committedAt of the oldest lease in flight, epoch ms. */
+  private oldest: number | null = null;
 
   private async run(): Promise<void> {
+    try {
+      if (this.settings.preflight) await this.preflight();
+      await this.loopBatches();
+    } catch (err) {
+      if (!(err instanceof Interrupted)) {
+        this.failFatal(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    const unwritten = this.records.stop();
+    if (unwritten > 0) this.log.warn('Stopped with discovery records unwritten; they are replayed or reconciled at next start', { records: unwritten });
+    const left = this.queue.abandonRemaining();
+    if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
+  }
+
+  /** Waits for the backend (database, Kea), then refuses to run when it can never work. */
+  private async preflight(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.backend.preflight();
+        this.endOutage();
+        return;
+      } catch (err) {
+        await this.handleError(err, err instanceof FatalError ? 'fatal' : this.backend.classify(err), attempt);
+      }
+    }
+  }
+
+  /** Fatal: throws FatalError. Otherwise logs (once per outage) and sleeps the backoff; Interrupted on stop. */
+  private async handleError(err: unknown, kind: ErrorClass, attempt: number): Promise<void> {
+    if (err instanceof FatalError) throw err;
+    this.metrics.inc(...M.dbErrors, { class: kind });
+    if (kind === 'fatal') throw await this.backend.fatal(err);
+    this.beginOutage(err, kind);
+    // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
+    if (this.stopping.signal.aborted) throw new Interrupted();
+    // A read-only host: the next connect moves on to another host at once.
+    await sleep(kind === 'read-only' && attempt === 0 ? 0 : backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
+    if (this.stopping.signal.aborted) throw new Interrupted();
+  }
+
+  private async loopBatches(): Promise<void> {
     for (;;) {
       if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
       if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
-      let results: ReservationResult[];
-      try {
-        results = await this.writeWithRetry(entries.map((e) => e.lease));
-      } catch (err) {
-        if (err instanceof Interrupted) break;
-        throw err;
-      }
-      this.finish(entries, results);
+      const selected = entries.filter((e) => this.selected(e));
+      this.oldest = oldestCommit(selected);
+      const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
+      this.finish(selected, results);
     }
-    const left = this.queue.abandonRemaining();
-    if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
   }
 
   private readonly stopped = new Promise<void>((resolve) =>
     this.stopping.signal.addEventListener('abort', () => resolve(), { once: true }),
   );
 
-  private async choosePath(client: PoolClient): Promise<WritePath> {
-    const arbiter = await findArbiter(client);
-    const path: WritePath = arbiter.kind === 'none' ? 'fallback' : 'upsert';
-    if (path !== this.path) {
-      if (path === 'upsert') this.log.info('Reservations use one upsert per batch', { arbiter: arbiter.name });
-      else this.log.warn('No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one');
-    }
-    this.path = path;
-    return path;
-  }
-
-  /** Retries transient and configuration errors forever (logging once per outage); isolates bad data. */
+  /**
+   * Retries transient errors forever on fresh connections (logging once per outage); every wait is
+   * bounded by the connection's timeouts, and a client that failed is discarded, never reused.
+   * Isolates bad data; a fatal error (missing privilege) throws FatalError.
+   */
   private async writeWithRetry(leases: Lease[]): Promise<ReservationResult[]> {
     for (let attempt = 0; ; attempt++) {
       const started = process.hrtime.bigint();
-      let client: PoolClient | undefined;
-      // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
-      // process. The failed query rejects as well, which is where it is dealt with.
-      const ignore = (): void => undefined;
       try {
-        client = await this.pool.connect();
-        client.on('error', ignore);
-        const path = this.path ?? (await this.choosePath(client));
-        const results = await writeReservations(client, path, leases);
-        client.off('error', ignore);
-        client.release();
+        const results = await this.backend.write(leases);
         this.metrics.inc(...M.batches);
-        this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.observe(...M.batchDuration, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.set(...M.lastWrite, Date.now() / 1000);
         this.endOutage();
         return results;
       } catch (err) {
-        client?.release(err instanceof Error ? err : true);
-        const kind = classifyDbError(err);
-        this.metrics.inc(...M.dbErrors, { class: kind });
-        if (kind === 'data') return this.isolate(leases, err);
-        if (isMissingArbiter(err) || kind === 'config') this.path = null;
-        this.beginOutage(err, kind);
-        // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
-        if (this.stopping.signal.aborted) throw new Interrupted();
-        await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
-        if (this.stopping.signal.aborted) throw new Interrupted();
+        const kind = err instanceof FatalError ? 'fatal' : this.backend.classify(err);
+        if (kind === 'data') {
+          this.metrics.inc(...M.dbErrors, { class: 'data' });
+          return this.isolate(leases, err);
+        }
+        await this.handleError(err, kind, attempt);
       }
     }
   }
@@ -142,6 +189,7 @@ export class ReservationWriter {
     if (this.outageSince === null) {
       this.outageSince = Date.now();
       this.log.error('Cannot write reservations; retrying with backoff', { error: errorMessage(err), class: kind });
+      this.metrics.health.set('writer', false, `cannot write reservations (${kind} error)`);
     } else {
       this.log.debug('Still cannot write reservations', { error: errorMessage(err) });
     }
@@ -149,27 +197,91 @@ export class ReservationWriter {
 
   private endOutage(): void {
     if (this.outageSince !== null) {
+      this.metrics.health.set('writer', true);
       this.log.info('Writing reservations again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
       this.outageSince = null;
     }
   }
 
+  // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
-    for (const r of results) this.record(r);
-    for (const e of entries) for (const done of e.waiters) done();
+    const now = Date.now();
+    results.forEach((r, i) => {
+      const waiters = entries[i].waiters;
+      const outcome = this.report(r);
+      const t = r.lease.committedAt;
+      if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
+        this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
+      }
+      if (outcome) this.records.submit({ ...r, outcome }, waiters);
+      else for (const done of waiters) done();
+    });
+    this.oldest = null;
   }
 
-  private record(r: ReservationResult): void {
+  /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
+  private selected(entry: QueueEntry): boolean {
+    const { lease } = entry;
+    const s = selectLease(lease, this.settings.policy);
+    if (s.selected) return true;
+    this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
+    this.log.debug('Lease not selected for a reservation', {
+      mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
+    });
+    for (const done of entry.waiters) done();
+    return false;
+  }
+
+  private readonly foreignLogged = new Set<string>();
+  private readonly limitWarned = new Set<number>();
+  private readonly staleLogged = new Set<string>();
+
+  private once(set: Set<string>, key: string): boolean {
+    if (set.has(key)) return false;
+    if (set.size >= REMEMBERED) set.clear();
+    set.add(key);
+    return true;
+  }
+
+  private dryRunReport(r: ReservationResult, fields: Record<string, unknown>): null {
+    this.metrics.inc(...M.dryRun, { action: r.outcome });
+    if (r.outcome === 'unchanged' || r.outcome === 'superseded') this.log.debug(`[dry run] would leave: ${r.outcome}`, fields);
+    else this.log.info(`[dry run] reservation would be ${r.outcome}`, fields);
+    return null;
+  }
+
+  /** Logs and counts; returns the outcome a discovery record carries, or null when none is written. */
+  private report(r: ReservationResult): RecordedResult['outcome'] | null {
     const { lease, outcome } = r;
-    this.metrics.inc(...M.reservations, { result: outcome });
     const fields = {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname,
       subnet_id: lease.subnetId, host_id: r.hostId,
     };
+    if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
+        this.limitWarned.delete(lease.subnetId);
         this.log.info('Static reservation created', fields);
         break;
+      case 'foreign':
+        if (this.once(this.foreignLogged, `${fields.mac}/${lease.subnetId}`)) {
+          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields);
+        }
+        break;
+      case 'limit':
+        if (!this.limitWarned.has(lease.subnetId)) {
+          this.limitWarned.add(lease.subnetId);
+          this.log.warn('Subnet has reached --max-reservations-per-subnet; new devices there are not reserved', {
+            subnet_id: lease.subnetId, max: this.settings.reservationPolicy.maxPerSubnet,
+          });
+        }
+        return null;
+      case 'stale':
+        if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
+          this.log.info('No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written', fields);
+        }
+        return null;
       case 'updated':
         this.log.info('Static reservation updated', fields);
         break;
@@ -181,15 +293,19 @@ export class ReservationWriter {
         break;
       case 'superseded':
         this.log.debug('Lease superseded before it could be reserved', fields);
-        return;
+        return null;
       case 'failed':
-        return;
+        return null;
     }
-    try {
-      this.discovery.write({ ...r, outcome });
-    } catch (err) {
-      this.metrics.inc(...M.discoveryErrors);
-      this.log.error('Cannot write discovery record', { mac: fields.mac, error: errorMessage(err) });
-    }
+    return outcome;
   }
+}
+
+function oldestCommit(entries: QueueEntry[]): number | null {
+  let oldest: number | null = null;
+  for (const e of entries) {
+    const t = e.lease.committedAt;
+    if (t !== undefined && (oldest === null || t < oldest)) oldest = t;
+  }
+  return oldest;
 }
