@@ -7,8 +7,9 @@ export const ROOT = join(__dirname, "..", "..", "..");
 
 export interface Pg { dir: string; host: string; port: number; user: string; database: string }
 
-export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean } = {}): Promise<Pg> {
-  const env = { ...process.env, PG_DURABLE: opts.durable ? "1" : "0" };
+/** schemaFile: a Kea release's dhcpdb_create.pgsql (default: this machine's kea-admin db-init). */
+export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean; schemaFile?: string } = {}): Promise<Pg> {
+  const env = { ...process.env, PG_DURABLE: opts.durable ? "1" : "0", ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
   // Register the stop first: a half-started cluster must still be stopped.
   onCleanup(`pg ${dir}`, async () => {
     await run(join(ROOT, "scripts/pg-throwaway.sh"), ["stop", dir], { allowFail: true });
