@@ -1,7 +1,7 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { dbMigrate, dbRollback, dbStatus, DbCommandOutput, runMonitor } from './commands';
-import { errorMessage, UsageError } from './errors';
+import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
 import { buildOptions, envName, OPTION_SPECS, OptionKey, OptionSpec, RawValues } from './options';
 
@@ -42,6 +42,7 @@ async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = await run(o);
   process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
+  if (out.refusal) throw new FatalError(out.refusal);
 }
 
 export async function main(argvIn: string[] = hideBin(process.argv)): Promise<number> {
@@ -63,7 +64,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
             .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
-          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
+          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)))
         .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
           declare(y, 'db')
             .option('notify-only', { type: 'boolean', describe: 'Only drop the NOTIFY trigger and its functions (the default)' })
@@ -72,9 +73,9 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
             .conflicts('notify-only', 'drop-constraint'),
           (argv) => printDb(argv, (o) => dbRollback(o.db, Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
-        .command('status', 'Show the arbiter and whether the NOTIFY trigger is installed', (y) =>
+        .command('status', "Show Kea's schema version, the migrations version, the arbiter and the NOTIFY trigger", (y) =>
           declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
-          (argv) => printDb(argv, (o) => dbStatus(o.db)))
+          (argv) => printDb(argv, (o) => dbStatus(o.db, o.allowUntestedSchema)))
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
     )
     .strict()

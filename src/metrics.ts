@@ -91,4 +91,6 @@ export const M = {
   overflows: ['kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'],
   discoveryErrors: ['kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
+  schemaVersion: ['kea_lease_monitor_schema_version', "Kea's database schema version found (schema_version table), e.g. 22.2"],
+  migrationsVersion: ['kea_lease_monitor_migrations_version', "kea-lease-monitor's migrations version recorded in the database"],
 } as const;

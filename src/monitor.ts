@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Pool } from 'pg';
 import { createWritePool } from './db/pool';
+import { SchemaGuard } from './db/schema-guard';
 import { DiscoveryWriter } from './discovery';
 import type { Logger } from './logger';
 import { Metrics } from './metrics';
@@ -23,6 +24,8 @@ export class Monitor {
   private readonly memfile: MemfileSource | null = null;
   private readonly notify: NotifySource | null = null;
   private server: Server | null = null;
+  private readonly schemaGuard: SchemaGuard;
+  private readonly guardStop = new AbortController();
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -48,6 +51,8 @@ export class Monitor {
       { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
       log.child({ module: 'writer' }), this.metrics,
     );
+    this.schemaGuard = new SchemaGuard(this.pool, options.allowUntestedSchema, log.child({ module: 'db' }), this.metrics,
+      options.reconnectMaxDelay * 1000);
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
         { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
@@ -80,6 +85,11 @@ export class Monitor {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
     }
+    // Kea's schema and the migrations version, before any lease is read (when the database is up).
+    this.schemaGuard.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
+    await this.schemaGuard.start(this.guardStop.signal);
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -101,6 +111,7 @@ export class Monitor {
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      this.guardStop.abort();
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();

@@ -49,6 +49,8 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Run (and migrate) on a Kea schema older than 13.0 or newer than the newest tested, with a warning. */
+  allowUntestedSchema: boolean;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'number' | 'list' | 'choice';
@@ -108,6 +110,8 @@ export const OPTION_SPECS = {
     describe: 'Cap, in seconds, of the reconnect backoff' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  allowUntestedSchema: { flag: 'allow-untested-schema', kind: 'boolean', group: 'db', default: 'false',
+    describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -245,6 +249,7 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    allowUntestedSchema: v.allowUntestedSchema as boolean,
   };
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);

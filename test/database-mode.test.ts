@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { migrate } from '../src/db/migrate';
 import { FatalError } from '../src/errors';
 import type { DbOptions } from '../src/options';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, KeaSchema, keaSchemas, TestCluster } from './helpers/pg';
 import { fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
 import { startMonitor, testOptions } from './helpers/monitor';
 import { waitFor } from './helpers/wait';
@@ -16,8 +16,8 @@ before(() => {
 });
 after(() => cluster.stop());
 
-async function eventDatabase(): Promise<DbOptions> {
-  const db = await cluster.freshDatabase();
+async function eventDatabase(schema: KeaSchema): Promise<DbOptions> {
+  const db = await cluster.freshDatabase(schema);
   const c = await connect(db);
   await migrate(c, { notify: true, dryRun: false });
   await c.end();
@@ -33,9 +33,10 @@ async function countReservations(db: DbOptions): Promise<number> {
   }
 }
 
-describe('database mode (LISTEN/NOTIFY)', () => {
+// Every tested Kea release's schema (2.2 / 2.6 / 3.0).
+for (const schema of keaSchemas()) describe(`${schema.label}: database mode (LISTEN/NOTIFY)`, () => {
   test('a burst of 10,000 lease inserts all become reservations and discovery records', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
     try {
       assert.ok(run.logs.some((l) => l.includes('Listening for database lease events')));
@@ -67,7 +68,7 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('a lease committed while the monitor is stopped is reserved after it starts', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const options = testOptions(db, { useDatabaseEvents: true });
     const first = await startMonitor(options);
     const c = await connect(db);
@@ -89,7 +90,7 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('a PostgreSQL restart mid-stream loses nothing and duplicates nothing', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
     const leases = manyLeases(3000, 20_000);
     let restarted = false;
@@ -126,7 +127,7 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('malformed and hostile notifications are logged and counted; good leases around them still land', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
     const c = await connect(db);
     try {
@@ -157,7 +158,7 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('a full queue drops notifications and a catch-up recovers every one of them', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, queueSize: 20, batchSize: 10 }));
     try {
       const c = await connect(db);
@@ -171,7 +172,7 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('a lease PostgreSQL refuses is isolated from its batch; the others are written', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const c = await connect(db);
     // Something in the database (a site's own trigger, a check) refuses one row for good.
     await c.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -192,13 +193,13 @@ describe('database mode (LISTEN/NOTIFY)', () => {
   });
 
   test('without the trigger it refuses to start and names `db migrate --notify`', async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     await assert.rejects(startMonitor(testOptions(db, { useDatabaseEvents: true })), (err: unknown) =>
       err instanceof FatalError && /db migrate --notify/.test(err.message));
   });
 
   test('renewals cause no database writes', async () => {
-    const db = await eventDatabase();
+    const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
     const c = await connect(db);
     try {
