@@ -12,17 +12,25 @@ export interface Preflight {
   migrationsVerdict: Verdict;
 }
 
+const PERMISSION_DENIED = '42501';
+
 export async function preflight(db: ClientBase, allowUntestedSchema: boolean): Promise<Preflight> {
-  const schema = await readKeaSchemaVersion(db);
+  let schema: KeaSchemaVersion | null = null;
+  let schemaVerdict: Verdict;
+  try {
+    schema = await readKeaSchemaVersion(db);
+    schemaVerdict = judgeKeaSchema(schema, allowUntestedSchema);
+  } catch (err) {
+    // A least-privilege runtime role may lack it; not worth refusing a deployment that worked before.
+    if ((err as { code?: string }).code !== PERMISSION_DENIED) throw err;
+    schemaVerdict = {
+      level: 'warn',
+      message: "cannot read Kea's schema_version (permission denied): the Kea schema version is not checked; GRANT SELECT ON schema_version to this role",
+    };
+  }
   const migrations = await readMigrationsVersion(db);
   const buildMigrations = buildMigrationsVersion();
-  return {
-    schema,
-    migrations,
-    buildMigrations,
-    schemaVerdict: judgeKeaSchema(schema, allowUntestedSchema),
-    migrationsVerdict: judgeMigrations(migrations, buildMigrations),
-  };
+  return { schema, migrations, buildMigrations, schemaVerdict, migrationsVerdict: judgeMigrations(migrations, buildMigrations) };
 }
 
 /** The refusals, if any, as one message. */
