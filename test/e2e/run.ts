@@ -26,6 +26,14 @@ async function activeLeases(kea: Kea): Promise<LeasedMac[]> {
 /** Waits until every active lease has its reservation (or times out), then checks the invariants. */
 async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: Monitor, outDir?: string) {
   let leased: LeasedMac[] = [];
+  // A loaded Kea still answers queued DISCOVERs after perfdhcp exits: count only once the lease set is still.
+  let last = -1;
+  await waitFor("Kea's lease count to settle", async () => {
+    const n = (await kea.leases()).length;
+    const still = n === last;
+    last = n;
+    return still;
+  }, 60000, 1500).catch(() => undefined);
   await waitFor(
     "every leased MAC reserved",
     async () => {
@@ -45,10 +53,21 @@ async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: M
     `${c.missing.length} missing, ${c.wrong.length} wrong ${[...c.missing, ...c.wrong].slice(0, 3).join("; ")}`);
   check(`${tag}: no duplicate reservation per MAC and subnet`, c.duplicates === 0, `${c.duplicates}`);
   check(`${tag}: no two reservations for one address`, c.conflicts === 0, `${c.conflicts}`);
-  check(`${tag}: reservation count equals distinct leased MACs`, c.hosts === macs.size, `${c.hosts} hosts, ${macs.size} MACs`);
+  check(`${tag}: reservation count equals distinct leased MACs`, c.hosts === macs.size,
+    `${c.hosts} hosts, ${macs.size} MACs${c.extra.length ? `; reserved without a live lease: ${await describeExtra(kea, c.extra)}` : ""}`);
   if (mon) check(`${tag}: one "Static reservation created" log per leased MAC`, mon.count(CREATED) === macs.size, `${mon.count(CREATED)} logged`);
   if (outDir) check(`${tag}: one discovery record per leased MAC`, discoveryFiles(outDir) === macs.size, `${discoveryFiles(outDir)} files`);
   return macs.size;
+}
+
+/** For a failure message: what Kea says about reserved MACs that hold no live lease. */
+async function describeExtra(kea: Kea, extra: string[]): Promise<string> {
+  const all = await kea.leases();
+  return extra.slice(0, 3).map((e) => {
+    const mac = e.split("/")[0]!;
+    const ls = all.filter((l) => l.mac.replace(/:/g, "") === mac).map((l) => `${l.ip} state ${l.state}`);
+    return `${e} (Kea: ${ls.join(", ") || "no lease"})`;
+  }).join("; ");
 }
 
 /** Counts lease-file cleanups by watching the lease file's inode change (Kea renames it to .1 and recreates it). */

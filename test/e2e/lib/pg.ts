@@ -59,6 +59,7 @@ export interface HostCheck {
   conflicts: number; // more than one row per (ip, subnet)
   missing: string[]; // leased mac without a reservation for its leased address
   wrong: string[]; // reservation for a different address than leased
+  extra: string[]; // reservation whose MAC holds no lease in the given set
 }
 
 export interface LeasedMac { mac: string; ip: string; subnet: number }
@@ -84,7 +85,10 @@ export async function checkHosts(pg: Pg, leased: LeasedMac[]): Promise<HostCheck
     if (!ips) missing.push(`${l.mac} ${l.ip}`);
     else if (!ips.includes(l.ip)) wrong.push(`${l.mac} leased ${l.ip} reserved ${ips.join(",")}`);
   }
+  const leasedKeys = new Set(leased.map((l) => `${l.mac.replace(/[:-]/g, "").toLowerCase()}/${l.subnet}`));
+  const extra = [...byMac.entries()].filter(([k]) => !leasedKeys.has(k)).map(([k, ips]) => `${k} ${ips.join(",")}`);
   return {
+    extra,
     hosts: rows.length,
     duplicates: [...byMac.values()].filter((v) => v.length > 1).length,
     conflicts: [...byIp.values()].filter((v) => v > 1).length,
