@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
 import { errorMessage, FatalError } from '../errors';
 import type { Logger } from '../logger';
@@ -17,7 +17,7 @@ export class SchemaGuard {
   readonly failed = new Promise<never>((_, reject) => (this.failFatal = reject));
 
   constructor(
-    private readonly pool: Pool,
+    private readonly pool: { connect(): Promise<PoolClient> },
     private readonly allowUntestedSchema: boolean,
     private readonly log: Logger,
     private readonly metrics: Metrics,
