@@ -95,6 +95,9 @@ export const M = {
   reconcileSeconds: ['kea_lease_monitor_reconcile_seconds_total', 'Time spent in reconciliation runs'],
   recordsReconciled: ['kea_lease_monitor_records_reconciled_total', 'Leases queued again because their discovery record was missing'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
+  notSelected: ['kea_lease_monitor_leases_not_selected_total', 'Live leases the selection policy leaves unreserved, by reason'],
+  dryRun: ['kea_lease_monitor_dry_run_decisions_total', 'Decisions made with --dry-run (nothing written), by action'],
+  pruned: ['kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"],
   schemaVersion: ['kea_lease_monitor_schema_version', "Kea's database schema version found (schema_version table), e.g. 22.2"],
   migrationsVersion: ['kea_lease_monitor_migrations_version', "kea-lease-monitor's migrations version recorded in the database"],
 } as const;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dbMigrate, dbStatus } from '../src/commands';
+import { dbMigrate, dbStatus } from '../src/commands/db';
 import { judgeKeaSchema, NEWEST_TESTED_SCHEMA, OLDEST_SCHEMA } from '../src/db/kea-schema';
 import { migrate } from '../src/db/migrate';
 import { buildMigrationsVersion, judgeMigrations } from '../src/db/migrations-version';

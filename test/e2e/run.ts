@@ -89,11 +89,16 @@ function watchRotations(file: string): { stop(): number } {
 /** A reservation must win over the allocator: drop the client's lease, and its next DORA must bring the same address. */
 async function reservedAddressHonoured(tag: string, net: Net, pg: Pg, kea: Kea, dir: string) {
   const first = await udhcpcOnce(net, dir);
-  const reserved = await waitFor(
+  const row = await waitFor(
     "udhcpc client reserved",
-    async () => (await query<{ ip: string }>(pg, "SELECT host('0.0.0.0'::inet + ipv4_address) AS ip FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")]))[0]?.ip,
+    async () => (await query<{ ip: string; user_context: string | null }>(pg, "SELECT host('0.0.0.0'::inet + ipv4_address) AS ip, user_context FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")]))[0],
     10000,
   );
+  const reserved = row.ip;
+  // The monitor's ownership mark rides in user_context; Kea must still honour the reservation.
+  const mark = row.user_context ? JSON.parse(row.user_context)["kea-lease-monitor"] : undefined;
+  check(`${tag}: the monitor's reservation carries its ownership mark in user_context`,
+    typeof mark?.created === "string" && (mark?.source === "database" || mark?.source === "memfile"), String(row.user_context));
   const del = await kea.command("lease4-del", { "ip-address": first });
   const again = await udhcpcOnce(net, dir);
   check(`${tag}: a reserved client gets its reserved address on its next exchange (udhcpc; lease deleted in between)`,
