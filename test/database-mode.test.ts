@@ -35,19 +35,22 @@ async function countReservations(db: DbOptions): Promise<number> {
 
 // Every tested Kea release's schema (2.2 / 2.6 / 3.0).
 for (const schema of keaSchemas()) describe(`${schema.label}: database mode (LISTEN/NOTIFY)`, () => {
-  test('a burst of 10,000 lease inserts all become reservations and discovery records', async () => {
+  // The full 10,000 on this machine's own schema; 2,000 on the others, where what differs is lease4's columns and
+  // Kea's own triggers, not the monitor's throughput (keeps `make test` within its time).
+  const N = schema === keaSchemas()[0] ? 10_000 : 2_000;
+  test(`a burst of ${N.toLocaleString('en')} lease inserts all become reservations and discovery records`, async () => {
     const db = await eventDatabase(schema);
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
     try {
       assert.ok(run.logs.some((l) => l.includes('Listening for database lease events')));
       const c = await connect(db);
-      const leases = manyLeases(10_000);
+      const leases = manyLeases(N);
       // Kea commits one lease per transaction; mix those with larger transactions.
       for (const l of leases.slice(0, 500)) await insertLeases(c, [l]);
       for (let i = 500; i < leases.length; i += 250) await insertLeases(c, leases.slice(i, i + 250));
       await c.end();
-      await waitFor('10,000 reservations', async () => (await countReservations(db)) === 10_000, 60_000, 100);
-      await waitFor('10,000 discovery files', () => readdirSync(run.options.outputDir).filter((f) => f.endsWith('.json')).length === 10_000, 30_000);
+      await waitFor(`${N} reservations`, async () => (await countReservations(db)) === N, 60_000, 100);
+      await waitFor(`${N} discovery files`, () => readdirSync(run.options.outputDir).filter((f) => f.endsWith('.json')).length === N, 30_000);
 
       const check = await connect(db);
       const rows = await reservations(check);
@@ -61,7 +64,7 @@ for (const schema of keaSchemas()) describe(`${schema.label}: database mode (LIS
         [leases[42].mac, leases[42].ip, 'node-42', 1, 'database', 'created', byMac.get(leases[42].mac)?.host_id],
       );
       assert.ok(record.first_seen && record.last_seen);
-      assert.equal(run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }), 10_000);
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }), N);
     } finally {
       await run.stop();
     }
