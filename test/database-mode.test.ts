@@ -212,11 +212,18 @@ for (const schema of keaSchemas()) describe(`${schema.label}: database mode (LIS
       await insertLeases(c, manyLeases(20, 80_000));
       await waitFor('reservations', async () => (await countReservations(db)) === 20);
       const batches = run.monitor.metrics.value('kea_lease_monitor_batches_total');
-      const seq = (await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value;
+      const received = run.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'database' });
+      const seq = Number((await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value);
       await c.query(`UPDATE lease4 SET expire = expire + interval '1 hour'`);
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(run.monitor.metrics.value('kea_lease_monitor_batches_total'), batches, 'no batch for renewals');
-      assert.equal((await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value, seq);
+      // A new lease committed after the renewals: notifications arrive in commit order on one
+      // connection and are written in order, so once its reservation exists, anything the
+      // renewals caused has been received and written too. No sleep stands in for "nothing happened".
+      const [sentinel] = manyLeases(1, 80_100);
+      await insertLeases(c, [sentinel]);
+      await waitFor('the sentinel reservation', async () => (await reservations(c)).some((r) => r.mac === sentinel.mac));
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'database' }), received + 1, 'only the sentinel was notified');
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_batches_total'), batches + 1, 'one batch: the sentinel');
+      assert.equal(Number((await c.query('SELECT last_value FROM hosts_host_id_seq')).rows[0].last_value), seq + 1, 'one sequence value: the sentinel');
     } finally {
       await c.end();
       await run.stop();
