@@ -93,6 +93,8 @@ export interface Options {
   configFile: string | null;
   /** Seconds between reconciliation runs in database mode (catch-up while connected); 0 turns it off. */
   reconcileInterval: number;
+  /** Run (and migrate) on a Kea schema older than 13.0 or newer than the newest tested, with a warning. */
+  allowUntestedSchema: boolean;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
@@ -195,6 +197,8 @@ export const OPTION_SPECS = {
     describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off" },
   config: { flag: 'config', kind: 'string', group: 'run',
     describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)' },
+  allowUntestedSchema: { flag: 'allow-untested-schema', kind: 'boolean', group: 'db', default: 'false',
+    describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -410,6 +414,7 @@ export function buildOptions(
     pruneUnseenFor: (v.pruneUnseenFor as number | undefined) ?? null,
     configFile: config?.file ?? null,
     reconcileInterval: v.reconcileInterval as number,
+    allowUntestedSchema: v.allowUntestedSchema as boolean,
   };
   if (opts.writer === 'kea-api') {
     if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
