@@ -1,13 +1,14 @@
 // End-to-end suite: real kea-dhcp4 in a private network namespace, real DHCP clients, the built monitor.
 // Every Kea release (lib/kea-release.ts) in both lease backends; each section starts "# kea-dhcp4 <version> <backend>".
 // Usage: node --import tsx test/e2e/run.ts   (root; `make e2e`). Last line: "N passed, N failed" over all sections.
-//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database only that mode.
+//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database|kea-api only that part.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { check, checkPrefix, results, summary } from "./lib/checks";
 import { perfdhcp, perfdhcpSummary, udhcpcOnce, UDHCPC_MAC } from "./lib/dhcp";
 import { Kea, startKea } from "./lib/kea";
 import { keaRelease, KeaRelease, selectedReleases } from "./lib/kea-release";
+import { keaApiSections } from "./kea-api/run";
 import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from "./lib/monitor";
 
 const WATCHING = /Watching the lease file/;
@@ -253,6 +254,10 @@ async function main(): Promise<number> {
       }
     }
     checkPrefix("");
+    // The Kea API writer needs Kea 3.0's host_cmds: its sections run when 3.0.4 is selected.
+    if (!process.env.E2E_ONLY || process.env.E2E_ONLY === "kea-api") {
+      if (selectedReleases().some((r) => r.startsWith("3."))) await keaApiSections();
+    }
     process.stdout.write(`# all sections: ${((Date.now() - t00) / 1000).toFixed(1)} s\n`);
   }
   const { passed, failed } = summary();
