@@ -3,6 +3,7 @@ import { clientConfig, describeTarget } from './db/connection';
 import { migrate, MigrationResult, rollback } from './db/migrate';
 import { readSchemaState } from './db/schema';
 import { errorMessage, FatalError } from './errors';
+import { HaMonitor } from './ha/supervisor';
 import { flushLogger, Logger } from './logger';
 import { Monitor } from './monitor';
 import type { DbOptions, Options } from './options';
@@ -10,7 +11,7 @@ import { handleStopSignals } from './signals';
 
 /** `run`: until a signal stops it. Resolves with the exit code. */
 export async function runMonitor(options: Options, log: Logger): Promise<number> {
-  const monitor = new Monitor(options, log);
+  const monitor = options.haGroup !== null ? new HaMonitor(options, log) : new Monitor(options, log);
   const release = handleStopSignals(() => monitor.stop(), log);
   try {
     // A stop may come before the source is up (database unreachable at boot): done settles then.

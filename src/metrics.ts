@@ -91,4 +91,5 @@ export const M = {
   overflows: ['kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'],
   discoveryErrors: ['kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
+  haActive: ['kea_lease_monitor_ha_active', '1 while this monitor holds the HA lock and writes (--ha-group); 0 on a standby'],
 } as const;

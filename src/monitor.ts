@@ -6,7 +6,7 @@ import type { Logger } from './logger';
 import { Metrics } from './metrics';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
-import { ReservationWriter } from './pipeline/writer';
+import { ReservationWriter, WriteFence } from './pipeline/writer';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 
@@ -14,8 +14,14 @@ import { NotifySource } from './sources/notify';
  * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
  * start() and stop() are idempotent; stop() finishes the batch in flight.
  */
+/** What an HA supervisor (src/ha) shares with the monitor it runs. */
+export interface MonitorDeps {
+  metrics?: Metrics;
+  fence?: WriteFence;
+}
+
 export class Monitor {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly queue: LeaseQueue;
   private readonly pool: Pool;
   private readonly writer: ReservationWriter;
@@ -33,7 +39,9 @@ export class Monitor {
   constructor(
     readonly options: Options,
     private readonly log: Logger,
+    deps: MonitorDeps = {},
   ) {
+    this.metrics = deps.metrics ?? new Metrics();
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -46,7 +54,7 @@ export class Monitor {
     this.writer = new ReservationWriter(
       this.pool, this.queue, this.discovery,
       { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
-      log.child({ module: 'writer' }), this.metrics,
+      log.child({ module: 'writer' }), this.metrics, deps.fence,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(

@@ -49,6 +49,10 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** HA pair: monitors sharing this name on one database elect one active writer; null: always active. */
+  haGroup: string | null;
+  /** Seconds between a standby's lock attempts and the active monitor's lock-connection checks. */
+  haInterval: number;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'number' | 'list' | 'choice';
@@ -108,6 +112,10 @@ export const OPTION_SPECS = {
     describe: 'Cap, in seconds, of the reconnect backoff' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  haGroup: { flag: 'ha-group', kind: 'string', group: 'run',
+    describe: 'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)' },
+  haInterval: { flag: 'ha-interval', kind: 'number', group: 'run', default: '2', min: 0.1, max: 60,
+    describe: 'Seconds between a standby\'s attempts to take over and the active monitor\'s checks of its lock connection' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -245,6 +253,8 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    haGroup: (v.haGroup as string | undefined) ?? null,
+    haInterval: v.haInterval as number,
   };
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);

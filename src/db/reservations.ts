@@ -14,6 +14,11 @@ export interface ReservationResult {
 
 export type WritePath = 'upsert' | 'fallback';
 
+/** The HA fence was closed: this process is no longer the active monitor; nothing was written. */
+export class FencedError extends Error {
+  override name = 'FencedError';
+}
+
 // hw-address, in Kea's host_identifier_type table.
 const HW_ADDRESS = 0;
 // Serialises reservation writers (several monitors on one database) so the IP-conflict check holds.
@@ -115,15 +120,19 @@ export function supersededInBatch(leases: readonly Lease[]): Set<number> {
  * Writes reservations for a batch in one transaction. Leases must have distinct (hwaddr, subnet)
  * keys (the queue guarantees it). Returns one result per lease, in order.
  */
-export async function writeReservations(db: ClientBase, path: WritePath, leases: readonly Lease[]): Promise<ReservationResult[]> {
+export async function writeReservations(
+  db: ClientBase, path: WritePath, leases: readonly Lease[], guard?: string,
+): Promise<ReservationResult[]> {
   const superseded = supersededInBatch(leases);
   const batch = leases.map((lease, idx) => ({ lease, idx })).filter(({ idx }) => !superseded.has(idx));
   const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
   if (batch.length === 0) return results;
 
-  // One round trip opens the transaction and takes the lock (a simple query may hold both).
-  await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})`);
+  // One round trip opens the transaction and takes the lock (a simple query may hold both). The
+  // HA guard runs after the lock, so no other monitor can write between it and our COMMIT.
+  const begun: unknown = await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})${guard ? `; ${guard}` : ''}`);
   try {
+    if (guard && !(begun as { rows: { ok: boolean }[] }[])[2]?.rows[0]?.ok) throw new FencedError('not the active monitor');
     // Named: parsed and planned once per connection, not once per batch.
     const { rows } = await db.query<Row>({
       name: path === 'upsert' ? 'klm_upsert_v1' : 'klm_fallback_v1',

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
 import { classifyDbError, isMissingArbiter } from '../db/errors';
-import { ReservationResult, WritePath, writeReservations } from '../db/reservations';
+import { FencedError, ReservationResult, WritePath, writeReservations } from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { DiscoveryWriter } from '../discovery';
 import { errorMessage } from '../errors';
@@ -15,6 +15,14 @@ export interface WriterSettings {
   reconnectMaxDelayMs: number;
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
+}
+
+/** HA: proves inside each writing transaction that this process is still the active monitor. */
+export interface WriteFence {
+  /** A statement returning one row with boolean "ok"; null when not active (then nothing is written). */
+  guard(): string | null;
+  /** Called when the fence was found closed. */
+  fenced(): void;
 }
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
@@ -37,6 +45,7 @@ export class ReservationWriter {
     private readonly settings: WriterSettings,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly fence?: WriteFence,
   ) {}
 
   start(): void {
@@ -101,8 +110,10 @@ export class ReservationWriter {
       try {
         client = await this.pool.connect();
         client.on('error', ignore);
+        const guard = this.fence?.guard();
+        if (guard === null) throw new FencedError('not the active monitor');
         const path = this.path ?? (await this.choosePath(client));
-        const results = await writeReservations(client, path, leases);
+        const results = await writeReservations(client, path, leases, guard);
         client.off('error', ignore);
         client.release();
         this.metrics.inc(...M.batches);
@@ -110,7 +121,13 @@ export class ReservationWriter {
         this.endOutage();
         return results;
       } catch (err) {
-        client?.release(err instanceof Error ? err : true);
+        client?.release(err instanceof FencedError ? undefined : err instanceof Error ? err : true);
+        if (err instanceof FencedError) {
+          // Another monitor may be active now: drop the batch; its catch-up or replay covers it.
+          this.fence?.fenced();
+          this.log.warn('Not the active monitor any more; batch dropped', { leases: leases.length });
+          throw new Interrupted();
+        }
         const kind = classifyDbError(err);
         this.metrics.inc(...M.dbErrors, { class: kind });
         if (kind === 'data') return this.isolate(leases, err);
