@@ -77,8 +77,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<Row> {
     const f = await spec.fault(ctx);
     if (f.tailMs) await sleep(f.tailMs);
     await stream.stop();
+    // Recovery counts from the later of the fault's end and the last lease written.
+    const since = Math.max(f.end, Date.now());
     const expected = (): Promise<Lease[]> | Lease[] => (spec.mode === "db" ? liveLeases(pg) : stream.expected());
-    const c = await converge(pg, expected, f.end, spec.timeoutMs ?? 90_000);
+    const c = await converge(pg, expected, since, spec.timeoutMs ?? 90_000);
     const checks = [...(f.checks ?? []), ...((await spec.after?.(ctx)) ?? [])];
     if (!spec.exitExpected) checks.push({ ok: alive(ctx.mon), what: alive(ctx.mon) ? "" : `monitor exited (${ctx.mon.proc.exitCode ?? ctx.mon.proc.signalCode}): ${tail(ctx.mon)}` });
     const failedChecks = checks.filter((x) => !x.ok).map((x) => x.what);
