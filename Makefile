@@ -26,10 +26,10 @@ $(BIN): node_modules/.package-lock.json $(SOURCES)
 typecheck: deps ## tsc --noEmit over src, test, bench
 	npx tsc --noEmit
 
-test: setup build typecheck ## the default suite: real PostgreSQL with the real Kea schema, plus the built binary
+test: build typecheck ## the default suite: real PostgreSQL with the real Kea schema, plus the built binary
 	node --import tsx --test --test-reporter=spec test/*.test.ts
 
-demo: setup build ## throwaway PostgreSQL with the Kea schema, a few leases, the monitor in database mode
+demo: build ## throwaway PostgreSQL with the Kea schema, a few leases, the monitor in database mode
 	scripts/demo.sh
 
 clean: ## remove build output
