@@ -53,6 +53,7 @@ let base = 0;
 export async function runScenario(spec: ScenarioSpec): Promise<Row> {
   const mark = cleanupMark();
   const notes: string[] = [];
+  const t0 = Date.now();
   let row: Row;
   try {
     const pg = await startCluster(spec.name.replace(/\W+/g, "-").slice(0, 20));
@@ -93,6 +94,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<Row> {
     if (spec.mode === "db") notes.push(`${stream.moves} moves`);
     else notes.push(`${(stream as FileStream).cleanups} lease-file cleanups, ${stream.moves} moves`);
     if (alive(ctx.mon)) await ctx.mon.stop();
+    notes.push(`scenario took ${Math.round((Date.now() - t0) / 1000)} s`);
     row = { name: spec.name, leases: c.leases, lost: c.lost, doubled: c.doubled, recovery: c.recovery, notes: notes.join("; "), pass };
   } catch (e) {
     row = { name: spec.name, leases: 0, lost: 0, doubled: 0, recovery: null, notes: `scenario error: ${(e as Error).message.split("\n")[0]!.slice(0, 300)}`, pass: false };

@@ -1,5 +1,5 @@
 // File-mode faults: SIGKILL with lease-file cleanup while down, a full output directory, a burst of 1,000,000 leases.
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { query } from "../../e2e/lib/pg";
 import { onCleanup, run, sleep, waitFor } from "../../e2e/lib/proc";
@@ -16,12 +16,17 @@ export const sigkillFile: ScenarioSpec = {
     const stream = ctx.stream as FileStream;
     const before = stream.cleanups;
     await ctx.mon.kill9();
+    const killedAt = statSync(stream.file);
     await sleep(1000);
     await stream.cleanup();
     await sleep(1500);
     await stream.cleanup();
-    await sleep(500);
+    // Restart once the new file is longer than the one the saved position was taken in: an offset that
+    // still "fits" is what a resume by inode alone trusts wrongly when the inode number was reused.
+    await waitFor("lease file regrown", () => statSync(stream.file).size > killedAt.size, 10_000, 50).catch(() => undefined);
+    const now = statSync(stream.file);
     const during = stream.cleanups - before;
+    ctx.notes.push(`inode ${now.ino === killedAt.ino ? "reused" : "not reused"} by the new lease file`);
     ctx.relaunch();
     await sleep(500);
     return { end: Date.now(), tailMs: 3000, checks: [{ ok: during >= 2, what: `${during} cleanups while the monitor was down` }] };

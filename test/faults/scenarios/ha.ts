@@ -1,7 +1,7 @@
 // The HA pair (--ha-group): two monitors on one database, one active. The active is SIGKILLed mid-stream,
 // or loses its lock connection; the peer must carry on within 30 s with nothing lost or doubled.
 import { join } from "node:path";
-import { sleep } from "../../e2e/lib/proc";
+import { now, sleep } from "../../e2e/lib/proc";
 import { backendPids, terminate } from "../lib/cluster";
 import { Ctx, LISTENING, ScenarioSpec } from "../lib/scenario";
 
@@ -28,9 +28,10 @@ export const haKill: ScenarioSpec = {
     const { first, peer, standbyWrites } = await startPeer(ctx);
     const firstWasActive = first.seen(ACTIVE) !== undefined;
     const killedAt = Date.now();
+    const killedAtLogClock = now(); // log lines are stamped with this clock
     await first.kill9();
     ctx.mon = peer;
-    const took = await peer.waitLog(ACTIVE, 30_000).then((t) => (t - killedAt) / 1000, () => null);
+    const took = await peer.waitLog(ACTIVE, 30_000).then((t) => (t - killedAtLogClock) / 1000, () => null);
     await peer.waitLog(LISTENING, 30_000).catch(() => undefined);
     return {
       end: killedAt,
@@ -55,8 +56,9 @@ export const haLockLost: ScenarioSpec = {
     const pids = await backendPids(ctx.pg, "kea-lease-monitor-ha");
     const lockPid = first.lines.map((l) => /"backend_pid":(\d+)/.exec(l)?.[1]).find(Boolean);
     const killedAt = Date.now();
+    const killedAtLogClock = now();
     await terminate(ctx.pg, pids.filter((p) => String(p) === lockPid));
-    const stepped = await first.waitLog(/No longer the active monitor/, 10_000).then((t) => (t - killedAt) / 1000, () => null);
+    const stepped = await first.waitLog(/No longer the active monitor/, 10_000).then((t) => (t - killedAtLogClock) / 1000, () => null);
     const firstStopped = await first.waitLog(/"message":"Stopped"/, 10_000).then(() => true, () => false);
     await sleep(6000);
     // Exactly one of them is active now: whoever re-took the lock.
