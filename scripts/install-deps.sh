@@ -14,6 +14,7 @@ PACKAGES=(
   curl                     # the demo reads the metrics endpoint
   ansible ansible-core ansible-lint python3-psycopg2   # the Ansible bundle and its tests
   systemd systemd-container debootstrap                # a booted systemd in systemd-nspawn for the role test
+  python3-testinfra python3-pytest                     # the role test's verify step (testinfra, as Molecule uses)
 )
 
 missing=()

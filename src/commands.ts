@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { clientConfig, describeTarget } from './db/connection';
+import { connectPrimary, describeTarget } from './db/connection';
 import { migrate, MigrationResult, rollback } from './db/migrate';
 import { readSchemaState } from './db/schema';
 import { errorMessage, FatalError } from './errors';
@@ -28,10 +28,10 @@ export async function runMonitor(options: Options, log: Logger): Promise<number>
 }
 
 async function withClient<T>(db: DbOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfig(db, 'kea-lease-monitor-migrate'));
-  client.on('error', () => undefined);
+  let client: pg.Client;
   try {
-    await client.connect();
+    // The first read-write primary of --db-host, as the daemon does.
+    ({ client } = await connectPrimary(db, 'kea-lease-monitor-migrate'));
   } catch (err) {
     throw new FatalError(`cannot connect to ${describeTarget(db)}: ${errorMessage(err)}`);
   }

@@ -72,15 +72,39 @@ export class DiscoveryWriter {
       reservation: result.outcome,
       host_id: result.hostId,
     };
+    const text = JSON.stringify(record, null, 2) + '\n';
+    try {
+      this.writeAtomically(stem, path, text);
+    } catch (err) {
+      // The directory was removed under us: make it again, once, and retry.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+      this.writeAtomically(stem, path, text);
+    }
     this.rememberFirstSeen(stem, record.first_seen);
+    return path;
+  }
+
+  /** Stems (MACs as aa-bb-...) that have a record on disk now; reconciliation compares leases with it. */
+  recordStems(): Set<string> {
+    try {
+      return new Set(readdirSync(this.dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    } catch {
+      return new Set();
+    }
+  }
+
+  // Temp file in the same directory, then rename; a failure at any step (ENOSPC while writing,
+  // EROFS, EIO) removes the temp file, so a full disk never leaves a .tmp behind.
+  private writeAtomically(stem: string, path: string, text: string): void {
     const tmp = join(this.dir, `.${stem}.json.${process.pid}.${++this.seq}.tmp`);
     const fd = openSync(tmp, 'wx', 0o644);
     try {
-      writeSync(fd, JSON.stringify(record, null, 2) + '\n');
-    } finally {
-      closeSync(fd);
-    }
-    try {
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, path);
     } catch (err) {
       try {
@@ -90,7 +114,6 @@ export class DiscoveryWriter {
       }
       throw err;
     }
-    return path;
   }
 
   private rememberFirstSeen(stem: string, value: string): void {

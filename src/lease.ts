@@ -50,8 +50,25 @@ export function parseIPv4(text: string): number {
   return ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3];
 }
 
-export function checkAddressNumber(n: number): number {
-  if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw new InvalidLeaseError(`address ${n} is out of IPv4 range`);
+/** Why no DHCP server can lease this address, or null when it can be leased. */
+export function unleasableReason(n: number): string | null {
+  const first = n >>> 24;
+  if (n === 0xffffffff) return 'it is the limited broadcast address';
+  if (first === 0) return 'it is in 0.0.0.0/8, "this network" (RFC 1122)';
+  if (first === 127) return 'it is a loopback address (127.0.0.0/8)';
+  if (first >= 224 && first <= 239) return 'it is a multicast address (224.0.0.0/4)';
+  if (first >= 240) return 'it is reserved (240.0.0.0/4)';
+  return null;
+}
+
+/**
+ * The one check every source applies to a lease's address (CSV rows, NOTIFY payloads, catch-up
+ * rows): an unsigned 32-bit number that a DHCP server could actually lease.
+ */
+export function checkLeasableAddress(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidLeaseError(`address ${n} is out of IPv4 range`);
+  const why = unleasableReason(n);
+  if (why) throw new InvalidLeaseError(`address ${formatIPv4(n)} cannot be leased: ${why}`);
   return n;
 }
 

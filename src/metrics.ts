@@ -90,6 +90,10 @@ export const M = {
   catchUp: ['kea_lease_monitor_catchup_leases_total', 'Leases found by catch-up queries'],
   overflows: ['kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'],
   discoveryErrors: ['kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'],
+  recordBacklog: ['kea_lease_monitor_discovery_backlog', 'Discovery records waiting for the disk (full, read-only, directory gone)'],
+  reconcileRuns: ['kea_lease_monitor_reconcile_runs_total', 'Reconciliation runs (database mode catch-up on the timer)'],
+  reconcileSeconds: ['kea_lease_monitor_reconcile_seconds_total', 'Time spent in reconciliation runs'],
+  recordsReconciled: ['kea_lease_monitor_records_reconciled_total', 'Leases queued again because their discovery record was missing'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
   haActive: ['kea_lease_monitor_ha_active', '1 while this monitor holds the HA lock and writes (--ha-group); 0 on a standby'],
 } as const;

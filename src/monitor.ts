@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
-import type { Pool } from 'pg';
-import { createWritePool } from './db/pool';
+import { Database } from './db/pool';
 import { DiscoveryWriter } from './discovery';
 import type { Logger } from './logger';
 import { Metrics } from './metrics';
@@ -23,7 +22,7 @@ export interface MonitorDeps {
 export class Monitor {
   readonly metrics: Metrics;
   readonly queue: LeaseQueue;
-  private readonly pool: Pool;
+  private readonly db: Database;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
@@ -49,17 +48,24 @@ export class Monitor {
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
     this.queue = new LeaseQueue(options.queueSize);
-    this.pool = createWritePool(options.db, options.poolSize, log.child({ module: 'db' }));
+    this.db = new Database(options.db, options.poolSize, log.child({ module: 'db' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.pool, this.queue, this.discovery,
-      { batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000 },
+      this.db, this.queue, this.discovery,
+      {
+        batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
+        // Database mode: the listener checks privileges on every connect, before anything is queued.
+        preflight: options.useDatabaseEvents ? null : {},
+      },
       log.child({ module: 'writer' }), this.metrics, deps.fence,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
-        { db: options.db, subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000 },
-        this.pool, this.queue, log.child({ module: 'listener' }), this.metrics,
+        {
+          subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          reconcileMs: options.reconcileInterval * 1000,
+        },
+        this.db, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -88,6 +94,9 @@ export class Monitor {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
     }
+    this.writer.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
@@ -114,7 +123,7 @@ export class Monitor {
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.pool.end().catch(() => undefined);
+      await this.db.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

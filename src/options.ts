@@ -5,11 +5,32 @@ import { UsageError } from './errors';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
 
+/** Bounds on every wait for PostgreSQL, in milliseconds (0: no bound). */
+export interface DbTimeouts {
+  /** Server side: a statement running longer is cancelled (SQLSTATE 57014). */
+  statementMs: number;
+  /** Server side: a wait for a lock (row, table or advisory) longer than this fails (55P03). */
+  lockMs: number;
+  /** Server side: a session idle inside a transaction this long is ended, so it cannot hold locks for ever. */
+  idleInTransactionMs: number;
+  /** Client side: no answer at all within this long (half-open TCP) abandons the connection. */
+  queryMs: number;
+  /** Client side: a connection attempt (TCP + startup + authentication) longer than this fails. */
+  connectMs: number;
+}
+
 /** How to reach Kea's PostgreSQL database. */
 export interface DbOptions {
-  /** Host name, address, or a unix socket directory (starts with "/"). */
+  /**
+   * Host name, address, or a unix socket directory (starts with "/"); a comma-separated list is
+   * tried in order, like libpq, and only a read-write primary is used.
+   */
   host: string;
+  /** The port for every host, unless `ports` gives one per host. */
   port: number;
+  ports?: number[];
+  /** Defaults: see DEFAULT_TIMEOUTS in db/connection.ts. */
+  timeouts?: DbTimeouts;
   /** Kea's database. */
   database: string;
   user: string;
@@ -49,13 +70,15 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Seconds between reconciliation runs in database mode (catch-up while connected); 0 turns it off. */
+  reconcileInterval: number;
   /** HA pair: monitors sharing this name on one database elect one active writer; null: always active. */
   haGroup: string | null;
   /** Seconds between a standby's lock attempts and the active monitor's lock-connection checks. */
   haInterval: number;
 }
 
-type Kind = 'boolean' | 'string' | 'integer' | 'number' | 'list' | 'choice';
+type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice';
 
 export interface OptionSpec {
   flag: string;
@@ -76,8 +99,9 @@ export const OPTION_SPECS = {
   useDatabaseEvents: { flag: 'use-database-events', kind: 'boolean', group: 'run', default: 'false',
     describe: 'Learn about leases from PostgreSQL NOTIFY on lease4 instead of the memfile CSV (needs `db migrate --notify`)' },
   dbHost: { flag: 'db-host', kind: 'string', group: 'db', default: 'localhost',
-    describe: 'PostgreSQL host, address or unix socket directory' },
-  dbPort: { flag: 'db-port', kind: 'integer', group: 'db', default: '5432', min: 1, max: 65535, describe: 'PostgreSQL port' },
+    describe: 'PostgreSQL host, address or unix socket directory; a comma-separated list is tried in order and the first read-write primary is used (like libpq target_session_attrs=read-write)' },
+  dbPort: { flag: 'db-port', kind: 'integers', group: 'db', default: '5432', min: 1, max: 65535,
+    describe: 'PostgreSQL port; one for every host, or a comma-separated list with one port per --db-host entry' },
   dbName: { flag: 'db-name', kind: 'string', group: 'db', default: 'kea', describe: "Kea's database" },
   dbUser: { flag: 'db-user', kind: 'string', group: 'db', default: 'kea', describe: 'Database user' },
   dbPassword: { flag: 'db-password', kind: 'string', group: 'db',
@@ -110,6 +134,18 @@ export const OPTION_SPECS = {
     describe: 'Seconds between checks that the listener is still LISTENing' },
   reconnectMaxDelay: { flag: 'reconnect-max-delay', kind: 'number', group: 'run', default: '30', min: 0.1, max: 3600,
     describe: 'Cap, in seconds, of the reconnect backoff' },
+  dbStatementTimeout: { flag: 'db-statement-timeout', kind: 'number', group: 'db', default: '30', min: 0, max: 86400,
+    describe: 'Seconds a statement may run before PostgreSQL cancels it (statement_timeout; 0: no limit)' },
+  dbLockTimeout: { flag: 'db-lock-timeout', kind: 'number', group: 'db', default: '5', min: 0, max: 86400,
+    describe: 'Seconds to wait for a lock before giving up and retrying (lock_timeout; 0: no limit)' },
+  dbIdleInTransactionTimeout: { flag: 'db-idle-in-transaction-timeout', kind: 'number', group: 'db', default: '60', min: 0, max: 86400,
+    describe: 'Seconds one of our sessions may sit idle inside a transaction before PostgreSQL ends it (idle_in_transaction_session_timeout; 0: no limit)' },
+  dbQueryTimeout: { flag: 'db-query-timeout', kind: 'number', group: 'db', default: '40', min: 0, max: 86400,
+    describe: 'Seconds without any answer from the server (half-open TCP) before the connection is dropped and the work retried on a new one (0: no limit)' },
+  dbConnectTimeout: { flag: 'db-connect-timeout', kind: 'number', group: 'db', default: '10', min: 0.1, max: 3600,
+    describe: 'Seconds a connection attempt to one host may take' },
+  reconcileInterval: { flag: 'reconcile-interval', kind: 'number', group: 'run', default: '300', min: 0, max: 86400,
+    describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
   haGroup: { flag: 'ha-group', kind: 'string', group: 'run',
@@ -126,6 +162,16 @@ export function envName(spec: OptionSpec): string {
 }
 
 type Parsed = boolean | string | number | number[] | undefined;
+
+/** A comma-separated host list and its ports, checked like libpq does (one port, or one per host). */
+function hostList(hosts: string, ports: number[]): { host: string; port: number; ports?: number[] } {
+  const list = hosts.split(',').map((h) => h.trim());
+  if (list.some((h) => h === '')) throw new UsageError(`--db-host: ${JSON.stringify(hosts)} has an empty entry`);
+  if (ports.length !== 1 && ports.length !== list.length) {
+    throw new UsageError(`--db-port: ${ports.length} ports for ${list.length} hosts: give one port, or one per host`);
+  }
+  return { host: list.join(','), port: ports[0], ...(ports.length > 1 ? { ports } : {}) };
+}
 
 function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
   const spec: OptionSpec = OPTION_SPECS[key];
@@ -158,6 +204,12 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
     }
     case 'integer':
       return toInteger(raw);
+    case 'integers': {
+      // Ordered and not deduplicated: one value per host of a list.
+      const parts = String(raw).split(',').map((p) => p.trim());
+      if (parts.some((p) => p === '')) bad('has an empty entry');
+      return parts.map(toInteger);
+    }
     case 'number': {
       const s = String(raw).trim();
       if (!/^\d+(\.\d+)?$/.test(s)) bad('is not a number');
@@ -232,11 +284,17 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
   const opts: Options = {
     useDatabaseEvents: v.useDatabaseEvents as boolean,
     db: {
-      host: v.dbHost as string,
-      port: v.dbPort as number,
+      ...hostList(v.dbHost as string, v.dbPort as number[]),
       database: v.dbName as string,
       user: v.dbUser as string,
       password: resolvePassword(v, env, hooks),
+      timeouts: {
+        statementMs: Math.round((v.dbStatementTimeout as number) * 1000),
+        lockMs: Math.round((v.dbLockTimeout as number) * 1000),
+        idleInTransactionMs: Math.round((v.dbIdleInTransactionTimeout as number) * 1000),
+        queryMs: Math.round((v.dbQueryTimeout as number) * 1000),
+        connectMs: Math.round((v.dbConnectTimeout as number) * 1000),
+      },
     },
     subnetIds: (v.subnetId as number[] | undefined) ?? [],
     outputDir,
@@ -253,6 +311,7 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    reconcileInterval: v.reconcileInterval as number,
     haGroup: (v.haGroup as string | undefined) ?? null,
     haInterval: v.haInterval as number,
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
@@ -44,6 +44,76 @@ class FakeKeaMemfile {
     closeSync(this.fd);
   }
 }
+
+/** Kea's lease file cleanup, step by step: rename to .1 and start a new file (then `lfc` merges). */
+function rotate(file: string, rows: TestLease[] = []): void {
+  renameSync(file, `${file}.1`);
+  writeFileSync(file, CSV_HEADER + '\n' + rows.map(csvRow).join(''));
+}
+
+/** kea-lfc: merge .2 and .1 (last row per address wins) into .2, unlink .1. */
+function lfc(file: string): void {
+  const rows = new Map<string, string>();
+  for (const f of [`${file}.2`, `${file}.1`]) {
+    if (!existsSync(f)) continue;
+    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
+  }
+  writeFileSync(`${file}.output`, [CSV_HEADER, ...rows.values()].join('\n') + '\n');
+  renameSync(`${file}.output`, `${file}.completed`);
+  for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
+  renameSync(`${file}.completed`, `${file}.2`);
+}
+
+/** Creates `file` holding `content` on inode `ino` if the filesystem hands that number out again (ext4 does). */
+function createOnInode(file: string, content: string, ino: number): boolean {
+  const tries: string[] = [];
+  let hit = false;
+  for (let i = 0; i < 2000 && !hit; i++) {
+    const f = `${file}.try${i}`;
+    writeFileSync(f, '');
+    tries.push(f);
+    hit = statSync(f).ino === ino;
+  }
+  if (hit) {
+    const f = tries.pop() as string;
+    writeFileSync(f, content);
+    renameSync(f, file);
+  } else {
+    writeFileSync(file, content);
+  }
+  for (const f of tries) unlinkSync(f);
+  return hit;
+}
+
+/** The monitor as its own process (tsx on the sources), so it can be SIGKILLed. */
+function spawnMonitor(db: DbOptions, file: string, outputDir: string): ChildProcess {
+  const args = ['--import', 'tsx', join(__dirname, '..', 'src', 'main.ts'), 'run', '--lease-file', file, '--output-dir', outputDir,
+    '--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', db.user, '--log-format', 'json'];
+  return spawn(process.execPath, args, { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+/** Points a saved position at another inode: what an inode number recycled by the filesystem does. */
+function retargetPosition(state: string, from: number, to: number): void {
+  const walk = (o: unknown): void => {
+    if (!o || typeof o !== 'object') return;
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'ino' && v === from) (o as Record<string, unknown>)[k] = to;
+      else walk(v);
+    }
+  };
+  const pos = JSON.parse(readFileSync(state, 'utf8'));
+  walk(pos);
+  writeFileSync(state, JSON.stringify(pos));
+}
+
+const savedOffset = (state: string): number => (JSON.parse(readFileSync(state, 'utf8')) as { offset: number }).offset;
 
 describe('file mode (Kea memfile CSV)', () => {
   test('replays .2, .1 and the file: renewals, deletes, reclaims, declines, expiries and escaped commas', async () => {
@@ -119,6 +189,93 @@ describe('file mode (Kea memfile CSV)', () => {
     } finally {
       kea.close();
       await second.stop();
+    }
+  });
+
+  test('SIGKILL, then cleanups while down recycle the saved inode: the restart skips no generation', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const out = tempDir('klm-out-');
+    const state = join(out, '.memfile-position.json');
+    const [a, b, c, d] = [manyLeases(100, 20000), manyLeases(50, 20100), manyLeases(50, 20150), manyLeases(300, 20200)];
+    writeFileSync(file, CSV_HEADER + '\n' + a.map(csvRow).join(''));
+    const savedIno = statSync(file).ino;
+    const first = spawnMonitor(db, file, out);
+    try {
+      await waitFor('the first 100', async () => (await hostRows(db)).length === 100, 30_000, 100);
+      await waitFor('the position saved at the end of the file', () => savedOffset(state) === statSync(file).size);
+    } finally {
+      await kill9(first);
+    }
+    appendFileSync(file, b.map(csvRow).join('')); // after the last save: once merged, only .2 holds them
+    rotate(file, c);
+    lfc(file); // the saved generation is merged into .2 and unlinked: its inode number is free again
+    renameSync(file, `${file}.1`);
+    const reused = createOnInode(file, CSV_HEADER + '\n' + d.map(csvRow).join(''), savedIno);
+    lfc(file);
+    if (!reused) retargetPosition(state, savedIno, statSync(file).ino); // tmpfs does not recycle inode numbers
+    assert.ok(statSync(file).size > savedOffset(state), 'the new file is longer than the saved offset');
+    const second = spawnMonitor(db, file, out);
+    try {
+      await waitFor('the position at the end of the new file', () => savedOffset(state) === statSync(file).size, 30_000, 100);
+      const got = new Set((await hostRows(db)).map((r) => `${r.mac}=${r.ip}`));
+      const lost = [...a, ...b, ...c, ...d].filter((l) => !got.has(`${l.mac}=${l.ip}`));
+      assert.equal(lost.length, 0, `${lost.length} leases lost (inode ${reused ? 'recycled by the filesystem' : 'recycled by hand'}), e.g. ${lost.slice(0, 3).map((l) => l.ip).join(', ')}`);
+    } finally {
+      await kill9(second);
+    }
+  });
+
+  test('a restart whose saved generation is now .1 resumes there and then follows the current file', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const [a, b, c, e] = [manyLeases(100, 30000), manyLeases(30, 30100), manyLeases(40, 30130), manyLeases(5, 30170)];
+    writeFileSync(file, CSV_HEADER + '\n' + a.map(csvRow).join(''));
+    const options = testOptions(db, { leaseFile: file });
+    const first = await startMonitor(options);
+    await waitFor('the first 100', async () => (await hostRows(db)).length === 100);
+    await first.stop();
+    appendFileSync(file, b.map(csvRow).join(''));
+    rotate(file, c); // cleanup has begun, kea-lfc has not merged .1 yet
+    const second = await startMonitor(options);
+    try {
+      await waitFor('170', async () => (await hostRows(db)).length === 170);
+      assert.ok(second.logs.some((l) => l.includes('Resuming the lease file from the saved position') && l.includes('.csv.1')), 'resumed in .1');
+      assert.equal(second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }), 70, 'only the rows after the position');
+      lfc(file);
+      rotate(file, e);
+      lfc(file);
+      await waitFor('175: it still follows the current file', async () => (await hostRows(db)).length === 175);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('cleanups during a replay that waits on the database lose no generation', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const [a, c, d] = [manyLeases(50, 40000), manyLeases(40, 40050), manyLeases(30, 40090)];
+    writeFileSync(file, CSV_HEADER + '\n' + a.map(csvRow).join(''));
+    const lock = await connect(db);
+    await lock.query('BEGIN; LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE');
+    const started = startMonitor(testOptions(db, { leaseFile: file }));
+    try {
+      await waitFor('the replay blocked on the locked table', async () =>
+        (await cluster.sql(db.database, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).length > 0);
+      for (const rows of [c, d]) {
+        rotate(file, rows);
+        await new Promise((r) => setTimeout(r, 100)); // kea-lfc runs about 100 ms after the rename
+        lfc(file);
+      }
+    } finally {
+      await lock.query('ROLLBACK');
+      await lock.end();
+    }
+    const run = await started;
+    try {
+      await waitFor('120 reservations', async () => (await hostRows(db)).length === 120);
+    } finally {
+      await run.stop();
     }
   });
 

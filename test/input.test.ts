@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { classifyLease, formatIPv4, InvalidLeaseError, macFileStem, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
+import { after, before, describe, test } from 'node:test';
+import { Database } from '../src/db/pool';
+import { LeaseQueue } from '../src/pipeline/queue';
+import { catchUp } from '../src/sources/catch-up';
+import { Metrics } from '../src/metrics';
+import { connect, TestCluster } from './helpers/pg';
+import { insertLeases } from './helpers/leases';
+import { memoryLogger } from './helpers/monitor';
+import { checkLeasableAddress, classifyLease, formatIPv4, InvalidLeaseError, macFileStem, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
 import { parseHeader, parseRow, unescapeField } from '../src/sources/memfile-row';
 import { parseNotifyPayload } from '../src/sources/notify-payload';
 import { CSV_HEADER } from './helpers/leases';
@@ -56,6 +63,84 @@ describe('lease validation', () => {
     assert.equal(reason({ hwaddr: Buffer.alloc(0) }), 'no-hwaddr');
     assert.equal(reason({ subnetId: 2 }, new Set([1])), 'subnet-not-selected');
     assert.equal(reason({ subnetId: 2 }, new Set([1, 2])), 'live');
+  });
+});
+
+// Addresses no DHCP server leases, each with the reason the error must give.
+const UNLEASABLE: [string, RegExp][] = [
+  ['0.0.0.0', /0\.0\.0\.0 cannot be leased: .*this network/],
+  ['0.1.2.3', /0\.1\.2\.3 cannot be leased: .*0\.0\.0\.0\/8/],
+  ['127.0.0.1', /127\.0\.0\.1 cannot be leased: .*loopback/],
+  ['127.255.255.254', /loopback/],
+  ['224.0.0.1', /224\.0\.0\.1 cannot be leased: .*multicast/],
+  ['239.255.255.255', /multicast/],
+  ['240.0.0.1', /240\.0\.0\.1 cannot be leased: .*reserved/],
+  ['255.255.255.254', /reserved/],
+  ['255.255.255.255', /255\.255\.255\.255 cannot be leased: .*broadcast/],
+];
+const LEASABLE = ['1.0.0.0', '10.0.0.1', '126.255.255.255', '128.0.0.0', '192.168.1.255', '223.255.255.255'];
+
+describe('unleasable addresses', () => {
+  test('one check names the address and why', () => {
+    for (const [ip, why] of UNLEASABLE) assert.throws(() => checkLeasableAddress(parseIPv4(ip)), (e: Error) => e instanceof InvalidLeaseError && why.test(e.message), ip);
+    for (const ip of LEASABLE) assert.equal(checkLeasableAddress(parseIPv4(ip)), parseIPv4(ip), ip);
+    for (const n of [-1, 2 ** 32, 1.5, NaN]) assert.throws(() => checkLeasableAddress(n), /out of IPv4 range/);
+  });
+
+  test('refused in CSV rows and in NOTIFY payloads alike', () => {
+    const header = parseHeader(CSV_HEADER);
+    const payload = (ip: string) => JSON.stringify({ v: 1, op: 'insert', address: parseIPv4(ip), hwaddr: 'aabbccddeeff', subnet_id: 1, state: 0, valid_lifetime: 3600, expire: 1900000000, hostname: 'h' });
+    for (const [ip, why] of UNLEASABLE) {
+      assert.throws(() => parseRow(`${ip},aa:bb:cc:dd:ee:ff,,3600,1900000000,1,0,0,h,0,`, header), why, `CSV ${ip}`);
+      assert.throws(() => parseNotifyPayload(payload(ip)), why, `NOTIFY ${ip}`);
+    }
+    for (const ip of LEASABLE) {
+      assert.equal(parseRow(`${ip},aa:bb:cc:dd:ee:ff,,3600,1900000000,1,0,0,h,0,`, header).address, parseIPv4(ip));
+      assert.equal(parseNotifyPayload(payload(ip)).address, parseIPv4(ip));
+    }
+  });
+});
+
+describe('unleasable addresses in lease4 (catch-up path, real PostgreSQL)', () => {
+  let cluster: TestCluster;
+  before(() => {
+    cluster = TestCluster.start();
+  });
+  after(() => cluster.stop());
+
+  test('catch-up refuses them with the same check, counts and logs them, and queues the rest', async () => {
+    const db = await cluster.freshDatabase();
+    const c = await connect(db);
+    await insertLeases(c, [
+      { ip: '127.0.0.1', mac: '02:00:00:00:09:01' }, { ip: '224.0.0.5', mac: '02:00:00:00:09:02' },
+      { ip: '255.255.255.255', mac: '02:00:00:00:09:03' }, { ip: '10.9.0.4', mac: '02:00:00:00:09:04' },
+    ]);
+    await c.end();
+    const pool = new Database(db, 1, memoryLogger().logger);
+    const queue = new LeaseQueue(100);
+    const { logger, logs } = memoryLogger();
+    const metrics = new Metrics();
+    const queued: string[] = [];
+    let running = true;
+    const consumer = (async () => {
+      while (running) {
+        for (const e of queue.take(100)) {
+          queued.push(formatIPv4(e.lease.address));
+          e.waiters.forEach((w) => w());
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      assert.equal(await catchUp(pool, new Set(), queue, logger, metrics), 1);
+      assert.deepEqual(queued, ['10.9.0.4']);
+      assert.equal(metrics.value('kea_lease_monitor_input_rejected_total', { source: 'database', reason: 'invalid-row' }), 3);
+      assert.ok(logs.some((l) => l.includes('127.0.0.1 cannot be leased') && l.includes('loopback')));
+    } finally {
+      running = false;
+      await consumer;
+      await pool.end();
+    }
   });
 });
 

@@ -10,7 +10,11 @@ describe('options: defaults, then environment, then argv', () => {
   test('defaults match the documented contract', () => {
     const o = buildOptions({}, {});
     assert.equal(o.useDatabaseEvents, false);
-    assert.deepEqual(o.db, { host: 'localhost', port: 5432, database: 'kea', user: 'kea', password: undefined });
+    assert.deepEqual(o.db, {
+      host: 'localhost', port: 5432, database: 'kea', user: 'kea', password: undefined,
+      timeouts: { statementMs: 30_000, lockMs: 5_000, idleInTransactionMs: 60_000, queryMs: 40_000, connectMs: 10_000 },
+    });
+    assert.equal(o.reconcileInterval, 300);
     assert.deepEqual(o.subnetIds, []);
     assert.equal(o.outputDir, '/var/lib/kea/discovery');
     assert.equal(o.leaseFile, '/var/lib/kea/kea-leases4.csv');
@@ -42,6 +46,15 @@ describe('options: defaults, then environment, then argv', () => {
       [{ batchSize: '500', queueSize: '100' }, {}, /--queue-size \(100\) must be at least --batch-size \(500\)/],
     ];
     for (const [argv, env, why] of cases) assert.throws(() => buildOptions(argv, env), (e: unknown) => e instanceof UsageError && why.test(e.message), String(why));
+  });
+
+  test('a libpq-style host list: one port for all, or one per host', () => {
+    assert.deepEqual([buildOptions({ dbHost: 'a, b' }, {}).db.host, buildOptions({ dbHost: 'a,b' }, {}).db.ports], ['a,b', undefined]);
+    const two = buildOptions({ dbHost: 'a,/run/pg', dbPort: '5432,6432' }, {}).db;
+    assert.deepEqual([two.host, two.port, two.ports], ['a,/run/pg', 5432, [5432, 6432]]);
+    assert.throws(() => buildOptions({ dbHost: 'a,b,c', dbPort: '1,2' }, {}), /--db-port: 2 ports for 3 hosts/);
+    assert.throws(() => buildOptions({ dbHost: 'a,,b' }, {}), /--db-host: "a,,b" has an empty entry/);
+    assert.throws(() => buildOptions({ dbPort: '5432,' }, {}), /--db-port: "5432," has an empty entry/);
   });
 
   test('password: file, then flag (with a warning), then KEA_DB_PASSWORD, then the systemd credential', () => {

@@ -1,15 +1,33 @@
-/** How the writer should treat a database error. */
-export type ErrorClass =
-  /** Connection lost, server restarting, timeouts: retry the same batch after a backoff. */
-  | 'transient'
-  /** Data that PostgreSQL rejects (class 22/23): retrying will fail again; isolate the bad lease. */
-  | 'data'
-  /** Missing table, permission, no arbiter: an operator must act; keep retrying, slowly. */
-  | 'config';
+/**
+ * How the writer (and catch-up) should treat a database error. The rules, by SQLSTATE
+ * (docs/db-reliability.md):
+ * - fatal: only what is certainly configuration and will not change by waiting: 42501
+ *   insufficient_privilege, 42P01 undefined_table, 42703 undefined_column, 3D000 database missing,
+ *   28P01 wrong password and 28000 refused by pg_hba/no such role. PostgreSQL answers 57P03, never
+ *   28xxx, while it starts up or recovers, so an authentication refusal is a statement about
+ *   credentials; the unit's Restart= (with a start limit) still gives a rotated password its chance.
+ *   The process stops with exit code 1 and one line naming the fix.
+ * - read-only: 25006, a standby or a read-only default: move on to the next host of the list.
+ * - transient: no SQLSTATE (refused, reset, timeouts, DNS), 08 connection, 53 resources,
+ *   57 operator intervention (incl. 57014 statement_timeout), 40 rollbacks, 55 lock_not_available
+ *   (lock_timeout), 58 system, XX internal: retry the same batch on a fresh connection, with backoff.
+ * - data: 22/23, PostgreSQL refuses these rows; retrying fails again, so the bad lease is isolated.
+ * - config: anything else (42P10 missing arbiter, an unexpected 42xxx): retry slowly, logged.
+ */
+export type ErrorClass = 'transient' | 'data' | 'config' | 'read-only' | 'fatal';
+
+const FATAL = new Set(['42501', '42P01', '42703', '3D000', '28P01', '28000']);
+
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
 
 export function classifyDbError(err: unknown): ErrorClass {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'transient'; // ECONNREFUSED, ETIMEDOUT, socket closed
+  const code = sqlState(err);
+  if (code === undefined) return 'transient'; // ECONNREFUSED, ETIMEDOUT, ENOTFOUND, socket closed, query read timeout
+  if (FATAL.has(code)) return 'fatal';
+  if (code === '25006') return 'read-only';
   const cls = code.slice(0, 2);
   if (cls === '22' || cls === '23') return 'data';
   if (cls === '08' || cls === '53' || cls === '57' || cls === '40' || cls === '55' || cls === '58' || cls === 'XX') {
@@ -20,5 +38,5 @@ export function classifyDbError(err: unknown): ErrorClass {
 
 /** "no unique or exclusion constraint matching the ON CONFLICT specification". */
 export function isMissingArbiter(err: unknown): boolean {
-  return (err as { code?: unknown }).code === '42P10';
+  return sqlState(err) === '42P10';
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { sleep } from '../backoff';
-import { clientConfig } from '../db/connection';
+import { connectPrimary } from '../db/connection';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import type { DbOptions } from '../options';
@@ -103,21 +103,22 @@ export class Leadership {
     const { intervalMs } = this.settings;
     let lastError = '';
     while (!this.stopping.signal.aborted) {
-      const client = new pg.Client({ ...clientConfig(this.settings.db, 'kea-lease-monitor-ha'), connectionTimeoutMillis: Math.max(2000, intervalMs * 2) });
+      let client: pg.Client | null = null;
       let broken = false;
-      client.on('error', () => (broken = true));
-      client.on('end', () => {
-        broken = true;
-        this.step('lock connection closed');
-        this.wake?.();
-      });
-      this.client = client;
       try {
-        await client.connect();
+        // The lock lives on the read-write primary the writers use: the fence checks pg_locks there.
+        client = (await connectPrimary(this.settings.db, 'kea-lease-monitor-ha')).client;
+        client.on('error', () => (broken = true));
+        client.on('end', () => {
+          broken = true;
+          this.step('lock connection closed');
+          this.wake?.();
+        });
+        this.client = client;
         // The server ends a session that stops talking to it, which releases the lock for the
         // standby; the heartbeat below talks far more often than this. Best effort (PG >= 14).
         await client.query(`SET idle_session_timeout = '${Math.ceil((intervalMs * 4) / 1000)}s'`).catch(() => undefined);
-        const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const pid: number = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
         lastError = '';
         while (!this.stopping.signal.aborted && !broken) {
           if (this.leaderPid === null) {
@@ -144,9 +145,11 @@ export class Leadership {
         lastError = msg;
       } finally {
         this.step('lock connection failed');
-        client.removeAllListeners('end');
-        if (this.client === client) this.client = null;
-        await endClient(client);
+        if (client) {
+          client.removeAllListeners('end');
+          if (this.client === client) this.client = null;
+          await endClient(client);
+        }
         this.dropSession = false;
       }
       await sleep(intervalMs, this.stopping.signal);

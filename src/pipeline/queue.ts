@@ -1,5 +1,38 @@
 import { Lease, leaseKey } from '../lease';
 
+/** First in, first out, without Array.shift's cost on long queues of waiters. */
+class Waiters {
+  private items: Array<() => void> = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(w: () => void): void {
+    this.items.push(w);
+  }
+
+  /** Wakes up to `n` waiters, oldest first. */
+  wake(n: number): void {
+    while (n-- > 0 && this.head < this.items.length) {
+      const w = this.items[this.head];
+      this.items[this.head++] = noop;
+      w();
+    }
+    if (this.head === this.items.length || this.head > 1024) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  wakeAll(): void {
+    this.wake(this.length);
+  }
+}
+
+const noop = (): void => undefined;
+
 interface Entry {
   lease: Lease;
   waiters: Array<() => void>;
@@ -12,8 +45,8 @@ interface Entry {
  */
 export class LeaseQueue {
   private readonly entries = new Map<string, Entry>();
-  private readonly roomWaiters: Array<() => void> = [];
-  private readonly itemWaiters: Array<() => void> = [];
+  private readonly roomWaiters = new Waiters();
+  private readonly itemWaiters = new Waiters();
 
   private closed = false;
 
@@ -35,7 +68,7 @@ export class LeaseQueue {
     }
     if (this.entries.size >= this.limit) return false;
     this.entries.set(key, { lease, waiters: done ? [done] : [] });
-    this.itemWaiters.splice(0).forEach((w) => w());
+    this.itemWaiters.wakeAll();
     return true;
   }
 
@@ -51,9 +84,17 @@ export class LeaseQueue {
       handled = resolve;
       abandoned = reject;
     });
-    while (!this.offer(lease, handled)) {
+    let woken = false;
+    for (;;) {
+      const before = this.entries.size;
+      if (this.offer(lease, handled)) {
+        // Woken for a slot this lease did not need (it joined a queued one): pass the room on.
+        if (woken && this.entries.size === before && before < this.limit) this.roomWaiters.wake(1);
+        break;
+      }
       if (this.closed) throw new QueueClosedError();
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      woken = true;
     }
     this.abandonOnClose.add(abandoned);
     return done.finally(() => this.abandonOnClose.delete(abandoned));
@@ -83,7 +124,8 @@ export class LeaseQueue {
       this.entries.delete(key);
       out.push(entry);
     }
-    if (out.length > 0) this.roomWaiters.splice(0).forEach((w) => w());
+    // As many putters as there is room for, not all of them: each woken one takes a slot or passes it on.
+    if (out.length > 0) this.roomWaiters.wake(out.length);
     return out;
   }
 
@@ -95,8 +137,13 @@ export class LeaseQueue {
 
   /** Wakes any waiter (used on stop). */
   wakeAll(): void {
-    this.itemWaiters.splice(0).forEach((w) => w());
-    this.roomWaiters.splice(0).forEach((w) => w());
+    this.itemWaiters.wakeAll();
+    this.roomWaiters.wakeAll();
+  }
+
+  /** Putters waiting for room (for tests and diagnostics). */
+  get waitingPutters(): number {
+    return this.roomWaiters.length;
   }
 }
 

@@ -1,20 +1,28 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
 import { classifyDbError, isMissingArbiter } from '../db/errors';
+import type { Database } from '../db/pool';
+import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
 import { FencedError, ReservationResult, WritePath, writeReservations } from '../db/reservations';
 import { findArbiter } from '../db/schema';
-import type { DiscoveryWriter } from '../discovery';
-import { errorMessage } from '../errors';
+import type { DiscoveryWriter, RecordedResult } from '../discovery';
+import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseQueue, QueueEntry } from './queue';
+import { RecordWriter } from './records';
 
 export interface WriterSettings {
   batchSize: number;
   reconnectMaxDelayMs: number;
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
+  /**
+   * Connect and check privileges before the first batch (file mode; in database mode the
+   * listener does it on every connect). Null: no check up front.
+   */
+  preflight: PrivilegeNeeds | null;
 }
 
 /** HA: proves inside each writing transaction that this process is still the active monitor. */
@@ -37,16 +45,28 @@ export class ReservationWriter {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private outageSince: number | null = null;
+  private readonly records: RecordWriter;
+  private readonly fatal: Promise<never>;
+  private failFatal!: (err: Error) => void;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly db: Database,
     private readonly queue: LeaseQueue,
-    private readonly discovery: DiscoveryWriter,
+    discovery: DiscoveryWriter,
     private readonly settings: WriterSettings,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly fence?: WriteFence,
-  ) {}
+  ) {
+    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, log, metrics);
+    this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
+    this.fatal.catch(() => undefined);
+  }
+
+  /** Rejects with a FatalError when writing cannot succeed without an operator (missing privilege). */
+  get failed(): Promise<never> {
+    return this.fatal;
+  }
 
   start(): void {
     this.loop ??= this.run();
@@ -65,23 +85,66 @@ export class ReservationWriter {
   private deadline = Infinity;
 
   private async run(): Promise<void> {
+    try {
+      if (this.settings.preflight) await this.preflight(this.settings.preflight);
+      await this.loopBatches();
+    } catch (err) {
+      if (!(err instanceof Interrupted)) {
+        this.failFatal(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    const unwritten = this.records.stop();
+    if (unwritten > 0) this.log.warn('Stopped with discovery records unwritten; they are replayed or reconciled at next start', { records: unwritten });
+    const left = this.queue.abandonRemaining();
+    if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
+  }
+
+  /** Waits for the database, then refuses to run without the privileges the writes need. */
+  private async preflight(needs: PrivilegeNeeds): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      let client: PoolClient | undefined;
+      try {
+        client = await this.db.connect();
+        await checkPrivileges(client, needs);
+        await this.choosePath(client);
+        client.release();
+        this.endOutage();
+        return;
+      } catch (err) {
+        client?.release(err instanceof Error ? err : true);
+        await this.handleError(err, attempt);
+      }
+    }
+  }
+
+  /** Fatal: throws FatalError. Otherwise logs (once per outage) and sleeps the backoff; Interrupted on stop. */
+  private async handleError(err: unknown, attempt: number): Promise<void> {
+    if (err instanceof FatalError) throw err;
+    const kind = classifyDbError(err);
+    this.metrics.inc(...M.dbErrors, { class: kind });
+    this.db.noteError(err);
+    if (kind === 'fatal') {
+      throw await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), this.settings.preflight ?? {});
+    }
+    if (isMissingArbiter(err) || kind === 'config') this.path = null;
+    this.beginOutage(err, kind);
+    // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
+    if (this.stopping.signal.aborted) throw new Interrupted();
+    // A read-only host: the next connect moves on to another host at once.
+    await sleep(kind === 'read-only' && attempt === 0 ? 0 : backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
+    if (this.stopping.signal.aborted) throw new Interrupted();
+  }
+
+  private async loopBatches(): Promise<void> {
     for (;;) {
       if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
       if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
-      let results: ReservationResult[];
-      try {
-        results = await this.writeWithRetry(entries.map((e) => e.lease));
-      } catch (err) {
-        if (err instanceof Interrupted) break;
-        throw err;
-      }
+      const results = await this.writeWithRetry(entries.map((e) => e.lease));
       this.finish(entries, results);
     }
-    const left = this.queue.abandonRemaining();
-    if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
   }
 
   private readonly stopped = new Promise<void>((resolve) =>
@@ -99,7 +162,11 @@ export class ReservationWriter {
     return path;
   }
 
-  /** Retries transient and configuration errors forever (logging once per outage); isolates bad data. */
+  /**
+   * Retries transient errors forever on fresh connections (logging once per outage); every wait is
+   * bounded by the connection's timeouts, and a client that failed is discarded, never reused.
+   * Isolates bad data; a fatal error (missing privilege) throws FatalError.
+   */
   private async writeWithRetry(leases: Lease[]): Promise<ReservationResult[]> {
     for (let attempt = 0; ; attempt++) {
       const started = process.hrtime.bigint();
@@ -108,7 +175,7 @@ export class ReservationWriter {
       // process. The failed query rejects as well, which is where it is dealt with.
       const ignore = (): void => undefined;
       try {
-        client = await this.pool.connect();
+        client = await this.db.connect();
         client.on('error', ignore);
         const guard = this.fence?.guard();
         if (guard === null) throw new FencedError('not the active monitor');
@@ -128,15 +195,11 @@ export class ReservationWriter {
           this.log.warn('Not the active monitor any more; batch dropped', { leases: leases.length });
           throw new Interrupted();
         }
-        const kind = classifyDbError(err);
-        this.metrics.inc(...M.dbErrors, { class: kind });
-        if (kind === 'data') return this.isolate(leases, err);
-        if (isMissingArbiter(err) || kind === 'config') this.path = null;
-        this.beginOutage(err, kind);
-        // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
-        if (this.stopping.signal.aborted) throw new Interrupted();
-        await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
-        if (this.stopping.signal.aborted) throw new Interrupted();
+        if (classifyDbError(err) === 'data') {
+          this.metrics.inc(...M.dbErrors, { class: 'data' });
+          return this.isolate(leases, err);
+        }
+        await this.handleError(err, attempt);
       }
     }
   }
@@ -171,12 +234,18 @@ export class ReservationWriter {
     }
   }
 
+  // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
-    for (const r of results) this.record(r);
-    for (const e of entries) for (const done of e.waiters) done();
+    results.forEach((r, i) => {
+      const waiters = entries[i].waiters;
+      const outcome = this.report(r);
+      if (outcome) this.records.submit({ ...r, outcome }, waiters);
+      else for (const done of waiters) done();
+    });
   }
 
-  private record(r: ReservationResult): void {
+  /** Logs and counts; returns the outcome a discovery record carries, or null when none is written. */
+  private report(r: ReservationResult): RecordedResult['outcome'] | null {
     const { lease, outcome } = r;
     this.metrics.inc(...M.reservations, { result: outcome });
     const fields = {
@@ -198,15 +267,10 @@ export class ReservationWriter {
         break;
       case 'superseded':
         this.log.debug('Lease superseded before it could be reserved', fields);
-        return;
+        return null;
       case 'failed':
-        return;
+        return null;
     }
-    try {
-      this.discovery.write({ ...r, outcome });
-    } catch (err) {
-      this.metrics.inc(...M.discoveryErrors);
-      this.log.error('Cannot write discovery record', { mac: fields.mac, error: errorMessage(err) });
-    }
+    return outcome;
   }
 }

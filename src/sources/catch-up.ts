@@ -1,5 +1,5 @@
-import type { Pool } from 'pg';
-import { classifyLease, LeaseFields } from '../lease';
+import type { Database } from '../db/pool';
+import { checkLeasableAddress, classifyLease, InvalidLeaseError, LeaseFields, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseQueue } from '../pipeline/queue';
@@ -26,6 +26,25 @@ SELECT l.address, l.hwaddr, l.subnet_id, l.hostname, l.state, l.valid_lifetime,
  ORDER BY l.address
  LIMIT ${PAGE}`;
 
+// Reconciliation: every live lease, with whether its reservation exists, so that a lease whose
+// reservation committed but whose discovery record was never written (SIGKILL between COMMIT and
+// the record, a full disk at stop) is queued again; the writer then finds it unchanged and writes
+// the record.
+const RECONCILE_SQL = `
+SELECT l.address, l.hwaddr, l.subnet_id, l.hostname, l.state, l.valid_lifetime,
+       floor(extract(epoch FROM l.expire))::bigint AS expire,
+       EXISTS (
+         SELECT 1 FROM hosts h
+          WHERE h.dhcp_identifier = l.hwaddr AND h.dhcp_identifier_type + 0 = 0
+            AND h.dhcp4_subnet_id = l.subnet_id AND h.ipv4_address = l.address) AS reserved
+  FROM lease4 l
+ WHERE l.address > $1
+   AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0
+   AND l.hwaddr IS NOT NULL AND length(l.hwaddr) BETWEEN 1 AND 20
+   AND l.subnet_id > 0 AND (cardinality($2::bigint[]) = 0 OR l.subnet_id = ANY ($2::bigint[]))
+ ORDER BY l.address
+ LIMIT ${PAGE}`;
+
 interface Row {
   address: string;
   hwaddr: Buffer;
@@ -34,22 +53,48 @@ interface Row {
   state: string;
   valid_lifetime: string;
   expire: string;
+  reserved?: boolean;
 }
 
-/** Finds leases committed while nobody was listening and queues them; resolves when all are written. */
-export async function catchUp(pool: Pool, subnets: ReadonlySet<number>, queue: LeaseQueue, log: Logger, metrics: Metrics): Promise<number> {
+/**
+ * Finds leases committed while nobody was listening and queues them; resolves when all are written.
+ * With `recordStems`, also the reserved leases whose discovery record is missing from the directory.
+ */
+export async function catchUp(
+  db: Database,
+  subnets: ReadonlySet<number>,
+  queue: LeaseQueue,
+  log: Logger,
+  metrics: Metrics,
+  recordStems: (() => Set<string>) | null = null,
+): Promise<number> {
   let after = 0;
   let found = 0;
+  let recordsMissing = 0;
   const started = Date.now();
+  // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
+  const stems = recordStems?.() ?? null;
   for (;;) {
-    const { rows } = await pool.query<Row>(CATCH_UP_SQL, [after, [...subnets]]);
+    const { rows } = await db.query<Row>(stems ? RECONCILE_SQL : CATCH_UP_SQL, [after, [...subnets]]);
     if (rows.length === 0) break;
     const pending: Promise<void>[] = [];
     for (const r of rows) {
+      if (stems && r.reserved) {
+        if (stems.has(macFileStem(r.hwaddr))) continue;
+        recordsMissing++;
+      }
       const fields: LeaseFields = {
         address: Number(r.address), hwaddr: r.hwaddr, subnetId: Number(r.subnet_id), hostname: r.hostname,
         state: Number(r.state), validLifetime: Number(r.valid_lifetime), expire: Number(r.expire),
       };
+      try {
+        checkLeasableAddress(fields.address);
+      } catch (err) {
+        if (!(err instanceof InvalidLeaseError)) throw err;
+        metrics.inc(...M.rejected, { source: 'database', reason: 'invalid-row' });
+        log.warn('lease4 row refused by catch-up', { error: err.message });
+        continue;
+      }
       const c = classifyLease(fields, 'database', subnets);
       if (c.kind === 'live') pending.push(queue.put(c.lease));
     }
@@ -59,7 +104,12 @@ export async function catchUp(pool: Pool, subnets: ReadonlySet<number>, queue: L
     after = Number(rows[rows.length - 1].address);
     if (rows.length < PAGE) break;
   }
-  if (found > 0) log.info('Caught up with leases committed while not listening', { leases: found, seconds: (Date.now() - started) / 1000 });
+  if (recordsMissing > 0) metrics.inc(...M.recordsReconciled, {}, recordsMissing);
+  if (found > 0) {
+    log.info('Caught up with leases committed while not listening', {
+      leases: found, records_missing: recordsMissing, seconds: (Date.now() - started) / 1000,
+    });
+  }
   else log.debug('Catch-up found nothing to reserve');
   return found;
 }

@@ -1,4 +1,4 @@
-import { InvalidLeaseError, LeaseFields, parseHwaddr, parseIPv4 } from '../lease';
+import { checkLeasableAddress, InvalidLeaseError, LeaseFields, parseHwaddr, parseIPv4 } from '../lease';
 
 /** Columns every Kea DHCPv4 memfile has had since format 2.0; later ones (pool_id, ...) are allowed. */
 const REQUIRED = ['address', 'hwaddr', 'valid_lifetime', 'expire', 'subnet_id', 'hostname', 'state'] as const;
@@ -44,7 +44,7 @@ export function parseRow(line: string, header: Header): LeaseFields {
   const at = (name: keyof Header['index']): string => cells[header.index[name]];
   const hostname = unescapeField(at('hostname'));
   return {
-    address: parseIPv4(at('address')),
+    address: checkLeasableAddress(parseIPv4(at('address'))),
     hwaddr: parseHwaddr(at('hwaddr')),
     validLifetime: integer(at('valid_lifetime'), 'valid_lifetime', 0xffffffff),
     expire: integer(at('expire'), 'expire'),

@@ -1,4 +1,4 @@
-import { FSWatcher, statSync, watch } from 'node:fs';
+import { fstatSync, FSWatcher, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../errors';
 import { classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
@@ -6,9 +6,11 @@ import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
 import { closeLeaseFile, LeaseFile, LeaseFileGenerations, openLeaseFile } from './lease-file';
-import { LineReader } from './line-reader';
+import { identify, sameGeneration } from './generation';
+import { Line, LineReader } from './line-reader';
 import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
 import { loadPosition, PositionKeeper } from './position';
+import { REPLAY_CHUNK, replayGenerations } from './replay';
 
 export interface MemfileSettings {
   leaseFile: string;
@@ -31,6 +33,7 @@ export class MemfileSource {
   private again = false;
   private stopped = false;
   private missingLogged = false;
+  private resuming = false;
 
   constructor(
     private readonly settings: MemfileSettings,
@@ -41,7 +44,7 @@ export class MemfileSource {
     this.files = new LeaseFileGenerations(settings.leaseFile, log);
     this.position = new PositionKeeper(settings.stateFile, () => {
       const f = this.files.current;
-      return f ? { version: 1, dev: f.dev, ino: f.ino, offset: f.handled } : null;
+      return f ? { version: 2, offset: f.handled, file: identify(f.fd) } : null;
     }, log);
   }
 
@@ -50,8 +53,15 @@ export class MemfileSource {
   }
 
   async start(): Promise<void> {
-    await this.resume();
+    // Watching (pinning each new generation) starts before the replay: a replay that waits on a slow
+    // database can last several cleanups, and a generation nobody pinned is merged and unlinked.
+    this.resuming = true;
     this.watch();
+    try {
+      await this.resume();
+    } finally {
+      this.resuming = false;
+    }
     this.kick();
   }
 
@@ -71,65 +81,68 @@ export class MemfileSource {
     this.files.closeAll();
   }
 
-  /** From the saved position if it still names a file we can find, else a full replay of .2, .1 and the file. */
+  /**
+   * From the saved position if the file it names is provably the same generation, else a replay of
+   * .2, .1 and the file. Opened newest first: rows only move file -> .1 -> .2 (rename, then kea-lfc
+   * merging), so a cleanup running meanwhile can only make a row show up twice, never not at all.
+   */
   private async resume(): Promise<void> {
     const saved = await loadPosition(this.settings.stateFile);
     const main = this.settings.leaseFile;
-    const [one, two] = [`${main}.1`, `${main}.2`];
+    const live = openLeaseFile(main);
+    const one = openLeaseFile(`${main}.1`);
+    const two = openLeaseFile(`${main}.2`);
     if (saved) {
-      for (const name of [main, one]) {
-        const st = statSync(name, { throwIfNoEntry: false });
-        if (st && st.ino === saved.ino && st.dev === saved.dev && st.size >= saved.offset) {
-          this.log.info('Resuming the lease file from the saved position', { file: name, offset: saved.offset });
-          // Resuming inside .1: the current file is the next generation; pin it before cleanup moves it.
-          const next = name === one ? openLeaseFile(main) : null;
-          this.files.follow(await this.openFile(name, saved.offset));
-          if (next) this.files.add(next);
+      const why: Record<string, string> = {};
+      for (const file of [live, one]) {
+        if (!file) continue;
+        const check = sameGeneration(saved.file, file.fd);
+        if (check.same && fstatSync(file.fd).size >= saved.offset) {
+          this.log.info('Resuming the lease file from the saved position', { file: file.name, offset: saved.offset });
+          this.files.follow(file);
+          closeLeaseFile(two);
+          // Resuming inside .1: the current file is the next generation, already pinned.
+          if (file === one) {
+            if (live && !(live.ino === one.ino && live.dev === one.dev)) this.files.add(live);
+            else closeLeaseFile(live);
+          } else {
+            closeLeaseFile(one);
+          }
+          await this.startAt(file, saved.offset);
           return;
         }
+        why[file.name] = check.same ? 'shorter than the saved offset' : check.why;
       }
-      this.log.info('Saved position no longer matches the lease files; replaying them');
+      this.log.info('Saved position names no lease file that is provably the same generation; replaying them all', why);
     }
-    const live = await this.openFile(main);
-    const rows = new Map<number, LeaseFields>();
-    for (const name of [two, one]) await this.collect(name, rows);
-    if (live) {
-      this.files.follow(live);
-      for (;;) {
-        const lines = await live.reader.read();
-        if (lines.length === 0) break;
-        this.parseLines(live, lines, (f) => rows.set(f.address, f));
-      }
+    const files = [two, one, live].filter((f): f is LeaseFile => f !== null);
+    if (live) this.files.follow(live);
+    try {
+      const addresses = await replayGenerations(files, {
+        parse: (file, lines, emit) => this.parseLines(file, lines, emit),
+        submit: (rows) => this.submit(rows),
+      });
+      this.log.info('Replayed the lease files', { files: files.map((f) => f.name), addresses });
+    } finally {
+      closeLeaseFile(one);
+      closeLeaseFile(two);
     }
-    this.log.info('Replayed the lease files', { addresses: rows.size });
-    await this.submit([...rows.values()]);
     if (live) live.handled = live.reader.consumed;
     await this.position.save(true);
   }
 
-  /** Reads a whole rotated file into `rows` (last row per address wins). */
-  private async collect(name: string, rows: Map<number, LeaseFields>): Promise<void> {
-    const file = await this.openFile(name);
-    if (!file) return;
-    try {
-      for (;;) {
-        const lines = await file.reader.read();
-        if (lines.length === 0) break;
-        this.parseLines(file, lines, (f) => rows.set(f.address, f));
-      }
-    } finally {
-      closeLeaseFile(file);
-    }
-  }
-
-  private async openFile(name: string, offset = 0): Promise<LeaseFile | null> {
-    const file = openLeaseFile(name, offset);
-    if (file && offset > 0) {
-      // Resuming mid-file: the header is the file's first line.
+  /** Positions a freshly opened file at `offset`; the header is its first line. */
+  private async startAt(file: LeaseFile, offset: number): Promise<void> {
+    file.reader = new LineReader(file.fd, offset);
+    file.handled = offset;
+    if (offset > 0) {
       const first = await new LineReader(file.fd, 0).read(64 * 1024);
       if (first.length && isHeaderLine(first[0].text)) file.header = this.headerOrNull(first[0].text, file);
     }
-    return file;
+  }
+
+  private openFile(name: string): LeaseFile | null {
+    return openLeaseFile(name);
   }
 
   private headerOrNull(text: string, file: LeaseFile): Header | null {
@@ -146,7 +159,7 @@ export class MemfileSource {
     this.log.warn('Malformed lease file row skipped', { file: file.name, error, row: text.slice(0, 160) });
   }
 
-  private parseLines(file: LeaseFile, lines: { text: string; oversized?: boolean }[], emit: (f: LeaseFields) => void): void {
+  private parseLines(file: LeaseFile, lines: Line[], emit: (f: LeaseFields, line: Line) => void): void {
     for (const line of lines) {
       if (line.oversized) {
         this.reject(file, 'oversized', 'row longer than 64 KiB', line.text);
@@ -162,7 +175,7 @@ export class MemfileSource {
         continue;
       }
       try {
-        emit(parseRow(line.text, file.header));
+        emit(parseRow(line.text, file.header), line);
         this.metrics.inc(...M.received, { source: 'file' });
       } catch (err) {
         if (!(err instanceof InvalidLeaseError)) throw err;
@@ -171,16 +184,18 @@ export class MemfileSource {
     }
   }
 
-  /** Queues the live leases among `rows` and waits until they are written. */
+  /** Queues the live leases among `rows` and waits until they are written, a bounded chunk at a time. */
   private async submit(rows: LeaseFields[]): Promise<void> {
     const now = Date.now() / 1000;
-    const leases: Lease[] = [];
-    for (const f of rows) {
-      const c = classifyLease(f, 'file', this.settings.subnets, now);
-      if (c.kind === 'live') leases.push(c.lease);
-      else this.metrics.inc(...M.ignored, { reason: c.reason });
+    for (let i = 0; i < rows.length; i += REPLAY_CHUNK) {
+      const leases: Lease[] = [];
+      for (const f of rows.slice(i, i + REPLAY_CHUNK)) {
+        const c = classifyLease(f, 'file', this.settings.subnets, now);
+        if (c.kind === 'live') leases.push(c.lease);
+        else this.metrics.inc(...M.ignored, { reason: c.reason });
+      }
+      await Promise.all(leases.map((l) => this.queue.put(l)));
     }
-    await Promise.all(leases.map((l) => this.queue.put(l)));
   }
 
   private watch(): void {
@@ -215,7 +230,7 @@ export class MemfileSource {
 
   /** Runs one pump at a time; a kick during a pump makes it go round once more. */
   private kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.resuming) return;
     if (this.pumping) {
       this.again = true;
       return;
@@ -240,7 +255,7 @@ export class MemfileSource {
     do {
       this.again = false;
       if (!this.current) {
-        const file = await this.openFile(this.settings.leaseFile);
+        const file = this.openFile(this.settings.leaseFile);
         if (!file) {
           if (!this.missingLogged) this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
           this.missingLogged = true;
@@ -278,7 +293,7 @@ export class MemfileSource {
       const st = statSync(this.settings.leaseFile, { throwIfNoEntry: false });
       if (st && st.ino === file.ino && st.dev === file.dev && st.size < file.reader.consumed) {
         this.log.warn('Lease file shrank in place; reading it again from the start', { file: file.name });
-        await this.switchTo(await this.openFile(this.settings.leaseFile));
+        await this.switchTo(this.openFile(this.settings.leaseFile));
       }
       return;
     }

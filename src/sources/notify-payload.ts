@@ -1,4 +1,4 @@
-import { checkAddressNumber, checkSubnetId, InvalidLeaseError, LeaseFields, parseHwaddr } from '../lease';
+import { checkLeasableAddress, checkSubnetId, InvalidLeaseError, LeaseFields, parseHwaddr } from '../lease';
 
 /** The JSON our lease4 trigger sends (migrations/0002_lease4_notify.up.sql). */
 interface PayloadV1 {
@@ -40,7 +40,7 @@ export function parseNotifyPayload(text: string): LeaseFields {
     throw new InvalidLeaseError('payload hwaddr is not a string');
   }
   return {
-    address: checkAddressNumber(int(p.address, 'address', false) as number),
+    address: checkLeasableAddress(int(p.address, 'address', false) as number),
     hwaddr: parseHwaddr(p.hwaddr ?? ''),
     subnetId: checkSubnetId(int(p.subnet_id, 'subnet_id', false) as number),
     state: int(p.state ?? 0, 'state', false) as number,

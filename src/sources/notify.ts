@@ -1,22 +1,27 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { backoffDelay, sleep } from '../backoff';
-import { clientConfig, describeTarget } from '../db/connection';
+import { classifyDbError } from '../db/errors';
+import type { Database } from '../db/pool';
+import { checkPrivileges, fatalFromError } from '../db/privileges';
 import { NOTIFY_CHANNEL, readSchemaState } from '../db/schema';
+import type { DiscoveryWriter } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { classifyLease, InvalidLeaseError } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
-import type { DbOptions } from '../options';
 import type { LeaseQueue } from '../pipeline/queue';
 import { catchUp } from './catch-up';
 import { parseNotifyPayload } from './notify-payload';
 
 export interface NotifySettings {
-  db: DbOptions;
   subnets: ReadonlySet<number>;
   heartbeatMs: number;
   reconnectMaxDelayMs: number;
+  /** Reconciliation (a catch-up that also looks for missing records) every this many ms while connected; 0: off. */
+  reconcileMs: number;
 }
+
+const LISTENER_NAME = 'kea-lease-monitor-listener';
 
 /**
  * LISTENs on a dedicated connection (never a pooled one: a pool would hand the session to someone
@@ -29,14 +34,19 @@ export class NotifySource {
   private client: pg.Client | null = null;
   private overflowed = false;
   private catchUpWanted = false;
+  /** The catch-up wanted also checks discovery records (connect, timer), not only reservations (overflow). */
+  private recordsWanted = false;
+  private reconcileWanted = false;
+  private reconcileTimer: NodeJS.Timeout | null = null;
   private catchingUp: Promise<void> | null = null;
   private readonly fatal: Promise<never>;
   private failFatal!: (err: Error) => void;
 
   constructor(
     private readonly settings: NotifySettings,
-    private readonly pool: pg.Pool,
+    private readonly db: Database,
     private readonly queue: LeaseQueue,
+    private readonly discovery: DiscoveryWriter,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
@@ -60,6 +70,7 @@ export class NotifySource {
   /** Idempotent. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);
@@ -71,40 +82,50 @@ export class NotifySource {
     let outageSince: number | null = null;
     let connectedBefore = false;
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
-      const client = new pg.Client(clientConfig(this.settings.db, 'kea-lease-monitor-listener'));
-      const broken = new Promise<Error>((resolve) => {
-        client.on('error', resolve);
-        client.on('end', () => resolve(new Error('connection closed')));
-      });
-      client.on('notification', (msg) => this.onNotification(msg.channel, msg.payload));
+      let client: pg.Client | null = null;
       try {
-        this.client = client;
-        await client.connect();
-        const schema = await readSchemaState(client);
+        // The first read-write primary of the host list (the pool follows the same host).
+        client = await this.db.connectDedicated(LISTENER_NAME);
+        const c = client;
+        const broken = new Promise<Error>((resolve) => {
+          c.on('error', resolve);
+          c.on('end', () => resolve(new Error('connection closed')));
+        });
+        c.on('notification', (msg) => this.onNotification(msg.channel, msg.payload));
+        this.client = c;
+        if (this.stopping.signal.aborted) break;
+        await checkPrivileges(c, { lease4Required: true });
+        const schema = await readSchemaState(c);
         if (!schema.notifyTrigger) {
           throw new FatalError(
-            `the lease4 NOTIFY trigger is missing in ${describeTarget(this.settings.db)}: run \`kea-lease-monitor db migrate --notify\` (or set kea_db_enable_notify: true) before --use-database-events`,
+            `the lease4 NOTIFY trigger is missing in ${this.db.target}: run \`kea-lease-monitor db migrate --notify\` (or set kea_db_enable_notify: true) before --use-database-events`,
           );
         }
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         this.metrics.set(...M.listenerUp, 1);
         if (connectedBefore) this.metrics.inc(...M.reconnects);
         this.log.info('Listening for database lease events', {
-          channel: NOTIFY_CHANNEL, target: describeTarget(this.settings.db),
+          channel: NOTIFY_CHANNEL, target: this.db.target,
           ...(outageSince !== null ? { outage_seconds: (Date.now() - outageSince) / 1000 } : {}),
         });
         outageSince = null;
         connectedBefore = true;
         attempt = 0;
         ready();
-        // Anything committed before LISTEN took effect (or while we were away) is found here.
-        this.scheduleCatchUp();
-        const err = await Promise.race([broken, this.heartbeat(client)]);
+        // Anything committed before LISTEN took effect (or while we were away) is found here, and
+        // records a SIGKILL kept from being written.
+        this.scheduleCatchUp(true);
+        this.startReconcileTimer();
+        const err = await Promise.race([broken, this.heartbeat(c)]);
         if (!this.stopping.signal.aborted) throw err;
-      } catch (err) {
+      } catch (caught) {
+        let err = caught;
+        if (!(err instanceof FatalError) && classifyDbError(err) === 'fatal') {
+          err = await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), { lease4Required: true });
+        }
         if (err instanceof FatalError) {
           this.failFatal(err);
-          await client.end().catch(() => undefined);
+          await client?.end().catch(() => undefined);
           return;
         }
         this.metrics.set(...M.listenerUp, 0);
@@ -116,9 +137,9 @@ export class NotifySource {
           this.log.debug('Listener reconnect failed', { error: errorMessage(err), attempt });
         }
       } finally {
-        client.removeAllListeners('notification');
+        client?.removeAllListeners('notification');
         if (this.client === client) this.client = null;
-        await client.end().catch(() => undefined);
+        await client?.end().catch(() => undefined);
       }
       await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
     }
@@ -131,11 +152,15 @@ export class NotifySource {
       await sleep(this.settings.heartbeatMs, this.stopping.signal);
       if (this.stopping.signal.aborted) return new Error('stopping');
       try {
-        const check = client.query<{ ok: boolean }>(`SELECT $1 = ANY (ARRAY(SELECT pg_listening_channels())) AS ok`, [NOTIFY_CHANNEL]);
+        // Also: a primary that became a standby or read-only gets no more lease writes; move on.
+        const check = client.query<{ ok: boolean; recovery: boolean; ro: string }>(
+          `SELECT $1 = ANY (ARRAY(SELECT pg_listening_channels())) AS ok, pg_is_in_recovery() AS recovery,
+                  current_setting('transaction_read_only') AS ro`, [NOTIFY_CHANNEL]);
         const timeout = sleep(Math.max(5000, this.settings.heartbeatMs)).then(() => null);
         const res = await Promise.race([check, timeout]);
         if (res === null) return new Error('heartbeat timed out');
         if (!res.rows[0].ok) return new Error('connection is no longer listening');
+        if (res.rows[0].recovery || res.rows[0].ro === 'on') return new Error(`${this.db.target} is no longer a read-write primary`);
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
       }
@@ -164,24 +189,54 @@ export class NotifySource {
       this.metrics.inc(...M.overflows);
       if (!this.overflowed) this.log.warn('Lease queue full; dropped notifications will be caught up', { queue_size: this.queue.limit });
       this.overflowed = true;
-      this.scheduleCatchUp();
+      this.scheduleCatchUp(false);
     }
   }
 
-  /** Runs a catch-up; one asked for while another runs makes that one go round again from the start. */
-  private scheduleCatchUp(): void {
+  private startReconcileTimer(): void {
+    if (this.reconcileTimer || this.settings.reconcileMs <= 0) return;
+    this.reconcileTimer = setInterval(() => this.scheduleCatchUp(true, true), this.settings.reconcileMs);
+    this.reconcileTimer.unref();
+  }
+
+  /**
+   * Runs a catch-up; one asked for while another runs makes that one go round again from the start.
+   * `records`: also queue reserved leases whose discovery record is missing (connect and timer; an
+   * overflow only needs the reservations).
+   */
+  private scheduleCatchUp(records: boolean, timer = false): void {
     this.catchUpWanted = true;
+    this.recordsWanted ||= records;
+    this.reconcileWanted ||= timer;
     if (this.catchingUp || this.stopping.signal.aborted) return;
     this.catchingUp = (async () => {
       for (let attempt = 0; this.catchUpWanted && !this.stopping.signal.aborted; attempt++) {
+        const withRecords = this.recordsWanted;
+        const reconcile = this.reconcileWanted;
         this.catchUpWanted = false;
+        this.recordsWanted = false;
+        this.reconcileWanted = false;
         this.overflowed = false;
+        const started = process.hrtime.bigint();
         try {
-          await catchUp(this.pool, this.settings.subnets, this.queue, this.log, this.metrics);
+          await catchUp(this.db, this.settings.subnets, this.queue, this.log, this.metrics,
+            withRecords ? () => this.discovery.recordStems() : null);
+          if (reconcile) {
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            this.metrics.inc(...M.reconcileRuns);
+            this.metrics.inc(...M.reconcileSeconds, {}, seconds);
+            this.log.debug('Reconciliation done', { seconds });
+          }
           attempt = -1;
         } catch (err) {
           this.catchUpWanted = true;
+          this.recordsWanted ||= withRecords;
+          this.reconcileWanted ||= reconcile;
           if (this.stopping.signal.aborted) return;
+          if (classifyDbError(err) === 'fatal') {
+            this.failFatal(await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), { lease4Required: true }));
+            return;
+          }
           this.log[attempt === 0 ? 'warn' : 'debug']('Catch-up query failed; retrying', { error: errorMessage(err) });
           await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
         }

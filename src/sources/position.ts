@@ -1,19 +1,22 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../logger';
+import { GenerationId, isGenerationId } from './generation';
 
-/** How far file mode has read and written: the inode it was reading and the offset after the last handled row. */
+/**
+ * How far file mode has read and written: the generation it was reading and the offset after the
+ * last handled row. Version 1 (device and inode only) is no proof of anything: it means a replay.
+ */
 export interface Position {
-  version: 1;
-  dev: number;
-  ino: number;
+  version: 2;
   offset: number;
+  file: GenerationId;
 }
 
 export async function loadPosition(path: string): Promise<Position | null> {
   try {
     const p = JSON.parse(await readFile(path, 'utf8')) as Partial<Position>;
-    if (p.version === 1 && [p.dev, p.ino, p.offset].every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+    if (p.version === 2 && Number.isSafeInteger(p.offset) && (p.offset as number) >= 0 && isGenerationId(p.file)) {
       return p as Position;
     }
   } catch {
@@ -41,7 +44,7 @@ export class PositionKeeper {
   private saving: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private lastSave = 0;
-  private saved: Position | null = null;
+  private saved: { ino: number; offset: number } | null = null;
 
   constructor(
     private readonly path: string,
@@ -75,13 +78,19 @@ export class PositionKeeper {
   }
 
   private async saveNow(force: boolean): Promise<void> {
-    const pos = this.current();
+    let pos: Position | null;
+    try {
+      pos = this.current();
+    } catch (err) {
+      this.log.warn('Cannot identify the lease file for its position', { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
     if (!pos) return;
-    if (!force && this.saved && this.saved.ino === pos.ino && this.saved.offset === pos.offset) return;
+    if (!force && this.saved && this.saved.ino === pos.file.ino && this.saved.offset === pos.offset) return;
     this.lastSave = Date.now();
     try {
       await savePosition(this.path, pos);
-      this.saved = pos;
+      this.saved = { ino: pos.file.ino, offset: pos.offset };
     } catch (err) {
       this.log.warn('Cannot save the lease file position', { file: this.path, error: err instanceof Error ? err.message : String(err) });
     }

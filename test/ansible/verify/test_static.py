@@ -1,0 +1,88 @@
+"""The role's interface, checked from its files (no container needed)."""
+import json
+import pathlib
+import re
+
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+ROLE = REPO / "roles" / "kea_lease_monitor"
+# Names the design and the issues fixed; everything else public starts with kea_lease_monitor_.
+FIXED_NAMES = {"kea_enable_database", "kea_db_enable_notify", "kea_rollback_remove_reservations"}
+
+
+def load(path):
+    return yaml.safe_load(path.read_text())
+
+
+def specs():
+    return load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+def task_files():
+    return sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]
+
+
+def test_argument_specs_carry_the_defaults_of_defaults_main():
+    defaults = load(ROLE / "defaults" / "main.yml")
+    options = specs()["main"]["options"]
+    assert sorted(defaults) == sorted(options), "defaults/main.yml and argument_specs.yml list different variables"
+    wrong = {k: (defaults[k], options[k].get("default")) for k in defaults if defaults[k] != options[k].get("default")}
+    assert not wrong, f"default differs (defaults/main.yml, argument_specs.yml): {wrong}"
+
+
+def test_rollback_entry_point_has_the_same_options():
+    s = specs()
+    assert s["rollback"]["options"] == s["main"]["options"]
+
+
+def test_public_variables_use_one_prefix():
+    bad = [k for k in specs()["main"]["options"] if not k.startswith("kea_lease_monitor_") and k not in FIXED_NAMES]
+    assert not bad, f"public variables outside the kea_lease_monitor_ prefix: {bad}"
+
+
+def test_internal_variables_start_with_an_underscore():
+    internal = set(load(ROLE / "vars" / "main.yml"))
+    for f in task_files():
+        for task in _tasks(load(f) or []):
+            if "register" in task:
+                internal.add(task["register"])
+            internal.update((task.get("ansible.builtin.set_fact") or {}).keys())
+    bad = sorted(n for n in internal if not n.startswith("_kea_lease_monitor_"))
+    assert not bad, f"internal variables without the _kea_lease_monitor_ prefix: {bad}"
+
+
+def test_every_variable_the_role_reads_is_declared():
+    declared = set(specs()["main"]["options"])
+    text = "\n".join(p.read_text() for p in ROLE.rglob("*") if p.is_file() and p.suffix in (".yml", ".j2"))
+    used = set(re.findall(r"\b(kea_lease_monitor_[a-z0-9_]+|kea_[a-z]+_[a-z_]+)\b", text))
+    used = {u for u in used if u != "kea_lease_monitor_" and not u.startswith("kea_lease_monitor_options")}
+    undeclared = sorted(u for u in used - declared if u.startswith("kea_lease_monitor_") or u in FIXED_NAMES)
+    assert not undeclared, f"read but not in argument_specs.yml: {undeclared}"
+
+
+def test_every_task_has_one_of_the_role_tags_or_inherits_it():
+    main = load(ROLE / "tasks" / "main.yml")
+    allowed = {"always", "install", "configure", "database", "service", "verify"}
+    for task in main:
+        assert set(task.get("tags", [])) & allowed, f"tasks/main.yml: {task['name']!r} has no tag"
+
+
+def test_the_db_command_block_exists_once():
+    hits = [f.name for f in task_files() if "stdin: \"{{ kea_lease_monitor_db_migration_password }}\"" in f.read_text()]
+    assert hits == ["db_command.yml"], hits
+
+
+def test_collection_version_is_the_package_version():
+    galaxy = load(REPO / "galaxy.yml")
+    package = json.loads((REPO / "package.json").read_text())
+    assert galaxy["version"] == package["version"]
+
+
+def _tasks(items):
+    for t in items:
+        if not isinstance(t, dict):
+            continue
+        yield t
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(t.get(key, []))
