@@ -7,7 +7,7 @@ import { Cluster, startCluster } from "./cluster";
 import { alive, launch, Launch, Monitor, tail } from "./monitor";
 import { record, Row } from "./report";
 import { DbStream, FileStream, Lease } from "./stream";
-import { converge, liveLeases } from "./verify";
+import { converge, LeaseRange, liveLeases } from "./verify";
 
 export const LISTENING = /Listening for database lease events/;
 
@@ -29,6 +29,8 @@ export interface FaultResult {
   checks?: { ok: boolean; what: string }[];
   /** Keep the stream running this long after the fault before stopping it. */
   tailMs?: number;
+  /** Leases written outside the stream's own list (a burst), counted in PostgreSQL. */
+  range?: LeaseRange;
 }
 
 export interface ScenarioSpec {
@@ -81,7 +83,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<Row> {
     // Recovery counts from the later of the fault's end and the last lease written.
     const since = Math.max(f.end, Date.now());
     const expected = (): Promise<Lease[]> | Lease[] => (spec.mode === "db" ? liveLeases(pg) : stream.expected());
-    const c = await converge(pg, expected, since, spec.timeoutMs ?? 90_000);
+    const c = await converge(pg, expected, since, spec.timeoutMs ?? 90_000, f.range);
     const checks = [...(f.checks ?? []), ...((await spec.after?.(ctx)) ?? [])];
     if (!spec.exitExpected) checks.push({ ok: alive(ctx.mon), what: alive(ctx.mon) ? "" : `monitor exited (${ctx.mon.proc.exitCode ?? ctx.mon.proc.signalCode}): ${tail(ctx.mon)}` });
     const failedChecks = checks.filter((x) => !x.ok).map((x) => x.what);

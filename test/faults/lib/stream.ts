@@ -152,13 +152,13 @@ export class FileStream extends Stream {
     return this.cleaning;
   }
 
-  /** `n` new leases appended at once (in 64 KiB writes), as after a DHCP storm. */
-  burst(n: number): void {
+  /** `n` new leases appended at once (in 64 KiB writes), as after a DHCP storm; returns their range. */
+  burst(n: number): { from: number; to: number } {
     let buf = "";
+    const from = this.base + this.next;
     for (let i = 0; i < n; i++) {
       const l = this.newLease();
       buf += csvRow({ ip: l.ip, mac: l.mac, hostname: `dev-${macHex(l.mac)}` });
-      this.current.set(l.mac, l.ip);
       if (buf.length > 65536) {
         writeSync(this.fd, buf);
         buf = "";
@@ -166,6 +166,7 @@ export class FileStream extends Stream {
     }
     if (buf) writeSync(this.fd, buf);
     this.written += n;
+    return { from, to: this.base + this.next };
   }
 
   private async doCleanup(): Promise<void> {
