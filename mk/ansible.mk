@@ -15,7 +15,7 @@ COLLECTION := baremetal-kea_lease_monitor-$(COLLECTION_VERSION).tar.gz
 # deploys without the repository's dist/ beside it. Git-ignored.
 build: $(ROLE_BIN)
 $(ROLE_BIN): $(BIN)
-	install -m 0755 $< $@
+	install -D -m 0755 $< $@
 
 collection: build ## the Ansible collection tarball baremetal-kea_lease_monitor-<version>.tar.gz (role, playbooks, executable)
 	ansible-galaxy collection build --force --output-path . .

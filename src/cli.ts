@@ -1,9 +1,18 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { dbMigrate, dbRollback, dbStatus, DbCommandOutput, runMonitor } from './commands';
+import type { Output } from './commands/client';
+import { dbMigrate, dbRollback, dbStatus, DbCommandOutput } from './commands/db';
+import { planCommand } from './commands/plan';
+import { adoptCommand } from './commands/reservations-adopt';
+import { listCommand } from './commands/reservations-list';
+import { pruneCommand } from './commands/reservations-prune';
+import { purgeCommand } from './commands/reservations-purge';
+import { runMonitor } from './commands/run';
+import { loadConfigFile } from './config-file';
+import { parseDuration } from './duration';
 import { errorMessage, UsageError } from './errors';
 import { createLogger } from './logger';
-import { buildOptions, envName, OPTION_SPECS, OptionKey, OptionSpec, RawValues } from './options';
+import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec, Options, RawValues } from './options';
 
 const EXIT_USAGE = 2;
 
@@ -30,11 +39,31 @@ function pickValues(argv: Record<string, unknown>): RawValues {
   return out;
 }
 
-function options(argv: Record<string, unknown>, warn: string[] = []) {
-  return buildOptions(pickValues(argv), process.env, {
+function options(argv: Record<string, unknown>, warn: string[] = []): Options {
+  const values = pickValues(argv);
+  const file = configPath(values, process.env);
+  return buildOptions(values, process.env, {
     onInsecureFlag: () => warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
-  });
+  }, file === null ? null : loadConfigFile(file));
 }
+
+/** The one-shot commands that read options like `run` and print lines. */
+async function oneShot(argv: Record<string, unknown>, run: (o: Options, out: Output) => Promise<number>): Promise<number> {
+  const warnings: string[] = [];
+  const o = options(argv, warnings);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  return run(o, { json: Boolean(argv.json), write: (line) => process.stdout.write(line + '\n') });
+}
+
+function unseenFor(raw: unknown): number {
+  try {
+    return parseDuration(String(raw));
+  } catch (err) {
+    throw new UsageError(`--unseen-for: ${errorMessage(err)}`);
+  }
+}
+
+const JSON_FLAG = { type: 'boolean', describe: 'One JSON object per line; the last line sums up' } as const;
 
 async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof options>) => Promise<DbCommandOutput>): Promise<void> {
   const warnings: string[] = [];
@@ -76,6 +105,36 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
           declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
           (argv) => printDb(argv, (o) => dbStatus(o.db)))
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
+    )
+    .command('plan', 'Show what the monitor would do with the current lease store (lease4 or the lease files); writes nothing', (y) =>
+      declare(y, 'run').option('json', JSON_FLAG),
+      async (argv) => {
+        exitCode = await oneShot(argv, planCommand);
+      })
+    .command('reservations', "List, adopt, prune or purge the monitor's own reservations", (r) =>
+      r
+        .command('list', "The monitor's own reservations, with whether each device has a live lease now", (y) =>
+          declare(y, 'run').option('json', JSON_FLAG),
+          async (argv) => {
+            exitCode = await oneShot(argv, listCommand);
+          })
+        .command('adopt', 'Mark unmarked reservations that a discovery record in --output-dir says the monitor created', (y) =>
+          declare(y, 'run').option('json', JSON_FLAG),
+          async (argv) => {
+            exitCode = await oneShot(argv, adoptCommand);
+          })
+        .command('prune', 'Remove own reservations of devices with no live lease for --unseen-for, and their discovery records', (y) =>
+          declare(y, 'run').option('json', JSON_FLAG)
+            .option('unseen-for', { type: 'string', demandOption: true, describe: 'How long without a live lease, e.g. 90d, 12h, 0s' }),
+          async (argv) => {
+            exitCode = await oneShot(argv, (o, out) => pruneCommand(o, unseenFor(argv.unseenFor), out));
+          })
+        .command('purge', 'Remove every reservation the monitor owns (and their discovery records), nothing else', (y) =>
+          declare(y, 'run').option('json', JSON_FLAG),
+          async (argv) => {
+            exitCode = await oneShot(argv, purgeCommand);
+          })
+        .demandCommand(1, 'name a reservations command: list, adopt, prune or purge'),
     )
     .strict()
     .help()

@@ -13,7 +13,7 @@ export interface DiscoveryRecord {
   first_seen: string;
   last_seen: string;
   source: 'file' | 'database';
-  reservation: 'created' | 'updated' | 'unchanged' | 'conflict';
+  reservation: 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign';
   host_id: number | null;
 }
 

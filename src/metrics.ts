@@ -95,5 +95,8 @@ export const M = {
   reconcileSeconds: ['kea_lease_monitor_reconcile_seconds_total', 'Time spent in reconciliation runs'],
   recordsReconciled: ['kea_lease_monitor_records_reconciled_total', 'Leases queued again because their discovery record was missing'],
   rotations: ['kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'],
+  notSelected: ['kea_lease_monitor_leases_not_selected_total', 'Live leases the selection policy leaves unreserved, by reason'],
+  dryRun: ['kea_lease_monitor_dry_run_decisions_total', 'Decisions made with --dry-run (nothing written), by action'],
+  pruned: ['kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"],
   haActive: ['kea_lease_monitor_ha_active', '1 while this monitor holds the HA lock and writes (--ha-group); 0 on a standby'],
 } as const;

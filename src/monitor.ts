@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
 import { Database } from './db/pool';
 import { DiscoveryWriter } from './discovery';
+import { errorMessage } from './errors';
+import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
-import { Metrics } from './metrics';
+import { M, Metrics } from './metrics';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter, WriteFence } from './pipeline/writer';
+import { compilePolicy, describePolicy, Policy } from './policy/select';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 
@@ -28,6 +31,8 @@ export class Monitor {
   private readonly memfile: MemfileSource | null = null;
   private readonly notify: NotifySource | null = null;
   private server: Server | null = null;
+  private readonly policy: Policy;
+  private pruneTimer: NodeJS.Timeout | null = null;
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -47,6 +52,7 @@ export class Monitor {
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
+    this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
     this.db = new Database(options.db, options.poolSize, log.child({ module: 'db' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
@@ -55,7 +61,11 @@ export class Monitor {
       {
         batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
         // Database mode: the listener checks privileges on every connect, before anything is queued.
-        preflight: options.useDatabaseEvents ? null : {},
+        // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
+        preflight: options.pruneUnseenFor !== null
+          ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
+          : options.useDatabaseEvents ? null : {},
+        policy: this.policy, reservationPolicy: { maxPerSubnet: options.maxReservationsPerSubnet }, dryRun: options.dryRun,
       },
       log.child({ module: 'writer' }), this.metrics, deps.fence,
     );
@@ -89,6 +99,9 @@ export class Monitor {
 
   private async doStart(): Promise<void> {
     this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
+    this.log.info('Selection policy', { ...describePolicy(this.policy), max_reservations_per_subnet: this.options.maxReservationsPerSubnet });
+    if (this.options.dryRun) this.log.warn('Dry run: decisions are logged and counted; neither hosts nor discovery records are written');
+    this.schedulePrune();
     this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
@@ -115,9 +128,48 @@ export class Monitor {
   }
 
   private shutdownRun: Promise<void> | null = null;
+  private pruning: Promise<void> | null = null;
+
+  /** --prune-unseen-for: a pass a minute after start (sooner for short durations), then every hour or so. */
+  private schedulePrune(first = true): void {
+    const unseenFor = this.options.pruneUnseenFor;
+    if (unseenFor === null || this.shutdownRun) return;
+    const every = first ? Math.min(60, Math.max(5, unseenFor)) : Math.min(3600, Math.max(5, unseenFor / 2));
+    this.pruneTimer = setTimeout(() => {
+      this.pruning = this.pruneOnce().finally(() => {
+        this.pruning = null;
+        this.schedulePrune(false);
+      });
+    }, every * 1000);
+    this.pruneTimer.unref();
+  }
+
+  private async pruneOnce(): Promise<void> {
+    const log = this.log.child({ module: 'prune' });
+    let client;
+    try {
+      client = await this.db.connect();
+      const r = await prune(client, {
+        useDatabaseEvents: this.options.useDatabaseEvents, leaseFile: this.options.leaseFile, outputDir: this.options.outputDir,
+        unseenForSeconds: this.options.pruneUnseenFor ?? Infinity, dryRun: this.options.dryRun,
+      });
+      if (!this.options.dryRun) this.metrics.inc(...M.pruned, {}, r.rows.length);
+      for (const row of r.rows) {
+        log.info(this.options.dryRun ? '[dry run] would prune reservation' : 'Pruned reservation of a device unseen too long', {
+          mac: row.mac, ip: row.ip, subnet_id: row.subnet_id, host_id: row.host_id, last_seen: row.last_seen,
+        });
+      }
+    } catch (err) {
+      log.warn('Prune pass failed; retrying at the next one', { error: errorMessage(err) });
+    } finally {
+      client?.release();
+    }
+  }
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      if (this.pruneTimer) clearTimeout(this.pruneTimer);
+      await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();

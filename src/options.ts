@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDuration } from './duration';
 import { UsageError } from './errors';
+import { compileHostnamePattern, parseCidr, parseMacPrefix } from './policy/rules';
+import type { PolicyConfig } from './policy/select';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -70,6 +73,16 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Which leases become reservations (subnetIds above is its subnet rule). */
+  policy: PolicyConfig;
+  /** Most of the monitor's own reservations per subnet; null: no cap. */
+  maxReservationsPerSubnet: number | null;
+  /** Decide, log and count; write neither hosts nor discovery records. */
+  dryRun: boolean;
+  /** Prune own reservations of devices unseen this many seconds, on a timer; null: off. */
+  pruneUnseenFor: number | null;
+  /** The YAML file the values came from, if any. */
+  configFile: string | null;
   /** Seconds between reconciliation runs in database mode (catch-up while connected); 0 turns it off. */
   reconcileInterval: number;
   /** HA pair: monitors sharing this name on one database elect one active writer; null: always active. */
@@ -78,7 +91,7 @@ export interface Options {
   haInterval: number;
 }
 
-type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice';
+type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
 
 export interface OptionSpec {
   flag: string;
@@ -90,6 +103,10 @@ export interface OptionSpec {
   max?: number;
   /** Only the db subcommands and run share the connection flags. */
   group: 'db' | 'run';
+  /** kind 'strings': what separates several values in one string (regexes may hold commas). */
+  split?: 'comma' | 'newline';
+  /** kind 'strings': checks one value; throws UsageError. */
+  check?: (value: string) => unknown;
 }
 
 export const ENV_PREFIX = 'KEA_LM_';
@@ -148,6 +165,24 @@ export const OPTION_SPECS = {
     describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  allowMacPrefix: { flag: 'allow-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
+    describe: 'Reserve only MACs starting with this prefix (1-6 octets, e.g. 0c:c4:7a); repeatable. Default: any' },
+  denyMacPrefix: { flag: 'deny-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
+    describe: 'Never reserve MACs starting with this prefix; repeatable; wins over every allow rule' },
+  allowHostname: { flag: 'allow-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
+    describe: 'Reserve only hostnames matching this regular expression (case-insensitive, anchored only by ^ and $); repeatable' },
+  denyHostname: { flag: 'deny-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
+    describe: 'Never reserve hostnames matching this regular expression; repeatable; wins over every allow rule' },
+  allowAddress: { flag: 'allow-address', kind: 'strings', group: 'run', split: 'comma', check: parseCidr,
+    describe: 'Reserve only addresses inside this CIDR range (e.g. 10.0.200.0/26); repeatable. Default: any' },
+  maxReservationsPerSubnet: { flag: 'max-reservations-per-subnet', kind: 'integer', group: 'run', min: 0, max: 4294967295,
+    describe: "At most this many of the monitor's own reservations per subnet; past it new devices are not reserved. Default: no cap" },
+  dryRun: { flag: 'dry-run', kind: 'boolean', group: 'run', default: 'false',
+    describe: 'Make every decision, log and count it, but write neither hosts nor discovery records' },
+  pruneUnseenFor: { flag: 'prune-unseen-for', kind: 'duration', group: 'run',
+    describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off" },
+  config: { flag: 'config', kind: 'string', group: 'run',
+    describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)' },
   haGroup: { flag: 'ha-group', kind: 'string', group: 'run',
     describe: 'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)' },
   haInterval: { flag: 'ha-interval', kind: 'number', group: 'run', default: '2', min: 0.1, max: 60,
@@ -161,7 +196,7 @@ export function envName(spec: OptionSpec): string {
   return ENV_PREFIX + spec.flag.toUpperCase().replace(/-/g, '_');
 }
 
-type Parsed = boolean | string | number | number[] | undefined;
+type Parsed = boolean | string | number | number[] | string[] | undefined;
 
 /** A comma-separated host list and its ports, checked like libpq does (one port, or one per host). */
 function hostList(hosts: string, ports: number[]): { host: string; port: number; ports?: number[] } {
@@ -224,18 +259,49 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
       if (!spec.choices?.includes(s)) bad(`is not one of ${spec.choices?.join(', ')}`);
       return s;
     }
+    case 'strings': {
+      const sep = spec.split === 'newline' ? /\r?\n/ : /[\s,]+/;
+      const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(sep)).filter((p) => p.trim() !== '');
+      for (const p of parts) {
+        try {
+          spec.check?.(p);
+        } catch (err) {
+          throw new UsageError(`${origin}: ${(err as Error).message}`);
+        }
+      }
+      return [...new Set(parts)];
+    }
+    case 'duration':
+      try {
+        return parseDuration(String(raw));
+      } catch (err) {
+        throw new UsageError(`${origin}: ${(err as Error).message}`);
+      }
   }
 }
 
-/** Defaults, overridden by KEA_LM_* variables, overridden by flags given on the command line. */
-export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv): Record<OptionKey, Parsed> {
+/** Values read from a config file (see config-file.ts), and where they came from, for messages. */
+export interface ConfigValues {
+  file: string;
+  values: RawValues;
+}
+
+/** Checks one value as it would be checked from a flag; `origin` names it in the error. */
+export function checkValue(key: OptionKey, raw: unknown, origin: string): void {
+  parseValue(key, raw, origin);
+}
+
+/** Defaults, overridden by the config file, by KEA_LM_* variables, then by flags given on the command line. */
+export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv, config: ConfigValues | null = null): Record<OptionKey, Parsed> {
   const out = {} as Record<OptionKey, Parsed>;
   for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
     const spec: OptionSpec = OPTION_SPECS[key];
     const fromArgv = argv[key];
     const fromEnv = env[envName(spec)];
+    const fromConfig = config?.values[key];
     if (fromArgv !== undefined) out[key] = parseValue(key, fromArgv, `--${spec.flag}`);
     else if (fromEnv !== undefined) out[key] = parseValue(key, fromEnv, envName(spec));
+    else if (fromConfig !== undefined) out[key] = parseValue(key, fromConfig, `${config?.file}: ${spec.flag}`);
     else if (spec.default !== undefined) out[key] = parseValue(key, spec.default, `default of --${spec.flag}`);
     else out[key] = undefined;
   }
@@ -278,8 +344,16 @@ export function resolvePassword(
   return undefined;
 }
 
-export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.env, hooks: PasswordSources = {}): Options {
-  const v = resolveValues(argv, env);
+/** Where --config points, if anywhere (argv, then KEA_LM_CONFIG). */
+export function configPath(argv: RawValues, env: NodeJS.ProcessEnv): string | null {
+  const raw = argv.config ?? env[envName(OPTION_SPECS.config)];
+  return raw === undefined ? null : (parseValue('config', raw, argv.config !== undefined ? '--config' : envName(OPTION_SPECS.config)) as string);
+}
+
+export function buildOptions(
+  argv: RawValues, env: NodeJS.ProcessEnv = process.env, hooks: PasswordSources = {}, config: ConfigValues | null = null,
+): Options {
+  const v = resolveValues(argv, env, config);
   const outputDir = v.outputDir as string;
   const opts: Options = {
     useDatabaseEvents: v.useDatabaseEvents as boolean,
@@ -311,6 +385,18 @@ export function buildOptions(argv: RawValues, env: NodeJS.ProcessEnv = process.e
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    policy: {
+      subnetIds: (v.subnetId as number[] | undefined) ?? [],
+      allowMacPrefix: (v.allowMacPrefix as string[] | undefined) ?? [],
+      denyMacPrefix: (v.denyMacPrefix as string[] | undefined) ?? [],
+      allowHostname: (v.allowHostname as string[] | undefined) ?? [],
+      denyHostname: (v.denyHostname as string[] | undefined) ?? [],
+      allowAddress: (v.allowAddress as string[] | undefined) ?? [],
+    },
+    maxReservationsPerSubnet: (v.maxReservationsPerSubnet as number | undefined) ?? null,
+    dryRun: v.dryRun as boolean,
+    pruneUnseenFor: (v.pruneUnseenFor as number | undefined) ?? null,
+    configFile: config?.file ?? null,
     reconcileInterval: v.reconcileInterval as number,
     haGroup: (v.haGroup as string | undefined) ?? null,
     haInterval: v.haInterval as number,

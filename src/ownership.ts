@@ -63,3 +63,20 @@ export function withoutMark(text: string | null | undefined): string | null {
   const { [OWNER_KEY]: _removed, ...rest } = existing;
   return Object.keys(rest).length === 0 ? null : JSON.stringify(rest);
 }
+
+/**
+ * The same test in SQL, for statements that must decide in one round trip. The regex guard comes
+ * first, so text that merely is not JSON is never cast (PostgreSQL 15 has no safe cast); a row is
+ * the monitor's only when the mark object has a string "created" and a known "source", as readMark
+ * demands. `col` is a trusted column reference, never input.
+ */
+export function ownedSql(col: string): string {
+  return `COALESCE(CASE WHEN ${col} ~ '^\\s*\\{.*"${OWNER_KEY}"\\s*:\\s*\\{' THEN
+      jsonb_typeof(${col}::jsonb -> '${OWNER_KEY}' -> 'created') = 'string'
+      AND ${col}::jsonb -> '${OWNER_KEY}' ->> 'source' IN ('memfile', 'database') END, false)`;
+}
+
+/** user_context text for a row the monitor creates: only the mark (nothing else was there). */
+export function newRowContext(mark: OwnerMark): string {
+  return JSON.stringify({ [OWNER_KEY]: mark });
+}

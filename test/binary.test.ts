@@ -92,8 +92,7 @@ describe('the built binary', () => {
     const stderr = collect(child);
     try {
       await waitFor('listening', () => stderr().includes('Listening for database lease events'), 15_000);
-      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
-      assert.ok(!cmdline.includes(PASSWORD), 'the password is not in the process list');
+      assert.equal(inProcessList(child.pid, PASSWORD), false, 'the password is not in the process list');
       const c = await connect(db);
       const [lease] = manyLeases(1, 900);
       await insertLeases(c, [lease]);
@@ -137,9 +136,55 @@ describe('the built binary', () => {
       child.kill('SIGKILL');
     }
     assert.ok(stderr().includes('Watching the lease file'));
+    assert.ok(!stderr().includes(PASSWORD), 'the password is never logged');
     const warned = run(['db', 'status', ...dbArgs(db), '--db-password', PASSWORD]);
     assert.equal(warned.status, 0, warned.stderr);
     assert.match(warned.stderr, /--db-password shows in the process list/);
+  });
+
+  test('the systemd credential works, and the process-list check does catch a password passed as --db-password', async () => {
+    // The credential directory systemd's LoadCredential= provides (TCP with scram: a wrong or
+    // missing password would fail, so success proves the secret was read from there).
+    const creds = tempDir('klm-bin-creds-');
+    writeFileSync(join(creds, 'db-password'), PASSWORD + '\n', { mode: 0o600 });
+    const viaCredential = run(['db', 'status', '--json', ...dbArgs(db)], { CREDENTIALS_DIRECTORY: creds });
+    assert.equal(viaCredential.status, 0, viaCredential.stderr);
+    const without = run(['db', 'status', '--json', ...dbArgs(db)]);
+    assert.equal(without.status, 1, 'without any secret the login fails, so the channels above were really used');
+
+    // The same check as above, on a daemon that was given the password on its command line.
+    const out = tempDir('klm-bin-out-');
+    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--db-password', PASSWORD, '--output-dir', out, '--log-format', 'json'], {
+      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr = collect(child);
+    try {
+      await waitFor('listening', () => stderr().includes('Listening for database lease events'), 15_000);
+      assert.equal(inProcessList(child.pid, PASSWORD), true, 'the check sees a password that is in argv');
+      assert.match(stderr(), /--db-password shows in the process list/);
+      assert.ok(!stderr().includes(PASSWORD), 'still never logged');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('a missing privilege: exit 1 with one error line naming the privilege, the role and the GRANT', async () => {
+    const role = 'klm_noinsert';
+    await cluster.sql(db.database, `CREATE ROLE ${role} LOGIN PASSWORD '${PASSWORD}';
+      GRANT SELECT ON lease4 TO ${role}; GRANT SELECT, UPDATE ON hosts TO ${role}; GRANT USAGE ON SEQUENCE hosts_host_id_seq TO ${role}`);
+    const file = join(tempDir('klm-bin-leases-'), 'kea-leases4.csv');
+    writeFileSync(file, CSV_HEADER + '\n' + csvRow(manyLeases(1, 990)[0]));
+    const args = [...dbArgs(db).slice(0, -1), role, '--lease-file', file, '--output-dir', tempDir('klm-bin-out-')];
+    const child = spawn(BIN, args, { cwd, env: { ...cleanEnv, KEA_DB_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stderr = collect(child);
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+    ]);
+    child.kill('SIGKILL');
+    assert.equal(code, 1, stderr());
+    const errors = stderr().split('\n').filter((l) => / error /.test(l));
+    assert.deepEqual(errors.map((l) => l.replace(/^\S+ error /, '')), [`role "${role}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${role}`]);
   });
 });
 
@@ -162,6 +207,13 @@ test('with the database unreachable it retries, logs the outage once, and still 
     }
   }
 });
+
+/** Whether `secret` shows in the process list: /proc/PID/cmdline and `ps` (what any local user sees). */
+function inProcessList(pid: number | undefined, secret: string): boolean {
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  const ps = spawnSync('ps', ['-ww', '-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).stdout;
+  return cmdline.includes(secret) || ps.includes(secret);
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

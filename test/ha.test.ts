@@ -12,7 +12,8 @@ let cluster: TestCluster;
 before(() => (cluster = TestCluster.start()));
 after(() => cluster.stop());
 
-const lease = (n: number): Lease => ({ address: 0x0a000000 + n, hwaddr: Buffer.from([2, 0, 0, 0, 0, n]), subnetId: 1, hostname: `h${n}`, source: 'database' });
+const lease = (n: number): Lease => ({ address: 0x0a000000 + n, hwaddr: Buffer.from([2, 0, 0, 0, 0, n]), subnetId: 1, hostname: `h${n}`, source: 'file' });
+const NO_CAP = { maxPerSubnet: null };
 
 function member(db: DbOptions, group = 'g'): { l: Leadership; events: string[] } {
   const events: string[] = [];
@@ -40,7 +41,7 @@ test('two members: exactly one is active; killing its lock session hands over an
   try {
     const guard = a.l.guard();
     assert.ok(guard);
-    const written = await writeReservations(c, 'upsert', [lease(1)], guard);
+    const written = await writeReservations(c, 'upsert', [lease(1)], NO_CAP, guard);
     assert.equal(written[0].outcome, 'created');
 
     // The server ends a's lock session: b takes over, and a's old guard must no longer let anything through.
@@ -50,10 +51,10 @@ test('two members: exactly one is active; killing its lock session hands over an
     await waitFor('b active', () => b.l.active, 10_000);
     await waitFor('a stepped down', () => a.events.includes('lost'), 10_000);
     assert.equal(a.l.guard(), null);
-    await assert.rejects(writeReservations(c, 'upsert', [lease(2)], guard), FencedError);
+    await assert.rejects(writeReservations(c, 'upsert', [lease(2)], NO_CAP, guard), FencedError);
     const { rows } = await c.query('SELECT count(*)::int AS n FROM hosts');
     assert.equal(rows[0].n, 1, 'the fenced batch wrote nothing');
-    const ok = await writeReservations(c, 'upsert', [lease(3)], b.l.guard()!);
+    const ok = await writeReservations(c, 'upsert', [lease(3)], NO_CAP, b.l.guard()!);
     assert.equal(ok[0].outcome, 'created');
     await waitFor('a contends again and stays standby', () => a.events.length === 2 && !a.l.active, 5000);
   } finally {

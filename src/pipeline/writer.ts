@@ -3,13 +3,16 @@ import { backoffDelay, sleep } from '../backoff';
 import { classifyDbError, isMissingArbiter } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
-import { FencedError, ReservationResult, WritePath, writeReservations } from '../db/reservations';
+import {
+  classifyReservations, FencedError, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
+} from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { DiscoveryWriter, RecordedResult } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import { Policy, selectLease } from '../policy/select';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 
@@ -23,6 +26,12 @@ export interface WriterSettings {
    * listener does it on every connect). Null: no check up front.
    */
   preflight: PrivilegeNeeds | null;
+  /** Which leases to reserve; applied before anything reaches the database. */
+  policy: Policy;
+  /** The per-subnet cap, enforced inside the write statement. */
+  reservationPolicy: ReservationPolicy;
+  /** Decide, log and count; write neither hosts nor discovery records. */
+  dryRun: boolean;
 }
 
 /** HA: proves inside each writing transaction that this process is still the active monitor. */
@@ -32,6 +41,9 @@ export interface WriteFence {
   /** Called when the fence was found closed. */
   fenced(): void;
 }
+
+// Bounds the memory of "already logged" devices; past it, a device may be logged once more.
+const REMEMBERED = 100_000;
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
@@ -142,8 +154,9 @@ export class ReservationWriter {
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
-      const results = await this.writeWithRetry(entries.map((e) => e.lease));
-      this.finish(entries, results);
+      const selected = entries.filter((e) => this.selected(e));
+      const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
+      this.finish(selected, results);
     }
   }
 
@@ -180,7 +193,10 @@ export class ReservationWriter {
         const guard = this.fence?.guard();
         if (guard === null) throw new FencedError('not the active monitor');
         const path = this.path ?? (await this.choosePath(client));
-        const results = await writeReservations(client, path, leases, guard);
+        const results = this.settings.dryRun
+          ? (await classifyReservations(client, leases, this.settings.reservationPolicy))
+            .map((d) => ({ lease: d.lease, outcome: outcomeOfAction(d.action), hostId: d.hostId }))
+          : await writeReservations(client, path, leases, this.settings.reservationPolicy, guard);
         client.off('error', ignore);
         client.release();
         this.metrics.inc(...M.batches);
@@ -244,18 +260,69 @@ export class ReservationWriter {
     });
   }
 
+  /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
+  private selected(entry: QueueEntry): boolean {
+    const { lease } = entry;
+    const s = selectLease(lease, this.settings.policy);
+    if (s.selected) return true;
+    this.metrics.inc(...M.notSelected, { reason: s.reason });
+    this.log.debug('Lease not selected for a reservation', {
+      mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
+    });
+    for (const done of entry.waiters) done();
+    return false;
+  }
+
+  private readonly foreignLogged = new Set<string>();
+  private readonly limitWarned = new Set<number>();
+  private readonly staleLogged = new Set<string>();
+
+  private once(set: Set<string>, key: string): boolean {
+    if (set.has(key)) return false;
+    if (set.size >= REMEMBERED) set.clear();
+    set.add(key);
+    return true;
+  }
+
+  private dryRunReport(r: ReservationResult, fields: Record<string, unknown>): null {
+    this.metrics.inc(...M.dryRun, { action: r.outcome });
+    if (r.outcome === 'unchanged' || r.outcome === 'superseded') this.log.debug(`[dry run] would leave: ${r.outcome}`, fields);
+    else this.log.info(`[dry run] reservation would be ${r.outcome}`, fields);
+    return null;
+  }
+
   /** Logs and counts; returns the outcome a discovery record carries, or null when none is written. */
   private report(r: ReservationResult): RecordedResult['outcome'] | null {
     const { lease, outcome } = r;
-    this.metrics.inc(...M.reservations, { result: outcome });
     const fields = {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname,
       subnet_id: lease.subnetId, host_id: r.hostId,
     };
+    if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    this.metrics.inc(...M.reservations, { result: outcome });
     switch (outcome) {
       case 'created':
+        this.limitWarned.delete(lease.subnetId);
         this.log.info('Static reservation created', fields);
         break;
+      case 'foreign':
+        if (this.once(this.foreignLogged, `${fields.mac}/${lease.subnetId}`)) {
+          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields);
+        }
+        break;
+      case 'limit':
+        if (!this.limitWarned.has(lease.subnetId)) {
+          this.limitWarned.add(lease.subnetId);
+          this.log.warn('Subnet has reached --max-reservations-per-subnet; new devices there are not reserved', {
+            subnet_id: lease.subnetId, max: this.settings.reservationPolicy.maxPerSubnet,
+          });
+        }
+        return null;
+      case 'stale':
+        if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
+          this.log.info('No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written', fields);
+        }
+        return null;
       case 'updated':
         this.log.info('Static reservation updated', fields);
         break;

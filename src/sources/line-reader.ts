@@ -73,7 +73,8 @@ export class LineReader {
       }
       if (data.length - start > MAX_LINE_BYTES) {
         if (!this.skipping) {
-          lines.push({ text: decoder.decode(data.subarray(start, start + 200)), end: base + data.length, oversized: true });
+          // Its end is not known yet: report where it starts, so a saved position never points into it.
+          lines.push({ text: decoder.decode(data.subarray(start, start + 200)), end: base + start, oversized: true });
         }
         this.skipping = true;
         start = data.length;

@@ -2,8 +2,9 @@
 # Molecule-like test of the Ansible bundle (Molecule is not installable here): lint, syntax-check, the
 # collection built with `ansible-galaxy collection build` and installed into a temp collections path, then
 # for Debian 12 (bookworm) and Debian 13 (trixie), each a booted systemd in systemd-nspawn with a throwaway
-# PostgreSQL holding the real Kea schema: check mode, converge, idempotence, event-mode toggle, rollback,
-# the undo (kea_rollback_remove_reservations) and tear-down. The playbooks run from the INSTALLED
+# PostgreSQL holding the real Kea schema: converge, idempotence, event-mode toggle, rollback, the undo
+# (kea_rollback_remove_reservations) and tear-down; on Debian 12 also check mode, tags, the writer setting,
+# upgrade and binary rollback, preflight failures and a configuration error. The playbooks run from the INSTALLED
 # collection (baremetal.kea_lease_monitor.kea_deploy), never from the working tree. The state after each
 # playbook is checked by testinfra tests (test/ansible/verify), each a named test with a real assertion.
 #   test/ansible/run.sh [bookworm] [trixie]   (root; `make test-ansible` builds the binary first)
@@ -154,6 +155,8 @@ callback_result_format = yaml
 gathering = explicit
 nocows = true
 retry_files_enabled = false
+[connection]
+pipelining = true
 EOF
 export ANSIBLE_CONFIG=$T/ansible.cfg
 
@@ -319,12 +322,14 @@ $(grep -E '^changed:' "$LOG" | head)"; fi
   else nok "toggle kea_db_enable_notify=true" "$(play_tail)"; fi
   # -vvv: connection-level EXEC lines must not carry a secret either (checked with the other logs below);
   # it also prints each task's path, which must be inside the installed collection.
-  play idempotence-notify kea_deploy -vvv -e kea_db_enable_notify=true
-  if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "idempotence in event mode ($RECAP)"
-  else nok "idempotence in event mode" "$(play_tail)"; fi
-  paths=$(sed -nE 's/^task path: (.*):[0-9]+$/\1/p' "$LOG" | sort -u)
-  if [[ -n $paths ]] && ! grep -v "^$INSTALLED/" <<<"$paths"; then ok "every task ran from the installed collection ($(wc -l <<<"$paths") files)"
-  else nok "tasks must run from the installed collection, not the working tree" "$paths"; fi
+  if [[ $SUITE == bookworm ]]; then
+    play idempotence-notify kea_deploy -vvv -e kea_db_enable_notify=true
+    if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "idempotence in event mode ($RECAP)"
+    else nok "idempotence in event mode" "$(play_tail)"; fi
+    paths=$(sed -nE 's/^task path: (.*):[0-9]+$/\1/p' "$LOG" | sort -u)
+    if [[ -n $paths ]] && ! grep -v "^$INSTALLED/" <<<"$paths"; then ok "every task ran from the installed collection ($(wc -l <<<"$paths") files)"
+    else nok "tasks must run from the installed collection, not the working tree" "$paths"; fi
+  fi
   verify event-mode test_service.py test_event_mode.py
 
   play notify-off kea_deploy -e kea_db_enable_notify=false
@@ -338,6 +343,7 @@ $(grep -E '^changed:' "$LOG" | head)"; fi
   if [[ $RC -eq 0 && $FAILED -eq 0 && $CHANGED -gt 0 ]]; then ok "rollback ($RECAP)"
   else nok "rollback" "$(play_tail)"; fi
   verify rollback test_rollback.py test_service.py
+  [[ $SUITE == bookworm ]] || return 0
   play rollback-again kea_rollback
   if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "rollback again: changed=0 ($RECAP)"
   else nok "rollback again" "$(play_tail)"; fi
@@ -410,9 +416,6 @@ catalog: $(catalog)"; fi
   play rollback-binary kea_rollback -e kea_lease_monitor_rollback_restore_previous_binary=true
   check "rollback with kea_lease_monitor_rollback_restore_previous_binary returns to it, restarted ($RECAP)" test \
     "$RC $(sha /opt/baremetal/kea-lease-monitor/kea-lease-monitor) $(show ActiveState)/$(show SubState)" = "0 $bin_sha active/running"
-  play rollback-binary-again kea_rollback -e kea_lease_monitor_rollback_restore_previous_binary=true
-  if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "binary rollback again: changed=0 ($RECAP)"
-  else nok "binary rollback again" "$(play_tail)"; fi
 
   # Preflight: an unreachable database stops the play before anything changes.
   play bad-password kea_deploy -e kea_lease_monitor_db_password=not-the-password
@@ -420,7 +423,7 @@ catalog: $(catalog)"; fi
   else nok "preflight must fail on a wrong database password" "$(play_tail)"; fi
 
   # A configuration error (exit 2) fails the play with the journal, and is not restarted every 5 s.
-  play crash kea_deploy -e '{"kea_lease_monitor_extra_args": ["--no-such-flag"]}'
+  play crash kea_deploy -e '{"kea_lease_monitor_extra_args": ["--no-such-flag"], "kea_lease_monitor_verify_ready_timeout": 10}'
   if [[ $RC -ne 0 && $FAILED -gt 0 ]] && grep -q 'Last journal lines:' "$LOG" && grep -q 'no-such-flag' "$LOG"; then
     ok "a service that cannot start fails the play with the journal's last lines ($RECAP)"
   else nok "a service that cannot start must fail the play with the journal" "$(play_tail)"; fi
@@ -447,7 +450,8 @@ before:   $BASE_CATALOG"; fi
 for SUITE in "${SUITES[@]}"; do
   started=$SECONDS
   start_suite
-  check_fresh
+  # Release-independent parts run on Debian 12 only, to keep the wall time down.
+  [[ $SUITE == bookworm ]] && check_fresh
   core_scenario
   [[ $SUITE == bookworm ]] && extra_scenario
   undo_scenario

@@ -6,6 +6,8 @@ import { check, results, summary } from "./lib/checks";
 import { perfdhcp, perfdhcpSummary, udhcpcOnce, UDHCPC_MAC } from "./lib/dhcp";
 import { Kea, startKea } from "./lib/kea";
 import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from "./lib/monitor";
+
+const WATCHING = /Watching the lease file/;
 import { createNet, Net, netnsUnavailable } from "./lib/netns";
 import { checkHosts, LeasedMac, Pg, query, startPg } from "./lib/pg";
 import { runCleanups, sleep, tempDir, waitFor } from "./lib/proc";
@@ -21,7 +23,7 @@ async function activeLeases(kea: Kea): Promise<LeasedMac[]> {
 }
 
 /** Waits until every active lease has its reservation (or times out), then checks the invariants. */
-async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: Monitor, outDir?: string) {
+async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: Monitor, outDir?: string, quiet?: () => Promise<boolean>) {
   let leased: LeasedMac[] = [];
   await waitFor(
     "every leased MAC reserved",
@@ -33,7 +35,9 @@ async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: M
     60000,
     250,
   ).catch(() => undefined);
-  await sleep(1000); // a late duplicate would show up here
+  // A late duplicate would show up here: wait for the source to be provably done, else a moment.
+  if (quiet) await waitFor(`${tag}: monitor caught up and no more writes`, quiet, 30000, 250).catch(() => undefined);
+  else await sleep(1000);
   leased = await activeLeases(kea);
   const macs = new Set(leased.map((l) => l.mac));
   const c = await checkHosts(pg, leased);
@@ -48,8 +52,31 @@ async function verify(tag: string, pg: Pg, kea: Kea, minClients: number, mon?: M
   return macs.size;
 }
 
+/**
+ * File mode is quiet when the saved position is at the end of the current lease file (every row
+ * read and written) and the number of reservations has not changed for 4 polls in a row.
+ */
+function fileModeQuiet(pg: Pg, leaseFile: string, stateFile: string): () => Promise<boolean> {
+  let last = -1;
+  let same = 0;
+  return async () => {
+    let caughtUp = false;
+    try {
+      const pos = JSON.parse(readFileSync(stateFile, "utf8")) as { offset: number; file?: { ino: number } };
+      const st = statSync(leaseFile);
+      caughtUp = pos.offset === st.size && pos.file?.ino === st.ino;
+    } catch {
+      /* between rename and recreate, or not saved yet */
+    }
+    const n = Number((await query<{ n: string }>(pg, "SELECT count(*) AS n FROM hosts"))[0]!.n);
+    same = caughtUp && n === last ? same + 1 : 0;
+    last = n;
+    return same >= 4;
+  };
+}
+
 /** Counts lease-file cleanups by watching the lease file's inode change (Kea renames it to .1 and recreates it). */
-function watchRotations(file: string): { stop(): number } {
+function watchRotations(file: string): { count(): number; stop(): number } {
   let last = -1;
   let n = 0;
   const t = setInterval(() => {
@@ -61,17 +88,22 @@ function watchRotations(file: string): { stop(): number } {
       /* between rename and recreate */
     }
   }, 50);
-  return { stop: () => (clearInterval(t), n) };
+  return { count: () => n, stop: () => (clearInterval(t), n) };
 }
 
 /** A reservation must win over the allocator: drop the client's lease, and its next DORA must bring the same address. */
 async function reservedAddressHonoured(tag: string, net: Net, pg: Pg, kea: Kea, dir: string) {
   const first = await udhcpcOnce(net, dir);
-  const reserved = await waitFor(
+  const row = await waitFor(
     "udhcpc client reserved",
-    async () => (await query<{ ip: string }>(pg, "SELECT host('0.0.0.0'::inet + ipv4_address) AS ip FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")]))[0]?.ip,
+    async () => (await query<{ ip: string; user_context: string | null }>(pg, "SELECT host('0.0.0.0'::inet + ipv4_address) AS ip, user_context FROM hosts WHERE dhcp_identifier = decode($1,'hex')", [UDHCPC_MAC.replace(/:/g, "")]))[0],
     10000,
   );
+  const reserved = row.ip;
+  // The monitor's ownership mark rides in user_context; Kea must still honour the reservation.
+  const mark = row.user_context ? JSON.parse(row.user_context)["kea-lease-monitor"] : undefined;
+  check(`${tag}: the monitor's reservation carries its ownership mark in user_context`,
+    typeof mark?.created === "string" && (mark?.source === "database" || mark?.source === "memfile"), String(row.user_context));
   const del = await kea.command("lease4-del", { "ip-address": first });
   const again = await udhcpcOnce(net, dir);
   check(`${tag}: a reserved client gets its reserved address on its next exchange (udhcpc; lease deleted in between)`,
@@ -86,8 +118,16 @@ function keaErrors(tag: string, kea: Kea) {
 async function databaseMode(net: Net) {
   const dir = tempDir("lmk-e2e-db-");
   const pg = await startPg(join(dir, "pg"));
-  const out = await migrate(pg, true);
-  check("db: migrate --notify succeeds", true, out.trim().slice(0, 120));
+  const out = await migrate(pg, true).catch((e: Error) => `migrate failed: ${e.message}`);
+  const migrated = (() => {
+    try {
+      return JSON.parse(out.trim().split("\n").pop() ?? "") as { changed?: boolean; applied?: string[] };
+    } catch {
+      return {};
+    }
+  })();
+  check("db: migrate --notify succeeds and applies the NOTIFY trigger on a fresh database",
+    migrated.changed === true && (migrated.applied ?? []).some((s) => /lease4_notify/.test(s)), out.trim().slice(0, 160));
   const trig = await query(pg, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal");
   check("db: a NOTIFY trigger exists on lease4 besides Kea's own", trig.length > 3, trig.map((r) => r.tgname).join(","));
   const kea = await startKea({ dir, net, pg, backend: "postgresql" });
@@ -129,27 +169,31 @@ async function fileMode(net: Net) {
   const kea = await startKea({ dir, net, pg, backend: "memfile", lfcInterval: 2 });
   const outDir = join(dir, "discovery");
   const stateFile = join(dir, "memfile-position.json");
+  const quiet = fileModeQuiet(pg, kea.leaseFile, stateFile);
   let mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
-  await sleep(500);
+  await mon.waitLog(WATCHING, 10000);
   const rot = watchRotations(kea.leaseFile);
   const r = await perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS + 4 });
   process.stdout.write(`     ${perfdhcpSummary(r.report)}\n`);
-  await sleep(2500);
   const rotations = rot.stop();
   check("file: several lease-file cleanups happened during the run", rotations >= 3, `${rotations} rotations at lfc-interval 2 s`);
-  await verify("file", pg, kea, 1000, mon, outDir);
+  await verify("file", pg, kea, 1000, mon, outDir, quiet);
   await reservedAddressHonoured("file", net, pg, kea, dir);
   check("file: monitor exits 0 on SIGTERM", (await mon.stop()) === 0);
 
   mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
-  await sleep(500);
+  await mon.waitLog(WATCHING, 10000);
   const run2 = perfdhcp(net, { rate: RATE, clients: CLIENTS, seconds: SECONDS, mac: "02:43:00:00:00:00" });
   await sleep((SECONDS * 1000) / 2);
   await mon.kill9();
-  await sleep(1500);
+  // Down long enough for at least two cleanups: the saved generation is merged away and its inode free.
+  const down = watchRotations(kea.leaseFile);
+  await waitFor("two lease-file cleanups while the monitor is down", () => down.count() >= 2, 15000, 50).catch(() => undefined);
+  const whileDown = down.stop();
+  check("file: at least two lease-file cleanups ran while the monitor was down", whileDown >= 2, `${whileDown}`);
   mon = startMonitor({ pg, mode: "file", outputDir: outDir, leaseFile: kea.leaseFile, stateFile, subnetIds: [1] });
   process.stdout.write(`     ${perfdhcpSummary((await run2).report)}\n`);
-  await verify("file after SIGKILL + restart", pg, kea, 1000);
+  await verify("file after SIGKILL + restart", pg, kea, 1000, undefined, undefined, quiet);
   keaErrors("file", kea);
   await mon.stop();
   await kea.stop();

@@ -66,11 +66,12 @@ export interface HostRow {
   subnet: number;
   ip: string;
   hostname: string | null;
+  user_context: string | null;
 }
 
 export async function reservations(db: pg.ClientBase): Promise<HostRow[]> {
-  const { rows } = await db.query<{ host_id: number; id: Buffer; subnet: string; ip: string; hostname: string | null }>(
-    `SELECT host_id, dhcp_identifier AS id, dhcp4_subnet_id AS subnet, ipv4_address AS ip, hostname
+  const { rows } = await db.query<{ host_id: number; id: Buffer; subnet: string; ip: string; hostname: string | null; user_context: string | null }>(
+    `SELECT host_id, dhcp_identifier AS id, dhcp4_subnet_id AS subnet, ipv4_address AS ip, hostname, user_context
        FROM hosts WHERE dhcp_identifier_type = 0 ORDER BY host_id`,
   );
   return rows.map((r) => ({
@@ -79,6 +80,7 @@ export async function reservations(db: pg.ClientBase): Promise<HostRow[]> {
     subnet: Number(r.subnet),
     ip: intToIp(Number(r.ip)),
     hostname: r.hostname,
+    user_context: r.user_context,
   }));
 }
 

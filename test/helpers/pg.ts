@@ -37,6 +37,33 @@ export class TestCluster {
     return this.db(name);
   }
 
+  /** A database of this exact name (same name on several clusters, for host-list tests). */
+  async createDatabase(name: string): Promise<DbOptions> {
+    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE kea`);
+    return this.db(name);
+  }
+
+  /** The unix socket, for a proxy to forward to. */
+  get socketPath(): string {
+    return join(this.dir, `.s.PGSQL.${this.port}`);
+  }
+
+  /**
+   * Makes the whole server refuse writes (default_transaction_read_only, reloaded), the way a
+   * standby answers a write: SQLSTATE 25006. Existing sessions see it from their next transaction.
+   */
+  async setReadOnly(on: boolean): Promise<void> {
+    const c = new pg.Client(this.db('postgres'));
+    await c.connect();
+    try {
+      await c.query('SET default_transaction_read_only = off');
+      await c.query(`ALTER SYSTEM SET default_transaction_read_only = ${on ? 'on' : 'off'}`);
+      await c.query('SELECT pg_reload_conf()');
+    } finally {
+      await c.end();
+    }
+  }
+
   async sql<T extends pg.QueryResultRow = pg.QueryResultRow>(database: string, text: string, params: unknown[] = []): Promise<T[]> {
     const c = new pg.Client(this.db(database));
     await c.connect();

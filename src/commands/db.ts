@@ -1,45 +1,12 @@
-import pg from 'pg';
-import { connectPrimary, describeTarget } from './db/connection';
-import { migrate, MigrationResult, rollback } from './db/migrate';
-import { readSchemaState } from './db/schema';
-import { errorMessage, FatalError } from './errors';
-import { HaMonitor } from './ha/supervisor';
-import { flushLogger, Logger } from './logger';
-import { Monitor } from './monitor';
-import type { DbOptions, Options } from './options';
-import { handleStopSignals } from './signals';
+import type pg from 'pg';
+import { describeTarget } from '../db/connection';
+import { migrate, MigrationResult, rollback } from '../db/migrate';
+import { readSchemaState } from '../db/schema';
+import type { DbOptions } from '../options';
+import { withClient as withDbClient } from './client';
 
-/** `run`: until a signal stops it. Resolves with the exit code. */
-export async function runMonitor(options: Options, log: Logger): Promise<number> {
-  const monitor = options.haGroup !== null ? new HaMonitor(options, log) : new Monitor(options, log);
-  const release = handleStopSignals(() => monitor.stop(), log);
-  try {
-    // A stop may come before the source is up (database unreachable at boot): done settles then.
-    await Promise.race([monitor.start(), monitor.done]);
-    await monitor.done;
-    return 0;
-  } catch (err) {
-    log.error(err instanceof FatalError ? err.message : `Monitor failed: ${errorMessage(err)}`);
-    return 1;
-  } finally {
-    release();
-    await flushLogger(log);
-  }
-}
-
-async function withClient<T>(db: DbOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  let client: pg.Client;
-  try {
-    // The first read-write primary of --db-host, as the daemon does.
-    ({ client } = await connectPrimary(db, 'kea-lease-monitor-migrate'));
-  } catch (err) {
-    throw new FatalError(`cannot connect to ${describeTarget(db)}: ${errorMessage(err)}`);
-  }
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function withClient<T>(db: DbOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  return withDbClient(db, 'kea-lease-monitor-migrate', fn);
 }
 
 export interface DbCommandOutput {
