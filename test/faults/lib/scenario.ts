@@ -1,5 +1,7 @@
 // The shape every scenario shares: a cluster with the real Kea schema, the built monitor, a stream of
 // leases, one fault, then a count of what was lost or doubled and how long recovery took.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate } from "../../e2e/lib/monitor";
 import { cleanupMark, now, runCleanups, sleep, tempDir } from "../../e2e/lib/proc";
@@ -8,6 +10,8 @@ import { alive, launch, Launch, Monitor, tail } from "./monitor";
 import { record, Row } from "./report";
 import { DbStream, FileStream, Lease } from "./stream";
 import { converge, LeaseRange, liveLeases } from "./verify";
+
+const LOG_DIR = join(tmpdir(), "klm-faults-logs");
 
 export const LISTENING = /Listening for database lease events/;
 
@@ -96,6 +100,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<Row> {
     if (spec.mode === "db") notes.push(`${stream.moves} moves`);
     else notes.push(`${(stream as FileStream).cleanups} lease-file cleanups, ${stream.moves} moves`);
     if (alive(ctx.mon)) await ctx.mon.stop();
+    // The last monitor's log, for a look after a FAIL or a slow recovery.
+    mkdirSync(LOG_DIR, { recursive: true });
+    writeFileSync(join(LOG_DIR, `${spec.name.replace(/\W+/g, "-").slice(0, 60)}.log`), ctx.mon.lines.join("\n") + "\n");
     notes.push(`scenario took ${Math.round((Date.now() - t0) / 1000)} s`);
     row = { name: spec.name, leases: c.leases, lost: c.lost, doubled: c.doubled, recovery: c.recovery, notes: notes.join("; "), pass };
   } catch (e) {
