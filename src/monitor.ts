@@ -66,6 +66,7 @@ export class Monitor {
           ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
           : options.useDatabaseEvents ? null : {},
         policy: this.policy, reservationPolicy: { maxPerSubnet: options.maxReservationsPerSubnet }, dryRun: options.dryRun,
+        onStale: () => this.notify?.recheck(),
       },
       log.child({ module: 'writer' }), this.metrics, deps.fence,
     );

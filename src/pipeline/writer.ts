@@ -32,6 +32,8 @@ export interface WriterSettings {
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
+  /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
+  onStale?: () => void;
 }
 
 /** HA: proves inside each writing transaction that this process is still the active monitor. */
@@ -252,6 +254,7 @@ export class ReservationWriter {
 
   // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
+    if (this.settings.onStale && results.some((r) => r.outcome === 'stale')) this.settings.onStale();
     results.forEach((r, i) => {
       const waiters = entries[i].waiters;
       const outcome = this.report(r);
