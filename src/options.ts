@@ -73,6 +73,14 @@ export interface Options {
   reconnectMaxDelay: number;
   /** Seconds a graceful stop may spend finishing queued work. */
   shutdownGrace: number;
+  /** Where reservations go: the hosts table (sql) or kea-dhcp4's host_cmds commands (kea-api). */
+  writer: 'sql' | 'kea-api';
+  /** kea-dhcp4's UNIX control socket (kea-api writer). */
+  keaControlSocket: string | null;
+  /** Commands in flight on the control socket at once. */
+  keaApiConcurrency: number;
+  /** Seconds one control-socket command may take. */
+  keaApiTimeout: number;
   /** Which leases become reservations (subnetIds above is its subnet rule). */
   policy: PolicyConfig;
   /** Most of the monitor's own reservations per subnet; null: no cap. */
@@ -165,6 +173,14 @@ export const OPTION_SPECS = {
     describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)' },
   shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
     describe: 'Seconds a stop may spend writing what is already queued' },
+  writer: { flag: 'writer', kind: 'choice', group: 'run', default: 'sql', choices: ['sql', 'kea-api'],
+    describe: "Where reservations go: Kea's hosts table through SQL, or kea-dhcp4's control socket (host_cmds hook, Kea 3.0+)" },
+  keaControlSocket: { flag: 'kea-control-socket', kind: 'string', group: 'run',
+    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api" },
+  keaApiConcurrency: { flag: 'kea-api-concurrency', kind: 'integer', group: 'run', default: '4', min: 1, max: 64,
+    describe: 'Commands in flight on the control socket at once (--writer kea-api)' },
+  keaApiTimeout: { flag: 'kea-api-timeout', kind: 'number', group: 'run', default: '10', min: 0.1, max: 600,
+    describe: 'Seconds one control-socket command may take (--writer kea-api)' },
   allowMacPrefix: { flag: 'allow-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
     describe: 'Reserve only MACs starting with this prefix (1-6 octets, e.g. 0c:c4:7a); repeatable. Default: any' },
   denyMacPrefix: { flag: 'deny-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
@@ -385,6 +401,10 @@ export function buildOptions(
     heartbeatInterval: v.heartbeatInterval as number,
     reconnectMaxDelay: v.reconnectMaxDelay as number,
     shutdownGrace: v.shutdownGrace as number,
+    writer: v.writer as Options['writer'],
+    keaControlSocket: (v.keaControlSocket as string | undefined) ?? null,
+    keaApiConcurrency: v.keaApiConcurrency as number,
+    keaApiTimeout: v.keaApiTimeout as number,
     policy: {
       subnetIds: (v.subnetId as number[] | undefined) ?? [],
       allowMacPrefix: (v.allowMacPrefix as string[] | undefined) ?? [],
@@ -401,6 +421,13 @@ export function buildOptions(
     haGroup: (v.haGroup as string | undefined) ?? null,
     haInterval: v.haInterval as number,
   };
+  if (opts.writer === 'kea-api') {
+    if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
+    // These act on the hosts table through SQL; the API writer does not have them (yet).
+    // --ha-group: only SQL writes can be fenced by the HA lock (docs/ha.md).
+    const sqlOnly = [['--dry-run', opts.dryRun], ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null], ['--prune-unseen-for', opts.pruneUnseenFor !== null], ['--ha-group', opts.haGroup !== null]] as const;
+    for (const [flag, set] of sqlOnly) if (set) throw new UsageError(`${flag} works only with --writer sql`);
+  }
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);
   }

@@ -23,11 +23,23 @@ describe('discovery records', () => {
     w2.prepare();
     w2.write({ lease: lease('10.0.0.2', null), outcome: 'updated', hostId: 7 }, new Date('2026-02-01T00:00:00Z'));
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), {
-      mac: '0c:c4:7a:00:00:01', ip: '10.0.0.2', hostname: null, subnet_id: 3,
+      // No hostname in the lease: the reservation keeps its name (COALESCE), and so does the record.
+      mac: '0c:c4:7a:00:00:01', ip: '10.0.0.2', hostname: 'bmc', subnet_id: 3,
       first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-02-01T00:00:00.000Z',
       source: 'file', reservation: 'updated', host_id: 7,
     });
     assert.deepEqual(readdirSync(dir), ['0c-c4-7a-00-00-01.json'], 'no temp files are left behind');
+  });
+
+  test('a lease without a hostname keeps the name the reservation holds; a new name replaces it', () => {
+    const dir = tempDir('klm-disc-');
+    const w = new DiscoveryWriter(dir);
+    w.prepare();
+    const path = w.write({ lease: lease('10.0.0.1', 'node-a'), outcome: 'created', hostId: 1 });
+    w.write({ lease: lease('10.0.0.1', null), outcome: 'unchanged', hostId: 1 });
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).hostname, 'node-a');
+    w.write({ lease: lease('10.0.0.1', 'node-b'), outcome: 'updated', hostId: 1 });
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).hostname, 'node-b');
   });
 
   test('a damaged record is replaced, not trusted', () => {

@@ -279,6 +279,26 @@ describe('file mode (Kea memfile CSV)', () => {
     }
   });
 
+  test('generations created and merged away while the monitor could not look are read again from .2', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const [a, b, c] = [manyLeases(20, 50000), manyLeases(30, 50020), manyLeases(10, 50050)];
+    writeFileSync(file, CSV_HEADER + '\n' + a.map(csvRow).join(''));
+    const run = await startMonitor(testOptions(db, { leaseFile: file }));
+    try {
+      await waitFor('the first 20', async () => (await hostRows(db)).length === 20);
+      // Two whole cleanups without yielding: the monitor's event loop cannot pin the middle generation.
+      rotate(file, b);
+      lfc(file);
+      rotate(file, c);
+      lfc(file);
+      await waitFor('60: the merged-away generation too', async () => (await hostRows(db)).length === 60);
+      assert.ok(run.logs.some((l) => l.includes('reading .2 again')));
+    } finally {
+      await run.stop();
+    }
+  });
+
   test('a partial last row waits for its newline', async () => {
     const db = await cluster.freshDatabase();
     const { file } = leaseDir();

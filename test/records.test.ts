@@ -59,9 +59,11 @@ describe('discovery records are never lost', () => {
         assert.equal(hasRecord(out, l1), false);
         assert.deepEqual(tmpFiles(out), [], 'no temp file left behind');
         assert.ok(run.monitor.metrics.value('kea_lease_monitor_discovery_backlog') >= 1);
+        assert.ok(run.monitor.metrics.health.readiness().reasons.includes('records: cannot write discovery records (ENOSPC)'), '/readyz says why');
         fs.free();
         await waitFor('the record once space is back', () => hasRecord(out, l1), 10_000);
         assert.ok(run.logs.some((l) => l.includes('Writing discovery records again')));
+        assert.equal(run.monitor.metrics.health.readiness().ready, true, 'ready again');
 
         // Full again, and the monitor stops before space comes back: the lease was not handled,
         // so the next start reads it again and writes its record.

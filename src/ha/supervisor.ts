@@ -11,7 +11,7 @@ import { Leadership, LeadershipEvent } from './leadership';
  * Same start/stop/done shape as Monitor, so `run` treats both alike.
  */
 export class HaMonitor {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   private readonly leadership: Leadership;
   private monitor: Monitor | null = null;
   private chain: Promise<void> = Promise.resolve();
@@ -26,6 +26,7 @@ export class HaMonitor {
     readonly options: Options,
     private readonly log: Logger,
   ) {
+    this.metrics = new Metrics(options.policy.subnetIds);
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;

@@ -67,6 +67,7 @@ export class RecordWriter {
       this.metrics.inc(...M.discoveryErrors);
       if (this.outageSince === null) {
         this.outageSince = Date.now();
+        this.metrics.health.set('records', false, `cannot write discovery records (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         this.log.error('Cannot write discovery records; keeping them and retrying', {
           mac: formatMac(p.result.lease.hwaddr), dir: this.discovery.dir, error: errorMessage(err),
         });
@@ -87,6 +88,7 @@ export class RecordWriter {
     }
     this.metrics.set(...M.recordBacklog, 0);
     if (this.outageSince !== null) {
+      this.metrics.health.set('records', true);
       this.log.info('Writing discovery records again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
       this.outageSince = null;
     }

@@ -1,18 +1,13 @@
-import type { PoolClient } from 'pg';
 import { backoffDelay, sleep } from '../backoff';
-import { classifyDbError, isMissingArbiter } from '../db/errors';
-import type { Database } from '../db/pool';
-import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
-import {
-  classifyReservations, FencedError, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
-} from '../db/reservations';
-import { findArbiter } from '../db/schema';
+import type { ErrorClass } from '../db/errors';
+import { FencedError, ReservationPolicy, ReservationResult } from '../db/reservations';
 import type { DiscoveryWriter, RecordedResult } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { Policy, selectLease } from '../policy/select';
+import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 
@@ -22,26 +17,18 @@ export interface WriterSettings {
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
   /**
-   * Connect and check privileges before the first batch (file mode; in database mode the
-   * listener does it on every connect). Null: no check up front.
+   * Run the backend's startup checks before the first batch (SQL in file mode: privileges; in
+   * database mode the listener does it on every connect. kea-api: host_cmds loaded).
    */
-  preflight: PrivilegeNeeds | null;
+  preflight: boolean;
   /** Which leases to reserve; applied before anything reaches the database. */
   policy: Policy;
-  /** The per-subnet cap, enforced inside the write statement. */
+  /** The per-subnet cap, enforced inside the write statement (the backend applies it; named here in the warning). */
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
-}
-
-/** HA: proves inside each writing transaction that this process is still the active monitor. */
-export interface WriteFence {
-  /** A statement returning one row with boolean "ok"; null when not active (then nothing is written). */
-  guard(): string | null;
-  /** Called when the fence was found closed. */
-  fenced(): void;
 }
 
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
@@ -55,7 +42,6 @@ class Interrupted extends Error {}
  * One batch is in flight at a time, which keeps per-device order.
  */
 export class ReservationWriter {
-  private path: WritePath | null = null;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private outageSince: number | null = null;
@@ -64,13 +50,12 @@ export class ReservationWriter {
   private failFatal!: (err: Error) => void;
 
   constructor(
-    private readonly db: Database,
+    private readonly backend: ReservationBackend,
     private readonly queue: LeaseQueue,
     discovery: DiscoveryWriter,
     private readonly settings: WriterSettings,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    private readonly fence?: WriteFence,
   ) {
     this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
@@ -83,6 +68,9 @@ export class ReservationWriter {
   }
 
   start(): void {
+    this.metrics.health.set('writer', true);
+    // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).
+    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.oldest === null ? 0 : Math.max(0, Date.now() - this.oldest) / 1000));
     this.loop ??= this.run();
   }
 
@@ -97,10 +85,12 @@ export class ReservationWriter {
   }
 
   private deadline = Infinity;
+  /** committedAt of the oldest lease in flight, epoch ms. */
+  private oldest: number | null = null;
 
   private async run(): Promise<void> {
     try {
-      if (this.settings.preflight) await this.preflight(this.settings.preflight);
+      if (this.settings.preflight) await this.preflight();
       await this.loopBatches();
     } catch (err) {
       if (!(err instanceof Interrupted)) {
@@ -113,34 +103,24 @@ export class ReservationWriter {
     if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
   }
 
-  /** Waits for the database, then refuses to run without the privileges the writes need. */
-  private async preflight(needs: PrivilegeNeeds): Promise<void> {
+  /** Waits for the backend (database, Kea), then refuses to run when it can never work. */
+  private async preflight(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      let client: PoolClient | undefined;
       try {
-        client = await this.db.connect();
-        await checkPrivileges(client, needs);
-        await this.choosePath(client);
-        client.release();
+        await this.backend.preflight();
         this.endOutage();
         return;
       } catch (err) {
-        client?.release(err instanceof Error ? err : true);
-        await this.handleError(err, attempt);
+        await this.handleError(err, err instanceof FatalError ? 'fatal' : this.backend.classify(err), attempt);
       }
     }
   }
 
   /** Fatal: throws FatalError. Otherwise logs (once per outage) and sleeps the backoff; Interrupted on stop. */
-  private async handleError(err: unknown, attempt: number): Promise<void> {
+  private async handleError(err: unknown, kind: ErrorClass, attempt: number): Promise<void> {
     if (err instanceof FatalError) throw err;
-    const kind = classifyDbError(err);
     this.metrics.inc(...M.dbErrors, { class: kind });
-    this.db.noteError(err);
-    if (kind === 'fatal') {
-      throw await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), this.settings.preflight ?? {});
-    }
-    if (isMissingArbiter(err) || kind === 'config') this.path = null;
+    if (kind === 'fatal') throw await this.backend.fatal(err);
     this.beginOutage(err, kind);
     // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
     if (this.stopping.signal.aborted) throw new Interrupted();
@@ -157,6 +137,7 @@ export class ReservationWriter {
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
       const selected = entries.filter((e) => this.selected(e));
+      this.oldest = oldestCommit(selected);
       const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
       this.finish(selected, results);
     }
@@ -166,17 +147,6 @@ export class ReservationWriter {
     this.stopping.signal.addEventListener('abort', () => resolve(), { once: true }),
   );
 
-  private async choosePath(client: PoolClient): Promise<WritePath> {
-    const arbiter = await findArbiter(client);
-    const path: WritePath = arbiter.kind === 'none' ? 'fallback' : 'upsert';
-    if (path !== this.path) {
-      if (path === 'upsert') this.log.info('Reservations use one upsert per batch', { arbiter: arbiter.name });
-      else this.log.warn('No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one');
-    }
-    this.path = path;
-    return path;
-  }
-
   /**
    * Retries transient errors forever on fresh connections (logging once per outage); every wait is
    * bounded by the connection's timeouts, and a client that failed is discarded, never reused.
@@ -185,39 +155,25 @@ export class ReservationWriter {
   private async writeWithRetry(leases: Lease[]): Promise<ReservationResult[]> {
     for (let attempt = 0; ; attempt++) {
       const started = process.hrtime.bigint();
-      let client: PoolClient | undefined;
-      // A checked-out client whose server goes away emits 'error'; unhandled, that would kill the
-      // process. The failed query rejects as well, which is where it is dealt with.
-      const ignore = (): void => undefined;
       try {
-        client = await this.db.connect();
-        client.on('error', ignore);
-        const guard = this.fence?.guard();
-        if (guard === null) throw new FencedError('not the active monitor');
-        const path = this.path ?? (await this.choosePath(client));
-        const results = this.settings.dryRun
-          ? (await classifyReservations(client, leases, this.settings.reservationPolicy))
-            .map((d) => ({ lease: d.lease, outcome: outcomeOfAction(d.action), hostId: d.hostId }))
-          : await writeReservations(client, path, leases, this.settings.reservationPolicy, guard);
-        client.off('error', ignore);
-        client.release();
+        const results = await this.backend.write(leases);
         this.metrics.inc(...M.batches);
-        this.metrics.inc(...M.batchSeconds, {}, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.observe(...M.batchDuration, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.set(...M.lastWrite, Date.now() / 1000);
         this.endOutage();
         return results;
       } catch (err) {
-        client?.release(err instanceof FencedError ? undefined : err instanceof Error ? err : true);
         if (err instanceof FencedError) {
-          // Another monitor may be active now: drop the batch; its catch-up or replay covers it.
-          this.fence?.fenced();
+          // HA: another monitor may be active now; drop the batch (its catch-up or replay covers it).
           this.log.warn('Not the active monitor any more; batch dropped', { leases: leases.length });
           throw new Interrupted();
         }
-        if (classifyDbError(err) === 'data') {
+        const kind = err instanceof FatalError ? 'fatal' : this.backend.classify(err);
+        if (kind === 'data') {
           this.metrics.inc(...M.dbErrors, { class: 'data' });
           return this.isolate(leases, err);
         }
-        await this.handleError(err, attempt);
+        await this.handleError(err, kind, attempt);
       }
     }
   }
@@ -240,6 +196,7 @@ export class ReservationWriter {
     if (this.outageSince === null) {
       this.outageSince = Date.now();
       this.log.error('Cannot write reservations; retrying with backoff', { error: errorMessage(err), class: kind });
+      this.metrics.health.set('writer', false, `cannot write reservations (${kind} error)`);
     } else {
       this.log.debug('Still cannot write reservations', { error: errorMessage(err) });
     }
@@ -247,6 +204,7 @@ export class ReservationWriter {
 
   private endOutage(): void {
     if (this.outageSince !== null) {
+      this.metrics.health.set('writer', true);
       this.log.info('Writing reservations again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
       this.outageSince = null;
     }
@@ -255,12 +213,18 @@ export class ReservationWriter {
   // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
     if (this.settings.onStale && results.some((r) => r.outcome === 'stale')) this.settings.onStale();
+    const now = Date.now();
     results.forEach((r, i) => {
       const waiters = entries[i].waiters;
       const outcome = this.report(r);
+      const t = r.lease.committedAt;
+      if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
+        this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
+      }
       if (outcome) this.records.submit({ ...r, outcome }, waiters);
       else for (const done of waiters) done();
     });
+    this.oldest = null;
   }
 
   /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
@@ -268,7 +232,7 @@ export class ReservationWriter {
     const { lease } = entry;
     const s = selectLease(lease, this.settings.policy);
     if (s.selected) return true;
-    this.metrics.inc(...M.notSelected, { reason: s.reason });
+    this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
     });
@@ -302,7 +266,7 @@ export class ReservationWriter {
       subnet_id: lease.subnetId, host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
-    this.metrics.inc(...M.reservations, { result: outcome });
+    this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
         this.limitWarned.delete(lease.subnetId);
@@ -343,4 +307,13 @@ export class ReservationWriter {
     }
     return outcome;
   }
+}
+
+function oldestCommit(entries: QueueEntry[]): number | null {
+  let oldest: number | null = null;
+  for (const e of entries) {
+    const t = e.lease.committedAt;
+    if (t !== undefined && (oldest === null || t < oldest)) oldest = t;
+  }
+  return oldest;
 }

@@ -43,6 +43,24 @@ export function closeLeaseFile(file: LeaseFile | null | undefined): void {
 const same = (a: { ino: number; dev: number }, b: { ino: number; dev: number }): boolean => a.ino === b.ino && a.dev === b.dev;
 
 /**
+ * Whether `next` is provably the generation right after `prev`. Kea renames the file to .1, creates
+ * the next one, and only then does kea-lfc merge .1 into .2 and unlink it. So while `prev` is still
+ * linked nothing was merged past it; once unlinked, its successor was born before that unlink
+ * (which set prev's ctime). A generation born later means at least one generation in between.
+ */
+export function follows(prev: LeaseFile, next: LeaseFile): boolean {
+  try {
+    const p = fstatSync(prev.fd, { bigint: true });
+    if (p.nlink > 0n) return true;
+    const n = fstatSync(next.fd, { bigint: true });
+    if (n.birthtimeNs === 0n) return false; // no birth time: cannot prove it
+    return n.birthtimeNs < p.ctimeNs;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The file being read and the newer generations already pinned, oldest first. Lease file cleanup
  * renames the file to .1 and starts a new one; pinning on every filesystem event holds each
  * generation before kea-lfc can unlink it, so falling behind never means skipping a file.
@@ -90,17 +108,28 @@ export class LeaseFileGenerations {
       if (isKnown(st)) return;
       // Normally .1 is the file we hold. If it is another one, we fell more than one cleanup
       // behind: that file comes before the new one (LFC has not merged and unlinked it yet).
+      const newest = known[known.length - 1];
       const older = openLeaseFile(`${this.path}.1`);
-      if (older && !isKnown(older) && !same(older, st)) {
+      const file = openLeaseFile(this.path);
+      const next: LeaseFile[] = [];
+      if (older && !isKnown(older) && !(file && same(older, file))) {
         this.log.warn('Fell behind by more than one lease file cleanup; reading the skipped file', { file: older.name });
-        this.pending.push(older);
-        known.push(older);
+        next.push(older);
       } else {
         closeLeaseFile(older);
       }
-      const file = openLeaseFile(this.path);
-      if (file && !isKnown(file)) this.pending.push(file);
+      if (file && !isKnown(file)) next.push(file);
       else closeLeaseFile(file);
+      if (next.length > 0 && !follows(newest, next[0])) {
+        // Generations came and went (merged into .2 and unlinked) while this process could not
+        // look: .2 holds them. Reading it again costs renewals, which the writer turns into no-ops.
+        const merged = openLeaseFile(`${this.path}.2`);
+        if (merged) {
+          this.log.warn('Lease file generations were merged before they could be read; reading .2 again', { file: merged.name });
+          next.unshift(merged);
+        }
+      }
+      this.pending.push(...next);
     } catch (err) {
       this.log.warn('Cannot open the new lease file yet', { error: err instanceof Error ? err.message : String(err) });
     }

@@ -53,6 +53,7 @@ export class MemfileSource {
   }
 
   async start(): Promise<void> {
+    this.metrics.health.set('source', false, 'replaying the lease files');
     // Watching (pinning each new generation) starts before the replay: a replay that waits on a slow
     // database can last several cleanups, and a generation nobody pinned is merged and unlinked.
     this.resuming = true;
@@ -62,6 +63,7 @@ export class MemfileSource {
     } finally {
       this.resuming = false;
     }
+    this.metrics.health.set('source', true);
     this.kick();
   }
 
@@ -185,14 +187,19 @@ export class MemfileSource {
   }
 
   /** Queues the live leases among `rows` and waits until they are written, a bounded chunk at a time. */
-  private async submit(rows: LeaseFields[]): Promise<void> {
+  private async submit(rows: LeaseFields[], readAt?: number): Promise<void> {
     const now = Date.now() / 1000;
     for (let i = 0; i < rows.length; i += REPLAY_CHUNK) {
       const leases: Lease[] = [];
       for (const f of rows.slice(i, i + REPLAY_CHUNK)) {
         const c = classifyLease(f, 'file', this.settings.subnets, now);
-        if (c.kind === 'live') leases.push(c.lease);
-        else this.metrics.inc(...M.ignored, { reason: c.reason });
+        if (c.kind !== 'live') {
+          this.metrics.inc(...M.ignored, { reason: c.reason });
+          continue;
+        }
+        // Read time, for the read -> reservation latency (live rows only, not the replay).
+        if (readAt !== undefined) c.lease.committedAt = readAt;
+        leases.push(c.lease);
       }
       await Promise.all(leases.map((l) => this.queue.put(l)));
     }
@@ -239,6 +246,7 @@ export class MemfileSource {
       .catch((err: unknown) => {
         if (err instanceof QueueClosedError) return;
         this.log.error('Reading the lease file failed; retrying', { error: errorMessage(err) });
+        this.metrics.health.set('source', false, `reading the lease file failed: ${errorMessage(err)}`);
         if (!this.watcher) this.startPolling();
         else setTimeout(() => this.kick(), this.settings.pollIntervalMs).unref();
       })
@@ -258,10 +266,12 @@ export class MemfileSource {
         const file = this.openFile(this.settings.leaseFile);
         if (!file) {
           if (!this.missingLogged) this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
+          this.metrics.health.set('source', false, `lease file ${this.settings.leaseFile} does not exist`);
           this.missingLogged = true;
           return;
         }
         this.missingLogged = false;
+        this.metrics.health.set('source', true);
         this.files.follow(file);
       }
       await this.drain();
@@ -276,9 +286,10 @@ export class MemfileSource {
     while (!this.stopped) {
       const lines = await file.reader.read();
       if (lines.length === 0) return;
+      const readAt = Date.now();
       const rows: LeaseFields[] = [];
       this.parseLines(file, lines, (f) => rows.push(f));
-      await this.submit(rows);
+      await this.submit(rows, readAt);
       file.handled = lines[lines.length - 1].end;
       this.position.schedule();
     }

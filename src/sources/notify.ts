@@ -123,6 +123,7 @@ export class NotifySource {
         }
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         this.metrics.set(...M.listenerUp, 1);
+        this.metrics.health.set('source', false, 'catching up with leases committed while not listening');
         if (connectedBefore) this.metrics.inc(...M.reconnects);
         this.log.info('Listening for database lease events', {
           channel: NOTIFY_CHANNEL, target: this.db.target,
@@ -149,6 +150,7 @@ export class NotifySource {
           return;
         }
         this.metrics.set(...M.listenerUp, 0);
+        this.metrics.health.set('source', false, 'database listener disconnected');
         if (this.stopping.signal.aborted) break;
         if (outageSince === null) {
           outageSince = Date.now();
@@ -176,8 +178,10 @@ export class NotifySource {
         const check = client.query<{ ok: boolean; recovery: boolean; ro: string }>(
           `SELECT $1 = ANY (ARRAY(SELECT pg_listening_channels())) AS ok, pg_is_in_recovery() AS recovery,
                   current_setting('transaction_read_only') AS ro`, [NOTIFY_CHANNEL]);
-        const timeout = sleep(Math.max(5000, this.settings.heartbeatMs)).then(() => null);
-        const res = await Promise.race([check, timeout]);
+        // Cancelled once the check settles, so no timer outlives it (or stop()).
+        const settled = new AbortController();
+        const timeout = sleep(Math.max(5000, this.settings.heartbeatMs), settled.signal).then(() => null);
+        const res = await Promise.race([check, timeout]).finally(() => settled.abort());
         if (res === null) return new Error('heartbeat timed out');
         if (!res.rows[0].ok) return new Error('connection is no longer listening');
         if (res.rows[0].recovery || res.rows[0].ro === 'on') return new Error(`${this.db.target} is no longer a read-write primary`);
@@ -204,6 +208,9 @@ export class NotifySource {
       this.metrics.inc(...M.ignored, { reason: c.reason });
       return;
     }
+    // cltt = expire - valid_lifetime (whole seconds); only when the payload carried both.
+    const cltt = (fields.expire - fields.validLifetime) * 1000;
+    if (Math.abs(Date.now() - cltt) < 86_400_000) c.lease.committedAt = cltt;
     if (!this.queue.offer(c.lease)) {
       // Full: drop it and let a catch-up query find it once the queue has drained.
       this.metrics.inc(...M.overflows);
@@ -248,6 +255,7 @@ export class NotifySource {
             this.log.debug('Reconciliation done', { seconds });
           }
           attempt = -1;
+          if (!this.catchUpWanted && this.client) this.metrics.health.set('source', true);
         } catch (err) {
           this.catchUpWanted = true;
           this.recordsWanted ||= withRecords;

@@ -6,6 +6,8 @@ import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
 
 /** Leases submitted per chunk; at most two chunks are in flight, so replay memory does not grow with the file. */
 export const REPLAY_CHUNK = 4000;
+// Bytes of lines per read while replaying: what is alive at once (strings, rows) stays small.
+const READ_BYTES = 1 << 20;
 
 export interface ReplayHooks {
   /** Parses lines of `file` (counting and logging bad rows, keeping `file.header`), emitting each valid row. */
@@ -28,7 +30,7 @@ export async function replayGenerations(files: LeaseFile[], hooks: ReplayHooks):
   const ends: number[] = [];
   for (const [i, file] of files.entries()) {
     for (;;) {
-      const lines = await file.reader.read();
+      const lines = await file.reader.read(READ_BYTES);
       if (lines.length === 0) break;
       hooks.parse(file, lines, (f, line) => last.set(f.address, where(i, line.end)));
     }
@@ -47,7 +49,7 @@ export async function replayGenerations(files: LeaseFile[], hooks: ReplayHooks):
     const reader = new LineReader(file.fd, 0);
     let header: Header | null = null;
     for (;;) {
-      const lines = await reader.read();
+      const lines = await reader.read(READ_BYTES);
       if (lines.length === 0) break;
       let done = false;
       for (const line of lines) {
