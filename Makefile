@@ -7,14 +7,15 @@ SOURCES := $(shell find src migrations -type f 2>/dev/null) scripts/build.mjs pa
 .PHONY: help setup deps build typecheck test demo clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-setup: ## install the missing Debian packages (postgresql-15, kea-admin, ansible, ...) and npm packages
+setup: ## install the missing Debian packages (postgresql-15, kea-admin, ansible, ...) and npm packages; cache Kea 2.6/3.0 schemas
 	scripts/install-deps.sh
+	scripts/kea-schemas.sh
 
 deps: node_modules/.package-lock.json ## install npm packages (npm ci)
 

@@ -45,19 +45,22 @@ BEGIN
 END
 $$;
 
--- CREATE TRIGGER has no IF NOT EXISTS before PostgreSQL 14; the guard also avoids taking a lock
--- on lease4 when there is nothing to do.
+-- Each trigger is (re)created only when it is missing or not the one defined here. A comment on
+-- the trigger records md5(definition text below) and md5(pg_get_triggerdef) as created: a changed
+-- definition in a newer build, or a trigger altered by hand, differs and is replaced (drop +
+-- create); an unchanged one is left alone, so an idempotent run takes no lock on lease4.
 DO $$
+DECLARE
+  t record;
+  cur record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                  WHERE tgrelid = 'lease4'::regclass AND tgname = 'kea_lm_lease4_notify_ins') THEN
-    CREATE TRIGGER kea_lm_lease4_notify_ins
+  FOR t IN SELECT * FROM (VALUES
+    ('kea_lm_lease4_notify_ins',
+     $def$CREATE TRIGGER kea_lm_lease4_notify_ins
       AFTER INSERT ON lease4
-      FOR EACH ROW EXECUTE FUNCTION kea_lm_lease4_notify();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                  WHERE tgrelid = 'lease4'::regclass AND tgname = 'kea_lm_lease4_notify_upd') THEN
-    CREATE TRIGGER kea_lm_lease4_notify_upd
+      FOR EACH ROW EXECUTE FUNCTION kea_lm_lease4_notify()$def$),
+    ('kea_lm_lease4_notify_upd',
+     $def$CREATE TRIGGER kea_lm_lease4_notify_upd
       AFTER UPDATE ON lease4
       FOR EACH ROW
       WHEN (OLD.hwaddr IS DISTINCT FROM NEW.hwaddr
@@ -65,7 +68,20 @@ BEGIN
          OR OLD.state IS DISTINCT FROM NEW.state
          OR OLD.hostname IS DISTINCT FROM NEW.hostname
          OR OLD.subnet_id IS DISTINCT FROM NEW.subnet_id)
-      EXECUTE FUNCTION kea_lm_lease4_notify();
-  END IF;
+      EXECUTE FUNCTION kea_lm_lease4_notify()$def$)
+  ) AS v(name, def) LOOP
+    SELECT tr.oid, obj_description(tr.oid, 'pg_trigger') AS note, md5(pg_get_triggerdef(tr.oid)) AS rendered
+      INTO cur FROM pg_trigger tr WHERE tr.tgrelid = 'lease4'::regclass AND tr.tgname = t.name;
+    IF FOUND AND cur.note = 'kea-lease-monitor ' || md5(t.def) || ' ' || cur.rendered THEN
+      CONTINUE;
+    END IF;
+    IF FOUND THEN
+      EXECUTE format('DROP TRIGGER %I ON lease4', t.name);
+    END IF;
+    EXECUTE t.def;
+    SELECT md5(pg_get_triggerdef(tr.oid)) AS rendered INTO cur
+      FROM pg_trigger tr WHERE tr.tgrelid = 'lease4'::regclass AND tr.tgname = t.name;
+    EXECUTE format('COMMENT ON TRIGGER %I ON lease4 IS %L', t.name, 'kea-lease-monitor ' || md5(t.def) || ' ' || cur.rendered);
+  END LOOP;
 END
 $$;

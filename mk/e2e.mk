@@ -1,8 +1,12 @@
-# End-to-end suite and benchmarks (issue 4). Both need root: network namespaces, kea-dhcp4, perfdhcp, udhcpc.
-.PHONY: e2e bench
+# End-to-end suite and benchmarks. Both need root: network namespaces, kea-dhcp4, perfdhcp, udhcpc.
+.PHONY: e2e bench kea-roots
 
-e2e: build ## end-to-end: real kea-dhcp4 + perfdhcp/udhcpc in private netns, monitor in db and file mode
+e2e: build ## end-to-end: kea-dhcp4 2.2.0, 2.6.3 and 3.0.4 (E2E_KEA=3.0.4 for one) + perfdhcp/udhcpc in private netns, monitor in db and file mode, then the Kea API writer on 3.0.4
 	node --import tsx test/e2e/run.ts
+
+kea-roots: ## build (once) the cached Debian roots holding Kea 2.6.3 (trixie) and 3.0.4 (forky) that make e2e runs chrooted
+	test/lib/kea-rootfs.sh trixie
+	test/lib/kea-rootfs.sh forky
 
 bench: build ## benchmarks (minutes): latency, burst, seed baseline, DB cost, footprint, catch-up -> BENCHMARKS.md
 	node --import tsx bench/run.ts $(BENCH_ARGS)

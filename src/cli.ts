@@ -10,7 +10,7 @@ import { purgeCommand } from './commands/reservations-purge';
 import { runMonitor } from './commands/run';
 import { loadConfigFile } from './config-file';
 import { parseDuration } from './duration';
-import { errorMessage, UsageError } from './errors';
+import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
 import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec, Options, RawValues } from './options';
 
@@ -102,6 +102,7 @@ async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = await run(o);
   process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
+  if (out.refusal) throw new FatalError(out.refusal);
 }
 
 export async function main(argvIn: string[] = hideBin(process.argv)): Promise<number> {
@@ -124,7 +125,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
             .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
-          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun))))
+          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)))
         .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
           declare(y, 'db')
             .option('notify-only', { type: 'boolean', describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)' })
@@ -133,9 +134,9 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
             .conflicts('notify-only', 'drop-constraint'),
           (argv) => printDb(argv, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
-        .command('status', 'Show the arbiter and whether the NOTIFY trigger is installed', (y) =>
+        .command('status', "Show Kea's schema version, the migrations version, the arbiter and the NOTIFY trigger", (y) =>
           declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
-          (argv) => printDb(argv, (o) => dbStatus(o.db)))
+          (argv) => printDb(argv, (o) => dbStatus(o.db, o.allowUntestedSchema)))
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
     )
     .command('plan', 'Show what the monitor would do with the current lease store (lease4 or the lease files); writes nothing', (y) =>

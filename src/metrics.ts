@@ -105,6 +105,7 @@ export const M = {
     labelNames: ['command', 'result'],
   }),
   pruned: def('kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"),
+  migrationsVersion: def('kea_lease_monitor_migrations_version', "kea-lease-monitor's migrations version recorded in the database (0: none)"),
 } as const;
 
 interface Child {

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { Database } from './db/pool';
+import { SchemaGuard } from './db/schema-guard';
 import { DiscoveryWriter } from './discovery';
 import { errorMessage } from './errors';
 import { prune } from './lifecycle/pruner';
@@ -36,6 +37,8 @@ export class Monitor {
   private readonly memfile: MemfileSource | null = null;
   private readonly notify: NotifySource | null = null;
   private server: Server | null = null;
+  private readonly schemaGuard: SchemaGuard | null;
+  private readonly guardStop = new AbortController();
   private readonly policy: Policy;
   private pruneTimer: NodeJS.Timeout | null = null;
   private started: Promise<void> | null = null;
@@ -89,6 +92,10 @@ export class Monitor {
       },
       log.child({ module: 'writer' }), this.metrics,
     );
+    // No database at all (file mode + Kea API writer): no Kea schema to check.
+    this.schemaGuard = db
+      ? new SchemaGuard(db, options.allowUntestedSchema, log.child({ module: 'db' }), this.metrics, options.reconnectMaxDelay * 1000)
+      : null;
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
         {
@@ -128,6 +135,11 @@ export class Monitor {
       const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
       this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }
+    // Kea's schema and the migrations version, before any lease is read (when the database is up).
+    this.schemaGuard?.failed.catch((err: Error) => {
+      void this.shutdown().then(() => this.rejectDone(err));
+    });
+    await this.schemaGuard?.start(this.guardStop.signal);
     this.writer.failed.catch((err: Error) => {
       void this.shutdown().then(() => this.rejectDone(err));
     });
@@ -190,6 +202,7 @@ export class Monitor {
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      this.guardStop.abort();
       if (this.pruneTimer) clearTimeout(this.pruneTimer);
       await this.pruning;
       this.memfile?.requestStop();

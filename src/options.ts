@@ -97,6 +97,8 @@ export interface Options {
   haGroup: string | null;
   /** Seconds between a standby's lock attempts and the active monitor's lock-connection checks. */
   haInterval: number;
+  /** Run (and migrate) on a Kea schema older than 13.0 or newer than the newest tested, with a warning. */
+  allowUntestedSchema: boolean;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
@@ -203,6 +205,8 @@ export const OPTION_SPECS = {
     describe: 'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)' },
   haInterval: { flag: 'ha-interval', kind: 'number', group: 'run', default: '2', min: 0.1, max: 60,
     describe: 'Seconds between a standby\'s attempts to take over and the active monitor\'s checks of its lock connection' },
+  allowUntestedSchema: { flag: 'allow-untested-schema', kind: 'boolean', group: 'db', default: 'false',
+    describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -420,6 +424,7 @@ export function buildOptions(
     reconcileInterval: v.reconcileInterval as number,
     haGroup: (v.haGroup as string | undefined) ?? null,
     haInterval: v.haInterval as number,
+    allowUntestedSchema: v.allowUntestedSchema as boolean,
   };
   if (opts.writer === 'kea-api') {
     if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');

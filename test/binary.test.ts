@@ -73,11 +73,12 @@ describe('the built binary', () => {
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout);
     };
-    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--dry-run', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify'], dry_run: true });
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--dry-run', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify', '0003_migrations_version'], dry_run: true });
     assert.equal(parse(run(['db', 'status', '--json', ...su])).notify_trigger, false);
-    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify'], dry_run: false });
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify', '0003_migrations_version'], dry_run: false });
     assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: false, applied: [], dry_run: false });
-    assert.equal(parse(run(['db', 'status', '--json', ...su])).notify_trigger, true);
+    const status = parse(run(['db', 'status', '--json', ...su]));
+    assert.deepEqual([status.notify_trigger, status.schema_version, status.migrations_version], [true, '13.0', 3]);
     const bad = run(['db', 'status', '--json', '--db-host', '127.0.0.1', '--db-port', '1', '--db-user', 'nobody']);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /cannot connect to nobody@127\.0\.0\.1:1\/kea/);

@@ -3,10 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { migrate, rollback } from '../src/db/migrate';
-import { listMigrations } from '../src/db/migrations';
+import { ARBITER_MIGRATION, listMigrations, NOTIFY_MIGRATION, VERSION_MIGRATION } from '../src/db/migrations';
+import { buildMigrationsVersion, readMigrationsVersion } from '../src/db/migrations-version';
 import { readSchemaState } from '../src/db/schema';
+import { FatalError } from '../src/errors';
 import type { DbOptions } from '../src/options';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, keaSchemas, TestCluster } from './helpers/pg';
 import { insertLeases } from './helpers/leases';
 
 let cluster: TestCluster;
@@ -16,7 +18,8 @@ before(() => {
 after(() => cluster.stop());
 
 function schemaDump(db: DbOptions): string {
-  const dump = execFileSync('/usr/lib/postgresql/15/bin/pg_dump', ['--schema-only', '--no-owner', '-h', db.host, '-p', String(db.port), '-U', db.user, db.database], {
+  // The cluster's own pg_dump: the same major version as the server.
+  const dump = execFileSync(cluster.bin('pg_dump'), ['--schema-only', '--no-owner', '-h', db.host, '-p', String(db.port), '-U', db.user, db.database], {
     encoding: 'utf8',
   });
   // pg_dump's \restrict lines carry a random key per run.
@@ -45,25 +48,43 @@ async function collectNotifications(c: pg.Client, action: () => Promise<void>): 
   return got;
 }
 
-describe('migrations', () => {
-  test('every migration has an up and a down file', () => {
-    const ids = listMigrations().map((m) => m.name);
-    assert.deepEqual(ids, ['0001_hosts_identifier_arbiter', '0002_lease4_notify']);
+describe('migrations files', () => {
+  test('are numbered 0001, 0002, ... without gaps, each with an up and a down file; the build version is the highest', () => {
+    const all = listMigrations();
+    assert.ok(all.length >= 3);
+    all.forEach((m, i) => {
+      assert.equal(m.id, String(i + 1).padStart(4, '0'), `migration ${m.name} out of sequence`);
+      assert.match(m.name, /^\d{4}_[a-z0-9_]+$/);
+      assert.ok(m.up.trim() && m.down.trim(), `${m.name} has SQL both ways`);
+    });
+    for (const id of [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION]) assert.ok(all.some((m) => m.id === id), id);
+    assert.equal(buildMigrationsVersion(), all.length);
+    assert.throws(() => listMigrations({ '0001_a.up.sql': 'SELECT 1' }), /needs both/);
+    assert.throws(() => listMigrations({ 'one.sql': 'SELECT 1' }), /NNNN_name/);
   });
+});
+
+// Every tested Kea release's schema (2.2 / 2.6 / 3.0).
+for (const schema of keaSchemas()) describe(`${schema.label}: migrations`, () => {
+  const V = buildMigrationsVersion();
+  const versionStep = listMigrations().find((m) => m.id === VERSION_MIGRATION)!.name;
+  const notifyStep = listMigrations().find((m) => m.id === NOTIFY_MIGRATION)!.name;
 
   test('are idempotent, dry runs change nothing, and rollback restores the schema exactly', async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     const pristine = schemaDump(db);
     const c = await connect(db);
     try {
       const dry = await migrate(c, { notify: true, dryRun: true });
-      assert.deepEqual(dry, { changed: true, steps: ['0002_lease4_notify'], dry_run: true });
+      assert.deepEqual(dry, { changed: true, steps: [notifyStep, versionStep], dry_run: true });
       assertSameSchema(schemaDump(db), pristine, 'a dry run must not change the schema');
+      assert.equal(await readMigrationsVersion(c), null);
 
       const first = await migrate(c, { notify: true, dryRun: false });
       // Kea's own partial unique index is the arbiter: 0001 has nothing to add on the real schema.
-      assert.deepEqual(first.steps, ['0002_lease4_notify']);
+      assert.deepEqual(first.steps, [notifyStep, versionStep]);
       assert.equal((await readSchemaState(c)).notifyTrigger, true);
+      assert.equal(await readMigrationsVersion(c), V, 'the migrations version is recorded');
       const second = await migrate(c, { notify: true, dryRun: false });
       assert.deepEqual(second, { changed: false, steps: [], dry_run: false });
 
@@ -72,7 +93,7 @@ describe('migrations', () => {
       assert.equal((await readSchemaState(c)).notifyTrigger, true);
 
       const back = await rollback(c, { dropConstraint: true, dryRun: false });
-      assert.deepEqual(back.steps, ['0002_lease4_notify']);
+      assert.deepEqual(back.steps, [versionStep, notifyStep]);
       assert.equal((await rollback(c, { dropConstraint: true, dryRun: false })).changed, false);
       assertSameSchema(schemaDump(db), pristine, 'rollback must restore the schema exactly');
       const kea = await c.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'key_dhcp4_identifier_subnet_id'`);
@@ -83,19 +104,20 @@ describe('migrations', () => {
   });
 
   test('add the named constraint only where no equivalent unique index exists, and drop only it', async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     const c = await connect(db);
     try {
       await c.query('DROP INDEX key_dhcp4_identifier_subnet_id');
       const withoutArbiter = schemaDump(db);
       assert.equal((await readSchemaState(c)).arbiter.kind, 'none');
       const r = await migrate(c, { notify: false, dryRun: false });
-      assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter']);
+      assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter', versionStep]);
       const state = await readSchemaState(c);
       assert.deepEqual([state.arbiter.kind, state.arbiter.name], ['constraint', 'hosts_dhcp_identifier_subnet_unique']);
       assert.equal((await migrate(c, { notify: false, dryRun: false })).changed, false);
-      // Without --drop-constraint the rollback keeps it.
-      assert.equal((await rollback(c, { dropConstraint: false, dryRun: false })).changed, false);
+      // Without --drop-constraint the rollback keeps it (and forgets the migrations version).
+      assert.deepEqual((await rollback(c, { dropConstraint: false, dryRun: false })).steps, [versionStep]);
+      assert.equal((await readSchemaState(c)).arbiter.kind, 'constraint');
       assert.deepEqual((await rollback(c, { dropConstraint: true, dryRun: false })).steps, ['0001_hosts_identifier_arbiter']);
       assertSameSchema(schemaDump(db), withoutArbiter, 'rollback --drop-constraint restores the schema');
     } finally {
@@ -104,7 +126,7 @@ describe('migrations', () => {
   });
 
   test('the trigger fires on inserts and meaningful updates with a JSON payload, not on renewals', async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     const c = await connect(db);
     const writer = await connect(db);
     try {
@@ -139,7 +161,7 @@ describe('migrations', () => {
   });
 
   test("Kea's lease write succeeds even when the trigger's payload builder is broken on purpose", async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     const c = await connect(db);
     try {
       await migrate(c, { notify: true, dryRun: false });
@@ -168,12 +190,61 @@ describe('migrations', () => {
   });
 
   test("trigger names do not clash with Kea's own lease4 triggers", async () => {
-    const db = await cluster.freshDatabase();
+    const db = await cluster.freshDatabase(schema);
     const c = await connect(db);
     try {
       await migrate(c, { notify: true, dryRun: false });
       const { rows } = await c.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal ORDER BY 1`);
-      assert.deepEqual(rows.map((r) => r.tgname), ['kea_lm_lease4_notify_ins', 'kea_lm_lease4_notify_upd', 'lease4_adel', 'lease4_ains', 'lease4_aupd']);
+      const ours = rows.map((r) => r.tgname).filter((n) => n.startsWith('kea_lm_'));
+      assert.deepEqual(ours, ['kea_lm_lease4_notify_ins', 'kea_lm_lease4_notify_upd']);
+      const kea = rows.map((r) => r.tgname).filter((n) => !n.startsWith('kea_lm_'));
+      assert.ok(kea.length >= 3 && kea.every((n) => !/kea_lm/.test(n)), `Kea's own triggers: ${kea.join(', ')}`);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('a trigger whose definition differs from this build\'s is replaced; an unchanged one is left alone', async () => {
+    const db = await cluster.freshDatabase(schema);
+    const c = await connect(db);
+    try {
+      await migrate(c, { notify: true, dryRun: false });
+      const def = async () => (await c.query<{ d: string }>(`SELECT pg_get_triggerdef(oid) AS d FROM pg_trigger WHERE tgname = 'kea_lm_lease4_notify_upd'`)).rows[0].d;
+      const good = await def();
+      // An older build's trigger: same name, another WHEN clause, no marker comment.
+      await c.query('DROP TRIGGER kea_lm_lease4_notify_upd ON lease4');
+      await c.query(`CREATE TRIGGER kea_lm_lease4_notify_upd AFTER UPDATE ON lease4 FOR EACH ROW
+        WHEN (OLD.hwaddr IS DISTINCT FROM NEW.hwaddr) EXECUTE FUNCTION kea_lm_lease4_notify()`);
+      assert.notEqual(await def(), good);
+      assert.deepEqual((await migrate(c, { notify: true, dryRun: false })).steps, [notifyStep]);
+      assert.equal(await def(), good, 'the definition is this build\'s again');
+      // Changed by hand, marker comment kept: the rendered definition no longer matches it.
+      const note = (await c.query(`SELECT obj_description(oid, 'pg_trigger') AS n FROM pg_trigger WHERE tgname = 'kea_lm_lease4_notify_upd'`)).rows[0].n;
+      await c.query('DROP TRIGGER kea_lm_lease4_notify_upd ON lease4');
+      await c.query(`CREATE TRIGGER kea_lm_lease4_notify_upd AFTER UPDATE ON lease4 FOR EACH ROW EXECUTE FUNCTION kea_lm_lease4_notify()`);
+      await c.query(`COMMENT ON TRIGGER kea_lm_lease4_notify_upd ON lease4 IS '${note}'`);
+      assert.deepEqual((await migrate(c, { notify: true, dryRun: false })).steps, [notifyStep]);
+      assert.equal(await def(), good);
+      assert.equal((await migrate(c, { notify: true, dryRun: false })).changed, false);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('a database migrated by a newer build is refused by migrate and rollback; an older version is brought up to date', async () => {
+    const db = await cluster.freshDatabase(schema);
+    const c = await connect(db);
+    try {
+      await migrate(c, { notify: false, dryRun: false });
+      await c.query('UPDATE kea_lm_schema SET migrations = $1', [V + 1]);
+      for (const attempt of [() => migrate(c, { notify: true, dryRun: false }), () => rollback(c, { dropConstraint: true, dryRun: false })]) {
+        await assert.rejects(attempt(), (err: unknown) =>
+          err instanceof FatalError && err.message.includes(`migrations ${V + 1}, newer than this build's ${V}`));
+      }
+      assert.equal((await readSchemaState(c)).notifyTrigger, false, 'nothing was applied');
+      await c.query('UPDATE kea_lm_schema SET migrations = $1', [V - 1]);
+      assert.deepEqual((await migrate(c, { notify: false, dryRun: false })).steps, [versionStep]);
+      assert.equal(await readMigrationsVersion(c), V);
     } finally {
       await c.end();
     }

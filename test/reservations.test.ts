@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { writeReservations, WritePath } from '../src/db/reservations';
 import { Lease, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, keaSchemas, TestCluster } from './helpers/pg';
 import { reservations } from './helpers/leases';
 
 function lease(ip: string, mac: string, hostname: string | null = null, subnetId = 1): Lease {
@@ -21,11 +21,12 @@ before(() => {
 });
 after(() => cluster.stop());
 
-for (const path of ['upsert', 'fallback'] as WritePath[]) {
-  describe(`reservation writer (${path})`, () => {
+// Every tested Kea release's schema (2.2 / 2.6 / 3.0), each through both write paths.
+for (const schema of keaSchemas()) for (const path of ['upsert', 'fallback'] as WritePath[]) {
+  describe(`${schema.label}: reservation writer (${path})`, () => {
     let c: pg.Client;
     before(async () => {
-      c = await connect(await cluster.freshDatabase());
+      c = await connect(await cluster.freshDatabase(schema));
       // The fallback path is for schemas with no arbiter: take Kea's away to prove it needs none.
       if (path === 'fallback') await c.query('DROP INDEX key_dhcp4_identifier_subnet_id');
     });

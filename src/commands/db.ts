@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { describeTarget } from '../db/connection';
 import { migrate, MigrationResult, rollback } from '../db/migrate';
+import { preflight, refusal, warnings } from '../db/preflight';
 import { readSchemaState } from '../db/schema';
+import { FatalError } from '../errors';
 import type { DbOptions } from '../options';
 import { withClient as withDbClient } from './client';
 
@@ -14,6 +16,8 @@ export interface DbCommandOutput {
   json: Record<string, unknown>;
   /** What a person reads otherwise. */
   text: string;
+  /** Set when the command must exit 1 after printing (e.g. `db status` on a refused schema). */
+  refusal?: string;
 }
 
 function describeResult(verb: string, r: MigrationResult): string {
@@ -21,8 +25,13 @@ function describeResult(verb: string, r: MigrationResult): string {
   return r.changed ? `${prefix}: ${r.steps.join(', ')}` : `nothing to ${verb}: the database is already in that state`;
 }
 
-export function dbMigrate(db: DbOptions, notify: boolean, dryRun: boolean): Promise<DbCommandOutput> {
+export function dbMigrate(db: DbOptions, notify: boolean, dryRun: boolean, allowUntestedSchema = false): Promise<DbCommandOutput> {
   return withClient(db, async (c) => {
+    // Only Kea's schema is checked here: a migrations version newer than ours is refused by migrate() itself.
+    const p = await preflight(c, allowUntestedSchema);
+    const refused = refusal(p, ['schema']);
+    if (refused) throw new FatalError(refused);
+    if (p.schemaVerdict.level === 'warn') process.stderr.write(`warning: ${p.schemaVerdict.message}\n`);
     const r = await migrate(c, { notify, dryRun });
     return { json: { changed: r.changed, applied: r.steps, dry_run: r.dry_run }, text: describeResult('apply', r) };
   });
@@ -35,21 +44,34 @@ export function dbRollback(db: DbOptions, dropConstraint: boolean, dryRun: boole
   });
 }
 
-export function dbStatus(db: DbOptions): Promise<DbCommandOutput> {
+export function dbStatus(db: DbOptions, allowUntestedSchema = false): Promise<DbCommandOutput> {
   return withClient(db, async (c) => {
+    const p = await preflight(c, allowUntestedSchema);
     const s = await readSchemaState(c);
+    const refused = refusal(p) ?? undefined;
     const json = {
       changed: false,
+      schema_version: p.schema?.text ?? null,
+      schema_check: p.schemaVerdict.level,
+      migrations_version: p.migrations,
+      build_migrations_version: p.buildMigrations,
+      migrations_check: p.migrationsVerdict.level,
+      warnings: warnings(p),
+      ...(refused ? { refusal: refused } : {}),
       arbiter: s.arbiter,
       notify_trigger: s.notifyTrigger,
       notify_functions: s.notifyFunctions,
       write_path: s.arbiter.kind === 'none' ? 'fallback' : 'upsert',
     };
+    const mark = (v: { level: string }) => (v.level === 'ok' ? '' : v.level === 'warn' ? ' (warning)' : ' (REFUSED)');
     const text = [
       `database:        ${describeTarget(db)}`,
+      `schema_version:  ${p.schema?.text ?? 'none'}${mark(p.schemaVerdict)}`,
+      `migrations:      ${p.migrations ?? 'none recorded'} (this build: ${p.buildMigrations})${mark(p.migrationsVerdict)}`,
       `upsert arbiter:  ${s.arbiter.kind === 'none' ? 'none (check-then-insert fallback; run `db migrate`)' : `${s.arbiter.name} (${s.arbiter.kind})`}`,
       `notify trigger:  ${s.notifyTrigger ? 'installed' : 'absent (run `db migrate --notify` for --use-database-events)'}`,
+      ...[p.schemaVerdict, p.migrationsVerdict].filter((v) => v.level !== 'ok').map((v) => `${v.level === 'warn' ? 'warning' : 'refused'}: ${v.message}`),
     ].join('\n');
-    return { json, text };
+    return { json, text, refusal: refused };
   });
 }

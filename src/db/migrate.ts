@@ -1,5 +1,7 @@
 import type { ClientBase } from 'pg';
-import { ARBITER_MIGRATION, listMigrations, Migration, NOTIFY_MIGRATION } from './migrations';
+import { FatalError } from '../errors';
+import { ARBITER_MIGRATION, listMigrations, Migration, NOTIFY_MIGRATION, VERSION_MIGRATION } from './migrations';
+import { buildMigrationsVersion, judgeMigrations, readMigrationsVersion, recordMigrationsVersion } from './migrations-version';
 import { catalogFingerprint } from './schema';
 
 export interface MigrateRequest {
@@ -25,25 +27,33 @@ export interface MigrationResult {
 // One advisory lock so two hosts migrating one database take turns instead of failing.
 const MIGRATION_LOCK = 0x4b4c4d; // "KLM"
 
-async function runSteps(
-  db: ClientBase,
-  steps: { name: string; sql: string }[],
-  dryRun: boolean,
-): Promise<MigrationResult> {
+interface Step {
+  name: string;
+  sql: string;
+  /** Runs after sql inside the same transaction; true when it changed something. */
+  after?: (db: ClientBase) => Promise<boolean>;
+}
+
+async function runSteps(db: ClientBase, steps: Step[], dryRun: boolean): Promise<MigrationResult> {
   await db.query('BEGIN');
   try {
     // Kea writes lease4 all the time: never queue behind (and so block) its traffic for long.
     await db.query(`SET LOCAL lock_timeout = '10s'`);
     await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    // Under the lock: a newer build's migrations are not this build's to redo or undo.
+    const verdict = judgeMigrations(await readMigrationsVersion(db), buildMigrationsVersion());
+    if (verdict.level === 'refuse') throw new FatalError(verdict.message);
     const changedSteps: string[] = [];
     for (const step of steps) {
       const before = await catalogFingerprint(db);
+      let changed: boolean;
       try {
         await db.query(step.sql);
+        changed = (await step.after?.(db)) ?? false;
       } catch (err) {
         throw new Error(`${step.name} failed: ${(err as Error).message}`);
       }
-      if ((await catalogFingerprint(db)) !== before) changedSteps.push(step.name);
+      if (changed || (await catalogFingerprint(db)) !== before) changedSteps.push(step.name);
     }
     // A run that changed nothing is rolled back too: nothing to commit, no WAL, no lock held longer.
     await db.query(dryRun || changedSteps.length === 0 ? 'ROLLBACK' : 'COMMIT');
@@ -63,13 +73,20 @@ function pick(ids: string[], all: Migration[]): Migration[] {
 }
 
 export function migrate(db: ClientBase, req: MigrateRequest): Promise<MigrationResult> {
-  const ids = req.notify ? [ARBITER_MIGRATION, NOTIFY_MIGRATION] : [ARBITER_MIGRATION];
-  const steps = pick(ids, listMigrations()).map((m) => ({ name: m.name, sql: m.up }));
+  const ids = req.notify ? [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION] : [ARBITER_MIGRATION, VERSION_MIGRATION];
+  const version = buildMigrationsVersion();
+  const steps: Step[] = pick(ids, listMigrations()).map((m) => ({
+    name: m.name,
+    sql: m.up,
+    // The version row is written last, by the migration that made its table.
+    after: m.id === VERSION_MIGRATION ? (c) => recordMigrationsVersion(c, version) : undefined,
+  }));
   return runSteps(db, steps, req.dryRun);
 }
 
+/** Undoes in reverse order; the migrations version goes first, so a half-undone database says so. */
 export function rollback(db: ClientBase, req: RollbackRequest): Promise<MigrationResult> {
-  const ids = req.dropConstraint ? [NOTIFY_MIGRATION, ARBITER_MIGRATION] : [NOTIFY_MIGRATION];
+  const ids = req.dropConstraint ? [VERSION_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION] : [VERSION_MIGRATION, NOTIFY_MIGRATION];
   const steps = pick(ids, listMigrations()).map((m) => ({ name: m.name, sql: m.down }));
   return runSteps(db, steps, req.dryRun);
 }

@@ -69,8 +69,12 @@ export async function catalogFingerprint(db: ClientBase): Promise<string> {
       UNION ALL
       SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'hosts'::regclass
       UNION ALL
-      SELECT 'trigger ' || pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger
+      SELECT 'trigger ' || pg_get_triggerdef(oid) || ' ' || tgenabled::text || ' '
+             || coalesce(obj_description(oid, 'pg_trigger'), '') FROM pg_trigger
        WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal
+      UNION ALL
+      SELECT 'table ' || c.oid::regclass::text FROM pg_class c
+       WHERE c.relname LIKE 'kea\\_lm\\_%' AND c.relkind = 'r'
       UNION ALL
       SELECT 'function ' || p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
        WHERE p.proname LIKE 'kea\\_lm\\_%'

@@ -1,16 +1,42 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { DbOptions } from '../../src/options';
 
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'pg-throwaway.sh');
+const SCHEMAS = join(__dirname, '..', '..', 'scripts', 'kea-schemas.sh');
 let counter = 0;
+
+/** One Kea release's own PostgreSQL schema (scripts/kea-schemas.sh). */
+export interface KeaSchema {
+  release: string; // "3.0.4"
+  version: string; // "29.0", from the file's schema_version
+  file: string;
+  /** What test names say: "Kea 3.0.4 schema 29.0". */
+  label: string;
+}
+
+let schemas: KeaSchema[] | undefined;
+
+/**
+ * The schemas of every tested Kea release (2.2, 2.6, 3.0), oldest first. KEA_SCHEMAS=2.2,3.0 narrows
+ * the matrix for a quick local run.
+ */
+export function keaSchemas(): KeaSchema[] {
+  schemas ??= execFileSync(SCHEMAS, { encoding: 'utf8' }).trim().split('\n').map((line) => {
+    const [release, version, file] = line.split(' ');
+    return { release, version, file, label: `Kea ${release} schema ${version}` };
+  });
+  const only = process.env.KEA_SCHEMAS?.split(',').map((s) => s.trim()).filter(Boolean);
+  return only ? schemas.filter((s) => only.some((o) => s.release === o || s.release.startsWith(`${o}.`))) : schemas;
+}
 
 /**
  * A throwaway PostgreSQL 15 cluster for one test file, holding the real Kea schema (kea-admin
  * db-init) in database "kea", which every test copies as a template into a database of its own.
+ * Other releases' schemas are loaded on first use into templates of their own (kea_3_0_4, ...).
  */
 export class TestCluster {
   private constructor(
@@ -25,15 +51,35 @@ export class TestCluster {
     return new TestCluster(dir, port);
   }
 
+  /** A PostgreSQL program of the cluster's own version (pg_dump, psql), from the server's bin directory. */
+  bin(program: string): string {
+    const server = readFileSync(join(this.dir, 'data', 'postmaster.opts'), 'utf8').split(/\s/)[0];
+    return join(dirname(server), program);
+  }
+
   /** Connection settings for `database` as the superuser over the unix socket. */
   db(database: string): DbOptions {
     return { host: this.dir, port: this.port, database, user: 'postgres' };
   }
 
-  /** A new database with the real Kea schema, copied from the template. */
-  async freshDatabase(): Promise<DbOptions> {
+  private readonly templates = new Map<string, string>();
+
+  /** The template database holding `schema` (loaded once per cluster). */
+  template(schema?: KeaSchema): string {
+    if (!schema || schema.file === DEFAULT_SCHEMA) return 'kea';
+    let name = this.templates.get(schema.file);
+    if (!name) {
+      name = `kea_${schema.release.replace(/\W/g, '_')}`;
+      execFileSync(SCRIPT, ['load', this.dir, name, schema.file], { stdio: ['ignore', 'ignore', 'inherit'] });
+      this.templates.set(schema.file, name);
+    }
+    return name;
+  }
+
+  /** A new database with the real Kea schema (this machine's, or `schema`), copied from its template. */
+  async freshDatabase(schema?: KeaSchema): Promise<DbOptions> {
     const name = `t${process.pid}_${++counter}`;
-    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE kea`);
+    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${this.template(schema)}`);
     return this.db(name);
   }
 
@@ -82,6 +128,9 @@ export class TestCluster {
     execFileSync(SCRIPT, ['stop', this.dir], { stdio: 'inherit' });
   }
 }
+
+/** What pg-throwaway.sh loads into "kea" (kea-admin db-init of this machine's Kea). */
+const DEFAULT_SCHEMA = '/usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql';
 
 /** A client that stays open for a test. */
 export async function connect(db: DbOptions): Promise<pg.Client> {

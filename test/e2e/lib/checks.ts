@@ -2,7 +2,14 @@
 export interface Result { name: string; ok: boolean; detail: string }
 export const results: Result[] = [];
 
-export function check(name: string, ok: boolean, detail = ""): boolean {
+let prefix = "";
+/** Names every following check after the section it runs in, e.g. "3.0.4" (the Kea release). */
+export function checkPrefix(p: string): void {
+  prefix = p ? `[${p}] ` : "";
+}
+
+export function check(label: string, ok: boolean, detail = ""): boolean {
+  const name = prefix + label;
   results.push({ name, ok, detail });
   process.stdout.write(`${ok ? "ok  " : "FAIL"} ${name}${detail ? ` (${detail})` : ""}\n`);
   return ok;

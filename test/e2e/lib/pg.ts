@@ -7,8 +7,9 @@ export const ROOT = join(__dirname, "..", "..", "..");
 
 export interface Pg { dir: string; host: string; port: number; user: string; database: string }
 
-export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean } = {}): Promise<Pg> {
-  const env = { ...process.env, PG_DURABLE: opts.durable ? "1" : "0" };
+/** schemaFile: a Kea release's dhcpdb_create.pgsql (default: this machine's kea-admin db-init). */
+export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean; schemaFile?: string } = {}): Promise<Pg> {
+  const env = { ...process.env, PG_DURABLE: opts.durable ? "1" : "0", ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
   // Register the stop first: a half-started cluster must still be stopped.
   onCleanup(`pg ${dir}`, async () => {
     await run(join(ROOT, "scripts/pg-throwaway.sh"), ["stop", dir], { allowFail: true });
@@ -58,6 +59,7 @@ export interface HostCheck {
   conflicts: number; // more than one row per (ip, subnet)
   missing: string[]; // leased mac without a reservation for its leased address
   wrong: string[]; // reservation for a different address than leased
+  extra: string[]; // reservation whose MAC holds no lease in the given set
 }
 
 export interface LeasedMac { mac: string; ip: string; subnet: number }
@@ -83,7 +85,10 @@ export async function checkHosts(pg: Pg, leased: LeasedMac[]): Promise<HostCheck
     if (!ips) missing.push(`${l.mac} ${l.ip}`);
     else if (!ips.includes(l.ip)) wrong.push(`${l.mac} leased ${l.ip} reserved ${ips.join(",")}`);
   }
+  const leasedKeys = new Set(leased.map((l) => `${l.mac.replace(/[:-]/g, "").toLowerCase()}/${l.subnet}`));
+  const extra = [...byMac.entries()].filter(([k]) => !leasedKeys.has(k)).map(([k, ips]) => `${k} ${ips.join(",")}`);
   return {
+    extra,
     hosts: rows.length,
     duplicates: [...byMac.values()].filter((v) => v.length > 1).length,
     conflicts: [...byIp.values()].filter((v) => v > 1).length,
