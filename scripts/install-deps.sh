@@ -9,6 +9,7 @@ PACKAGES=(
   kea-admin kea-common     # kea-admin db-init (the real schema), perfdhcp
   kea-dhcp4-server         # end-to-end suite
   udhcpc iproute2          # a real DHCP client; network namespaces
+  nftables                 # make faults: half-open TCP (packets dropped in a private namespace)
   binutils                 # strip, for a smaller single-file executable
   curl                     # the demo reads the metrics endpoint
   prometheus               # promtool: `make test` checks and unit-tests alerts/*.rules.yml

@@ -14,7 +14,13 @@ import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 import type { ReservationBackend } from './writers/backend';
 import { KeaApiBackend } from './writers/kea-api';
-import { SqlBackend } from './writers/sql';
+import { SqlBackend, WriteFence } from './writers/sql';
+
+/** What an HA supervisor (src/ha) shares with the monitor it runs. */
+export interface MonitorDeps {
+  metrics?: Metrics;
+  fence?: WriteFence;
+}
 
 /**
  * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
@@ -45,6 +51,7 @@ export class Monitor {
   constructor(
     readonly options: Options,
     private readonly log: Logger,
+    deps: MonitorDeps = {},
   ) {
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
@@ -52,7 +59,7 @@ export class Monitor {
     });
     this.done.catch(() => undefined);
     const subnets = new Set(options.subnetIds);
-    this.metrics = new Metrics(options.policy.subnetIds);
+    this.metrics = deps.metrics ?? new Metrics(options.policy.subnetIds);
     this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
     // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
@@ -72,7 +79,7 @@ export class Monitor {
             },
             log.child({ module: 'kea-api' }), this.metrics,
           )
-        : new SqlBackend(db as Database, { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun }, log.child({ module: 'writer' }));
+        : new SqlBackend(db as Database, { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence }, log.child({ module: 'writer' }));
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
       this.backend, this.queue, this.discovery,
@@ -81,6 +88,7 @@ export class Monitor {
         // SQL in database mode without pruning: the listener checks privileges on every connect.
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
         policy: this.policy, reservationPolicy, dryRun: options.dryRun,
+        onStale: () => this.notify?.recheck(),
       },
       log.child({ module: 'writer' }), this.metrics,
     );

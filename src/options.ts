@@ -93,6 +93,10 @@ export interface Options {
   configFile: string | null;
   /** Seconds between reconciliation runs in database mode (catch-up while connected); 0 turns it off. */
   reconcileInterval: number;
+  /** HA pair: monitors sharing this name on one database elect one active writer; null: always active. */
+  haGroup: string | null;
+  /** Seconds between a standby's lock attempts and the active monitor's lock-connection checks. */
+  haInterval: number;
   /** Run (and migrate) on a Kea schema older than 13.0 or newer than the newest tested, with a warning. */
   allowUntestedSchema: boolean;
 }
@@ -197,6 +201,10 @@ export const OPTION_SPECS = {
     describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off" },
   config: { flag: 'config', kind: 'string', group: 'run',
     describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)' },
+  haGroup: { flag: 'ha-group', kind: 'string', group: 'run',
+    describe: 'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)' },
+  haInterval: { flag: 'ha-interval', kind: 'number', group: 'run', default: '2', min: 0.1, max: 60,
+    describe: 'Seconds between a standby\'s attempts to take over and the active monitor\'s checks of its lock connection' },
   allowUntestedSchema: { flag: 'allow-untested-schema', kind: 'boolean', group: 'db', default: 'false',
     describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning' },
 } as const satisfies Record<string, OptionSpec>;
@@ -414,12 +422,15 @@ export function buildOptions(
     pruneUnseenFor: (v.pruneUnseenFor as number | undefined) ?? null,
     configFile: config?.file ?? null,
     reconcileInterval: v.reconcileInterval as number,
+    haGroup: (v.haGroup as string | undefined) ?? null,
+    haInterval: v.haInterval as number,
     allowUntestedSchema: v.allowUntestedSchema as boolean,
   };
   if (opts.writer === 'kea-api') {
     if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
     // These act on the hosts table through SQL; the API writer does not have them (yet).
-    const sqlOnly = [['--dry-run', opts.dryRun], ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null], ['--prune-unseen-for', opts.pruneUnseenFor !== null]] as const;
+    // --ha-group: only SQL writes can be fenced by the HA lock (docs/ha.md).
+    const sqlOnly = [['--dry-run', opts.dryRun], ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null], ['--prune-unseen-for', opts.pruneUnseenFor !== null], ['--ha-group', opts.haGroup !== null]] as const;
     for (const [flag, set] of sqlOnly) if (set) throw new UsageError(`${flag} works only with --writer sql`);
   }
   if (opts.queueSize < opts.batchSize) {

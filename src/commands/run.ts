@@ -1,4 +1,5 @@
 import { errorMessage, FatalError } from '../errors';
+import { HaMonitor } from '../ha/supervisor';
 import { flushLogger, Logger } from '../logger';
 import { Monitor } from '../monitor';
 import type { Options } from '../options';
@@ -6,7 +7,7 @@ import { handleStopSignals } from '../signals';
 
 /** `run`: until a signal stops it. Resolves with the exit code. */
 export async function runMonitor(options: Options, log: Logger): Promise<number> {
-  const monitor = new Monitor(options, log);
+  const monitor = options.haGroup !== null ? new HaMonitor(options, log) : new Monitor(options, log);
   const release = handleStopSignals(() => monitor.stop(), log);
   try {
     // A stop may come before the source is up (database unreachable at boot): done settles then.

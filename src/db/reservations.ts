@@ -22,6 +22,11 @@ export interface ReservationResult {
 
 export type WritePath = 'upsert' | 'fallback';
 
+/** The HA fence was closed: this process is no longer the active monitor; nothing was written. */
+export class FencedError extends Error {
+  override name = 'FencedError';
+}
+
 export interface ReservationPolicy {
   /** Most reservations of the monitor's own per subnet; null: no cap. */
   maxPerSubnet: number | null;
@@ -244,14 +249,16 @@ function prepare(leases: readonly Lease[]) {
  * keys (the queue guarantees it). Returns one result per lease, in order.
  */
 export async function writeReservations(
-  db: ClientBase, path: WritePath, leases: readonly Lease[], policy: ReservationPolicy = NO_CAP,
+  db: ClientBase, path: WritePath, leases: readonly Lease[], policy: ReservationPolicy = NO_CAP, guard?: string,
 ): Promise<ReservationResult[]> {
   const { batch, results, live } = prepare(leases);
   if (batch.length === 0) return results;
 
-  // One round trip opens the transaction and takes the lock (a simple query may hold both).
-  await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})`);
+  // One round trip opens the transaction and takes the lock (a simple query may hold both). The
+  // HA guard runs after the lock, so no other monitor can write between it and our COMMIT.
+  const begun: unknown = await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})${guard ? `; ${guard}` : ''}`);
   try {
+    if (guard && !(begun as { rows: { ok: boolean }[] }[])[2]?.rows[0]?.ok) throw new FencedError('not the active monitor');
     const { rows } = await db.query<Row>({ ...statement(path, live), values: params(batch, policy, true) });
     await db.query('COMMIT');
     for (const r of rows) {

@@ -1,6 +1,6 @@
 import { backoffDelay, sleep } from '../backoff';
 import type { ErrorClass } from '../db/errors';
-import type { ReservationPolicy, ReservationResult } from '../db/reservations';
+import { FencedError, ReservationPolicy, ReservationResult } from '../db/reservations';
 import type { DiscoveryWriter, RecordedResult } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
@@ -27,6 +27,8 @@ export interface WriterSettings {
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
+  /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
+  onStale?: () => void;
 }
 
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
@@ -161,6 +163,11 @@ export class ReservationWriter {
         this.endOutage();
         return results;
       } catch (err) {
+        if (err instanceof FencedError) {
+          // HA: another monitor may be active now; drop the batch (its catch-up or replay covers it).
+          this.log.warn('Not the active monitor any more; batch dropped', { leases: leases.length });
+          throw new Interrupted();
+        }
         const kind = err instanceof FatalError ? 'fatal' : this.backend.classify(err);
         if (kind === 'data') {
           this.metrics.inc(...M.dbErrors, { class: 'data' });
@@ -205,6 +212,7 @@ export class ReservationWriter {
 
   // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
+    if (this.settings.onStale && results.some((r) => r.outcome === 'stale')) this.settings.onStale();
     const now = Date.now();
     results.forEach((r, i) => {
       const waiters = entries[i].waiters;

@@ -67,10 +67,30 @@ export class NotifySource {
     return this.fatal;
   }
 
+  private recheckTimer: NodeJS.Timeout | null = null;
+  private lastRecheck = 0;
+
+  /**
+   * A write found its lease no longer live in lease4: the device may have moved while a catch-up
+   * snapshot's older news replaced the newer notification in the queue. Look at lease4 again, at
+   * most every 5 s, so a flood of forged payloads costs one catch-up per 5 s, not one each.
+   */
+  recheck(): void {
+    if (this.recheckTimer || this.stopping.signal.aborted) return;
+    const wait = Math.max(0, this.lastRecheck + 5000 - Date.now());
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = null;
+      this.lastRecheck = Date.now();
+      this.scheduleCatchUp(false);
+    }, wait);
+    this.recheckTimer.unref();
+  }
+
   /** Idempotent. */
   async stop(): Promise<void> {
     this.stopping.abort();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.recheckTimer) clearTimeout(this.recheckTimer);
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);

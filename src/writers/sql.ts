@@ -3,13 +3,21 @@ import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
 import {
-  classifyReservations, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
+  classifyReservations, FencedError, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
 } from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import type { Logger } from '../logger';
 import type { ReservationBackend } from './backend';
+
+/** HA: proves inside each writing transaction that this process is still the active monitor. */
+export interface WriteFence {
+  /** A statement returning one row with boolean "ok"; null when not active (then nothing is written). */
+  guard(): string | null;
+  /** Called when the fence was found closed. */
+  fenced(): void;
+}
 
 /** The hosts table, written with SQL (src/db/reservations.ts); a thin adapter over writeReservations. */
 export class SqlBackend implements ReservationBackend {
@@ -25,6 +33,8 @@ export class SqlBackend implements ReservationBackend {
       reservationPolicy: ReservationPolicy;
       /** Decide only: classify, write nothing. */
       dryRun: boolean;
+      /** --ha-group: every write proves leadership in its own transaction. */
+      fence?: WriteFence;
     },
     private readonly log: Logger,
   ) {}
@@ -51,16 +61,19 @@ export class SqlBackend implements ReservationBackend {
     try {
       client = await this.db.connect();
       client.on('error', ignore);
+      const guard = this.settings.fence?.guard();
+      if (guard === null) throw new FencedError('not the active monitor');
       const path = this.path ?? (await this.choosePath(client));
       const results = this.settings.dryRun
         ? (await classifyReservations(client, leases, this.settings.reservationPolicy))
           .map((d) => ({ lease: d.lease, outcome: outcomeOfAction(d.action), hostId: d.hostId }))
-        : await writeReservations(client, path, leases, this.settings.reservationPolicy);
+        : await writeReservations(client, path, leases, this.settings.reservationPolicy, guard);
       client.off('error', ignore);
       client.release();
       return results;
     } catch (err) {
-      client?.release(err instanceof Error ? err : true);
+      client?.release(err instanceof FencedError ? undefined : err instanceof Error ? err : true);
+      if (err instanceof FencedError) this.settings.fence?.fenced();
       throw err;
     }
   }
