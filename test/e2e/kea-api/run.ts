@@ -42,7 +42,8 @@ async function metrics(port: number): Promise<Map<string, number>> {
 const sum = (m: Map<string, number>, prefix: string, filter = "") =>
   [...m].filter(([k]) => k.startsWith(prefix) && k.includes(filter)).reduce((a, [, v]) => a + v, 0);
 const apiCalls = (m: Map<string, number>) => sum(m, "kea_lease_monitor_kea_api_commands_total", 'command="reservation-');
-const outcome = (m: Map<string, number>, r: string) => m.get(`kea_lease_monitor_reservations_total{result="${r}"}`) ?? 0;
+// Summed over subnets: the series carry subnet_id as well as result.
+const outcome = (m: Map<string, number>, r: string) => sum(m, "kea_lease_monitor_reservations_total{", `result="${r}"`);
 const received = (m: Map<string, number>) => sum(m, "kea_lease_monitor_leases_received_total");
 
 async function getHost(kea: Kea3, mac: string): Promise<any | null> {
