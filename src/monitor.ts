@@ -130,6 +130,8 @@ export class Monitor {
     if (this.options.dryRun) this.log.warn('Dry run: decisions are logged and counted; neither hosts nor discovery records are written');
     this.schedulePrune();
     this.discovery.prepare();
+    // Not ready until the source says so: the writer reports ready at once, the source only when caught up.
+    this.metrics.health.set('source', false, 'starting');
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
       const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
