@@ -46,6 +46,8 @@ export class HaMonitor {
     if (this.options.metricsPort > 0) {
       this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
     }
+    // A standby is healthy and ready to take over; the active member's parts report their own readiness.
+    this.metrics.health.set('ha', true);
     this.log.info('Standing by for the HA lock', { group: this.options.haGroup, lock_key: this.leadership.key });
     this.leadership.start();
   }
@@ -80,6 +82,7 @@ export class HaMonitor {
       const monitor = this.monitor;
       this.monitor = null;
       await monitor?.stop();
+      for (const part of ['source', 'writer', 'records']) this.metrics.health.remove(part);
     }
   }
 
