@@ -7,18 +7,18 @@
 // It is written in TypeScript with the same pg driver as the monitor, so the comparison is of design, not of language
 // (the seed itself was Python/psycopg2).
 // Usage: node --import tsx bench/baseline-seed.ts --variant select-insert|upsert --output-dir DIR   (PG* env vars)
-import { renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { Client } from "pg";
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
 
 const argv = process.argv.slice(2);
 const arg = (k: string, d?: string) => {
   const i = argv.indexOf(`--${k}`);
-  return i >= 0 ? argv[i + 1]! : d!;
+  return i >= 0 ? argv[i + 1] : d!;
 };
-const variant = arg("variant", "select-insert");
-const outDir = arg("output-dir");
-const CHANNEL = "kea_lease_events_baseline";
+const variant = arg('variant', 'select-insert');
+const outDir = arg('output-dir');
+const CHANNEL = 'kea_lease_events_baseline';
 
 const TRIGGER = `
 CREATE OR REPLACE FUNCTION bench_baseline_lease_notify() RETURNS trigger AS $$
@@ -33,7 +33,7 @@ CREATE TRIGGER bench_baseline_lease_notify AFTER INSERT OR UPDATE ON lease4 FOR 
 async function main() {
   const c = new Client({ application_name: `baseline-${variant}` });
   await c.connect();
-  if (argv.includes("--install")) {
+  if (argv.includes('--install')) {
     await c.query(TRIGGER);
     await c.end();
     return;
@@ -47,10 +47,10 @@ async function main() {
     busy = false;
   };
   async function handle(payload: string) {
-    const [ip, mac, subnet, hostname = ""] = payload.split(":") as [string, string, string, string];
-    const hw = Buffer.from(mac, "hex");
+    const [ip, mac, subnet, hostname = ''] = payload.split(':') as [string, string, string, string];
+    const hw = Buffer.from(mac, 'hex');
     let hostId: number;
-    if (variant === "upsert") {
+    if (variant === 'upsert') {
       const r = await c.query(
         `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname)
          VALUES ($1, 0, $2, ('${ip}'::inet - '0.0.0.0'::inet), $3)
@@ -61,7 +61,10 @@ async function main() {
       );
       hostId = r.rows[0].host_id;
     } else {
-      const r = await c.query("SELECT host_id FROM hosts WHERE dhcp_identifier = $1 AND dhcp_identifier_type = 0 AND dhcp4_subnet_id = $2", [hw, subnet]);
+      const r = await c.query(
+        'SELECT host_id FROM hosts WHERE dhcp_identifier = $1 AND dhcp_identifier_type = 0 AND dhcp4_subnet_id = $2',
+        [hw, subnet],
+      );
       if (r.rows.length) hostId = r.rows[0].host_id;
       else {
         const ins = await c.query(
@@ -72,21 +75,34 @@ async function main() {
         hostId = ins.rows[0].host_id;
       }
     }
-    const name = mac.match(/../g)!.join("-");
+    const name = mac.match(/../g)!.join('-');
     const t = new Date().toISOString();
     const file = join(outDir, `${name}.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify({ mac: mac.match(/../g)!.join(":"), ip, hostname, subnet_id: Number(subnet), first_seen: t, last_seen: t, source: "baseline", reservation: true, host_id: hostId }));
+    writeFileSync(
+      `${file}.tmp`,
+      JSON.stringify({
+        mac: mac.match(/../g)!.join(':'),
+        ip,
+        hostname,
+        subnet_id: Number(subnet),
+        first_seen: t,
+        last_seen: t,
+        source: 'baseline',
+        reservation: true,
+        host_id: hostId,
+      }),
+    );
     renameSync(`${file}.tmp`, file);
   }
-  c.on("notification", (n) => {
+  c.on('notification', (n) => {
     if (n.payload) queue.push(n.payload);
     void work();
   });
   await c.query(`LISTEN ${CHANNEL}`);
   process.stdout.write(`BASELINE (${variant}) Listening for database lease events\n`);
   const stop = () => void c.end().finally(() => process.exit(0));
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 main().catch((e) => {

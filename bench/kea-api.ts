@@ -5,27 +5,27 @@
 //   renewals:    the same N leases again      -> leases/s, and commands per renewal (should be 0)
 // Usage (root, Debian forky root cached by test/lib/kea-rootfs.sh):
 //   node --import tsx bench/kea-api.ts [--devices 5000] [--batch 1000] [--concurrency 1,4,16] [--host-cache]
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { Database } from "../src/db/pool";
-import type { Lease } from "../src/lease";
-import { createLogger } from "../src/logger";
-import { Metrics } from "../src/metrics";
-import type { ReservationBackend } from "../src/writers/backend";
-import { KeaApiBackend } from "../src/writers/kea-api";
-import { SqlBackend } from "../src/writers/sql";
-import { startKea3 } from "../test/e2e/kea-api/kea3";
-import { debianRoot, runInRoot } from "../test/e2e/kea-api/root";
-import { createNet } from "../test/e2e/lib/netns";
-import { query, startPg } from "../test/e2e/lib/pg";
-import { runCleanups, tempDir } from "../test/e2e/lib/proc";
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Database } from '../src/db/pool';
+import type { Lease } from '../src/lease';
+import { createLogger } from '../src/logger';
+import { Metrics } from '../src/metrics';
+import type { ReservationBackend } from '../src/writers/backend';
+import { KeaApiBackend } from '../src/writers/kea-api';
+import { SqlBackend } from '../src/writers/sql';
+import { startKea3 } from '../test/e2e/kea-api/kea3';
+import { debianRoot, runInRoot } from '../test/e2e/kea-api/root';
+import { createNet } from '../test/e2e/lib/netns';
+import { query, startPg } from '../test/e2e/lib/pg';
+import { runCleanups, tempDir } from '../test/e2e/lib/proc';
 
 const { values: a } = parseArgs({
   options: {
-    devices: { type: "string", default: "5000" },
-    batch: { type: "string", default: "1000" },
-    concurrency: { type: "string", default: "1,4,16" },
-    "host-cache": { type: "boolean", default: false },
+    devices: { type: 'string', default: '5000' },
+    batch: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '1,4,16' },
+    'host-cache': { type: 'boolean', default: false },
   },
 });
 const N = Number(a.devices);
@@ -36,7 +36,7 @@ function leases(round: number): Lease[] {
   return Array.from({ length: N }, (_, i) => {
     const n = round * N + i;
     const mac = Buffer.from([0x02, 0xbe, round, (i >> 16) & 255, (i >> 8) & 255, i & 255]);
-    return { address: (10 << 24) + (99 << 16) + 256 + n, hwaddr: mac, subnetId: 1, hostname: `bench-${n}`, source: "file" as const };
+    return { address: (10 << 24) + (99 << 16) + 256 + n, hwaddr: mac, subnetId: 1, hostname: `bench-${n}`, source: 'file' as const };
   });
 }
 
@@ -49,23 +49,46 @@ async function timed(backend: ReservationBackend, ls: Lease[]): Promise<{ s: num
   return { s: Number(process.hrtime.bigint() - t0) / 1e9, outcomes };
 }
 
-const calls = (m: Metrics) => m.total("kea_lease_monitor_kea_api_commands_total");
+const calls = (m: Metrics) => m.total('kea_lease_monitor_kea_api_commands_total');
 
 async function main() {
-  const root = await debianRoot("forky");
-  const dir = tempDir("klm-bench-kea-api-");
-  const pg = await startPg(join(dir, "pg"), { durable: true });
-  await query(pg, "CREATE DATABASE kea3");
-  const net = await createNet("kb");
-  await runInRoot(root, net.srv, { [pg.host]: "/run/postgresql" },
-    ["kea-admin", "db-init", "pgsql", "-h", "/run/postgresql", "-P", String(pg.port), "-u", pg.user, "-p", "unused", "-n", "kea3"]);
-  const kea = await startKea3({ root, dir, net, leases: "memfile", hosts: "postgresql", pg: { ...pg, keaDb: "kea3" }, hostCache: a["host-cache"] });
-  const log = createLogger("error", "json");
+  const root = await debianRoot('forky');
+  const dir = tempDir('klm-bench-kea-api-');
+  const pg = await startPg(join(dir, 'pg'), { durable: true });
+  await query(pg, 'CREATE DATABASE kea3');
+  const net = await createNet('kb');
+  await runInRoot(root, net.srv, { [pg.host]: '/run/postgresql' }, [
+    'kea-admin',
+    'db-init',
+    'pgsql',
+    '-h',
+    '/run/postgresql',
+    '-P',
+    String(pg.port),
+    '-u',
+    pg.user,
+    '-p',
+    'unused',
+    '-n',
+    'kea3',
+  ]);
+  const kea = await startKea3({
+    root,
+    dir,
+    net,
+    leases: 'memfile',
+    hosts: 'postgresql',
+    pg: { ...pg, keaDb: 'kea3' },
+    hostCache: a['host-cache'],
+  });
+  const log = createLogger('error', 'json');
   const rows: string[][] = [];
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(2));
-  process.stdout.write(`# kea-dhcp4 ${kea.version}, PostgreSQL 15 (durable) hosts${a["host-cache"] ? " + host_cache" : ""}; ${N} devices, batches of ${BATCH}\n`);
+  process.stdout.write(
+    `# kea-dhcp4 ${kea.version}, PostgreSQL 15 (durable) hosts${a['host-cache'] ? ' + host_cache' : ''}; ${N} devices, batches of ${BATCH}\n`,
+  );
 
-  const db = new Database({ host: pg.host, port: pg.port, database: "kea3", user: pg.user }, 2, log);
+  const db = new Database({ host: pg.host, port: pg.port, database: 'kea3', user: pg.user }, 2, log);
   const sql = new SqlBackend(db, { needs: {}, reservationPolicy: { maxPerSubnet: null }, dryRun: false }, log);
   await sql.preflight();
   let round = 0;
@@ -73,11 +96,11 @@ async function main() {
     const ls = leases(round++);
     const fresh = await timed(sql, ls);
     const again = await timed(sql, ls);
-    rows.push(["sql", "-", fmt(N / fresh.s), "-", fmt(N / again.s), "-", JSON.stringify(fresh.outcomes), JSON.stringify(again.outcomes)]);
+    rows.push(['sql', '-', fmt(N / fresh.s), '-', fmt(N / again.s), '-', JSON.stringify(fresh.outcomes), JSON.stringify(again.outcomes)]);
   }
   await db.end();
 
-  for (const c of String(a.concurrency).split(",").map(Number)) {
+  for (const c of String(a.concurrency).split(',').map(Number)) {
     const metrics = new Metrics();
     const api = new KeaApiBackend({ socketPath: kea.ctrlSock, concurrency: c, timeoutMs: 30000 }, log, metrics);
     await api.preflight();
@@ -87,13 +110,31 @@ async function main() {
     const c1 = calls(metrics);
     const again = await timed(api, ls);
     const c2 = calls(metrics);
-    rows.push(["kea-api", String(c), fmt(N / fresh.s), fmt((c1 - c0) / N), fmt(N / again.s), String(c2 - c1), JSON.stringify(fresh.outcomes), JSON.stringify(again.outcomes)]);
+    rows.push([
+      'kea-api',
+      String(c),
+      fmt(N / fresh.s),
+      fmt((c1 - c0) / N),
+      fmt(N / again.s),
+      String(c2 - c1),
+      JSON.stringify(fresh.outcomes),
+      JSON.stringify(again.outcomes),
+    ]);
   }
-  const head = ["writer", "concurrency", "new reservations/s", "commands/new device", "renewals/s", "commands for all renewals", "outcomes (new)", "outcomes (renewals)"];
-  process.stdout.write(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|\n`);
-  for (const r of rows) process.stdout.write(`| ${r.join(" | ")} |\n`);
-  const hosts = await query<{ n: string }>({ ...pg, database: "kea3" }, "SELECT count(*)::text AS n FROM hosts");
-  process.stdout.write(`hosts rows at the end: ${hosts[0]!.n} (expected ${round * N})\n`);
+  const head = [
+    'writer',
+    'concurrency',
+    'new reservations/s',
+    'commands/new device',
+    'renewals/s',
+    'commands for all renewals',
+    'outcomes (new)',
+    'outcomes (renewals)',
+  ];
+  process.stdout.write(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n`);
+  for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  const hosts = await query<{ n: string }>({ ...pg, database: 'kea3' }, 'SELECT count(*)::text AS n FROM hosts');
+  process.stdout.write(`hosts rows at the end: ${hosts[0].n} (expected ${round * N})\n`);
 }
 
 main().then(

@@ -71,9 +71,29 @@ export async function measureReplayRss(o: ReplayRssOptions): Promise<ReplayRss> 
     log(`wrote ${o.leases} leases (${(size / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const db = await cluster.freshDatabase();
     const state = join(outDir, '.memfile-position.json');
-    const child = spawn(bin, ['run', '--lease-file', file, '--output-dir', outDir, '--state-file', state,
-      '--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', db.user, '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.RSS_NODE_OPTIONS ?? '' } });
+    const child = spawn(
+      bin,
+      [
+        'run',
+        '--lease-file',
+        file,
+        '--output-dir',
+        outDir,
+        '--state-file',
+        state,
+        '--db-host',
+        db.host,
+        '--db-port',
+        String(db.port),
+        '--db-name',
+        db.database,
+        '--db-user',
+        db.user,
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.RSS_NODE_OPTIONS ?? '' } },
+    );
     // Interrupted: leave no monitor, cluster or files behind.
     const interrupted = () => {
       child.kill('SIGKILL');
@@ -104,7 +124,9 @@ export async function measureReplayRss(o: ReplayRssOptions): Promise<ReplayRss> 
         if (Date.now() > deadline) throw new Error('timed out waiting for the replay to finish');
         if (Date.now() - lastLog > 15_000) {
           lastLog = Date.now();
-          log(`… ${((Date.now() - t) / 1000).toFixed(0)} s, RSS ${vm(child.pid as number, 'VmRSS').toFixed(0)} MB, peak ${hwm.toFixed(0)} MB`);
+          log(
+            `… ${((Date.now() - t) / 1000).toFixed(0)} s, RSS ${vm(child.pid as number, 'VmRSS').toFixed(0)} MB, peak ${hwm.toFixed(0)} MB`,
+          );
         }
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -127,13 +149,18 @@ export async function measureReplayRss(o: ReplayRssOptions): Promise<ReplayRss> 
 if (require.main === module) {
   const leases = Number(process.argv[2] ?? 1_000_000);
   const limit = Number(process.argv[3] ?? 150);
-  measureReplayRss({ leases, log: (l) => process.stdout.write(`  ${l}\n`) }).then((r) => {
-    const ok = r.peakRssMb < limit && r.reservations === r.leases;
-    process.stdout.write(`replay of ${r.leases} leases (${r.fileMb.toFixed(0)} MiB file): peak RSS ${r.peakRssMb.toFixed(1)} MB (VmHWM; limit ${limit} MB), `
-      + `${r.reservations} reservations in ${r.seconds.toFixed(0)} s: ${ok ? 'PASS' : 'FAIL'}\n`);
-    process.exit(ok ? 0 : 1);
-  }, (err: unknown) => {
-    process.stdout.write(`replay-rss failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  measureReplayRss({ leases, log: (l) => process.stdout.write(`  ${l}\n`) }).then(
+    (r) => {
+      const ok = r.peakRssMb < limit && r.reservations === r.leases;
+      process.stdout.write(
+        `replay of ${r.leases} leases (${r.fileMb.toFixed(0)} MiB file): peak RSS ${r.peakRssMb.toFixed(1)} MB (VmHWM; limit ${limit} MB), ` +
+          `${r.reservations} reservations in ${r.seconds.toFixed(0)} s: ${ok ? 'PASS' : 'FAIL'}\n`,
+      );
+      process.exit(ok ? 0 : 1);
+    },
+    (err: unknown) => {
+      process.stdout.write(`replay-rss failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

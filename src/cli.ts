@@ -73,9 +73,15 @@ function pickValues(argv: Record<string, unknown>): RawValues {
 function options(argv: Record<string, unknown>, warn: string[] = []): Options {
   const values = pickValues(argv);
   const file = configPath(values, process.env);
-  return buildOptions(values, process.env, {
-    onInsecureFlag: () => warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
-  }, file === null ? null : loadConfigFile(file));
+  return buildOptions(
+    values,
+    process.env,
+    {
+      onInsecureFlag: () =>
+        warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
+    },
+    file === null ? null : loadConfigFile(file),
+  );
 }
 
 /** The one-shot commands that read options like `run` and print lines. */
@@ -110,63 +116,104 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
   typedArgs = argvIn;
   const parser = yargs(argvIn)
     .scriptName('kea-lease-monitor')
-    .usage('$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea\'s hosts table and per-device discovery records.')
-    .command(['run', '$0'], 'Follow leases and pin them as reservations (default)', (y) => declare(y, 'run'), async (argv) => {
-      const warnings: string[] = [];
-      const o = options(argv, warnings);
-      const log = createLogger(o.logLevel, o.logFormat);
-      for (const w of warnings) log.warn(w);
-      exitCode = await runMonitor(o, log);
-    })
+    .usage(
+      "$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea's hosts table and per-device discovery records.",
+    )
+    .command(
+      ['run', '$0'],
+      'Follow leases and pin them as reservations (default)',
+      (y) => declare(y, 'run'),
+      async (argv) => {
+        const warnings: string[] = [];
+        const o = options(argv, warnings);
+        const log = createLogger(o.logLevel, o.logFormat);
+        for (const w of warnings) log.warn(w);
+        exitCode = await runMonitor(o, log);
+      },
+    )
     .command('db', 'Apply, revert or inspect the database migrations', (db) =>
       db
-        .command('migrate', 'Apply the upsert arbiter, and the lease4 NOTIFY trigger with --notify (idempotent)', (y) =>
-          declare(y, 'db')
-            .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
-            .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
-            .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
-          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)))
-        .command('rollback', 'Drop the NOTIFY trigger (and with --drop-constraint the project\'s unique constraint, never Kea\'s index)', (y) =>
-          declare(y, 'db')
-            .option('notify-only', { type: 'boolean', describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)' })
-            .option('drop-constraint', { type: 'boolean', describe: 'Also drop the constraint `db migrate` added where Kea had no unique index' })
-            .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
-            .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
-            .conflicts('notify-only', 'drop-constraint'),
-          (argv) => printDb(argv, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))))
-        .command('status', "Show Kea's schema version, the migrations version, the arbiter and the NOTIFY trigger", (y) =>
-          declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
-          (argv) => printDb(argv, (o) => dbStatus(o.db, o.allowUntestedSchema)))
+        .command(
+          'migrate',
+          'Apply the upsert arbiter, and the lease4 NOTIFY trigger with --notify (idempotent)',
+          (y) =>
+            declare(y, 'db')
+              .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
+              .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
+              .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
+          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)),
+        )
+        .command(
+          'rollback',
+          "Drop the NOTIFY trigger (and with --drop-constraint the project's unique constraint, never Kea's index)",
+          (y) =>
+            declare(y, 'db')
+              .option('notify-only', {
+                type: 'boolean',
+                describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)',
+              })
+              .option('drop-constraint', {
+                type: 'boolean',
+                describe: 'Also drop the constraint `db migrate` added where Kea had no unique index',
+              })
+              .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
+              .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
+              .conflicts('notify-only', 'drop-constraint'),
+          (argv) => printDb(argv, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))),
+        )
+        .command(
+          'status',
+          "Show Kea's schema version, the migrations version, the arbiter and the NOTIFY trigger",
+          (y) => declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
+          (argv) => printDb(argv, (o) => dbStatus(o.db, o.allowUntestedSchema)),
+        )
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
     )
-    .command('plan', 'Show what the monitor would do with the current lease store (lease4 or the lease files); writes nothing', (y) =>
-      declare(y, 'run').option('json', JSON_FLAG),
+    .command(
+      'plan',
+      'Show what the monitor would do with the current lease store (lease4 or the lease files); writes nothing',
+      (y) => declare(y, 'run').option('json', JSON_FLAG),
       async (argv) => {
         exitCode = await oneShot(argv, planCommand);
-      })
+      },
+    )
     .command('reservations', "List, adopt, prune or purge the monitor's own reservations", (r) =>
       r
-        .command('list', "The monitor's own reservations, with whether each device has a live lease now", (y) =>
-          declare(y, 'run').option('json', JSON_FLAG),
+        .command(
+          'list',
+          "The monitor's own reservations, with whether each device has a live lease now",
+          (y) => declare(y, 'run').option('json', JSON_FLAG),
           async (argv) => {
             exitCode = await oneShot(argv, listCommand);
-          })
-        .command('adopt', 'Mark unmarked reservations that a discovery record in --output-dir says the monitor created', (y) =>
-          declare(y, 'run').option('json', JSON_FLAG),
+          },
+        )
+        .command(
+          'adopt',
+          'Mark unmarked reservations that a discovery record in --output-dir says the monitor created',
+          (y) => declare(y, 'run').option('json', JSON_FLAG),
           async (argv) => {
             exitCode = await oneShot(argv, adoptCommand);
-          })
-        .command('prune', 'Remove own reservations of devices with no live lease for --unseen-for, and their discovery records', (y) =>
-          declare(y, 'run').option('json', JSON_FLAG)
-            .option('unseen-for', { type: 'string', demandOption: true, describe: 'How long without a live lease, e.g. 90d, 12h, 0s' }),
+          },
+        )
+        .command(
+          'prune',
+          'Remove own reservations of devices with no live lease for --unseen-for, and their discovery records',
+          (y) =>
+            declare(y, 'run')
+              .option('json', JSON_FLAG)
+              .option('unseen-for', { type: 'string', demandOption: true, describe: 'How long without a live lease, e.g. 90d, 12h, 0s' }),
           async (argv) => {
             exitCode = await oneShot(argv, (o, out) => pruneCommand(o, unseenFor(argv.unseenFor), out));
-          })
-        .command('purge', 'Remove every reservation the monitor owns (and their discovery records), nothing else', (y) =>
-          declare(y, 'run').option('json', JSON_FLAG),
+          },
+        )
+        .command(
+          'purge',
+          'Remove every reservation the monitor owns (and their discovery records), nothing else',
+          (y) => declare(y, 'run').option('json', JSON_FLAG),
           async (argv) => {
             exitCode = await oneShot(argv, purgeCommand);
-          })
+          },
+        )
         .demandCommand(1, 'name a reservations command: list, adopt, prune or purge'),
     )
     .strict()

@@ -1,4 +1,15 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FatalError } from './errors';
 import { formatIPv4, formatMac, macFileStem } from './lease';
@@ -45,7 +56,11 @@ export class DiscoveryWriter {
       const probe = join(this.dir, `.write-probe-${process.pid}`);
       closeSync(openSync(probe, 'w', 0o600));
       unlinkSync(probe);
-      this.existing = new Set(readdirSync(this.dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+      this.existing = new Set(
+        readdirSync(this.dir)
+          .filter((n) => n.endsWith('.json'))
+          .map((n) => n.slice(0, -5)),
+      );
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       throw new FatalError(`output directory ${this.dir} is not writable (${code}): fix --output-dir or its permissions`);
@@ -91,7 +106,11 @@ export class DiscoveryWriter {
   /** Stems (MACs as aa-bb-...) that have a record on disk now; reconciliation compares leases with it. */
   recordStems(): Set<string> {
     try {
-      return new Set(readdirSync(this.dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+      return new Set(
+        readdirSync(this.dir)
+          .filter((n) => n.endsWith('.json'))
+          .map((n) => n.slice(0, -5)),
+      );
     } catch {
       return new Set();
     }

@@ -80,7 +80,12 @@ export function formatIPv4(n: number): string {
 
 /** "aa:bb:cc:dd:ee:ff" (Kea's CSV), "aabbccddeeff" (NOTIFY payload hex) or "" (no hardware address). */
 export function parseHwaddr(text: string): Buffer {
-  const hex = text.includes(':') ? text.split(':').map((p) => (p.length === 1 ? '0' + p : p)).join('') : text;
+  const hex = text.includes(':')
+    ? text
+        .split(':')
+        .map((p) => (p.length === 1 ? '0' + p : p))
+        .join('')
+    : text;
   if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) {
     throw new InvalidLeaseError(`hwaddr ${JSON.stringify(text.slice(0, 64))} is not hexadecimal`);
   }

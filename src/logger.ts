@@ -17,7 +17,7 @@ const textFormat = winston.format.printf((info) => {
     .filter(([k]) => typeof k === 'string' && k !== 'splat')
     .map(([k, v]) => `${k}=${renderValue(v)}`)
     .join(' ');
-  const mod = module ? ` [${String(module)}]` : '';
+  const mod = typeof module === 'string' && module !== '' ? ` [${module}]` : '';
   return `${String(timestamp)} ${String(level)}${mod} ${String(message)}${fields ? ' ' + fields : ''}`;
 });
 

@@ -101,11 +101,18 @@ export const M = {
   dryRun: def('kea_lease_monitor_dry_run_decisions_total', 'Decisions made with --dry-run (nothing written), by action', {
     labelNames: ['action'],
   }),
-  keaApiCommands: def('kea_lease_monitor_kea_api_commands_total', "Commands sent to Kea's control socket (--writer kea-api), by command and result", {
-    labelNames: ['command', 'result'],
-  }),
+  keaApiCommands: def(
+    'kea_lease_monitor_kea_api_commands_total',
+    "Commands sent to Kea's control socket (--writer kea-api), by command and result",
+    {
+      labelNames: ['command', 'result'],
+    },
+  ),
   pruned: def('kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"),
-  migrationsVersion: def('kea_lease_monitor_migrations_version', "kea-lease-monitor's migrations version recorded in the database (0: none)"),
+  migrationsVersion: def(
+    'kea_lease_monitor_migrations_version',
+    "kea-lease-monitor's migrations version recorded in the database (0: none)",
+  ),
 } as const;
 
 interface Child {

@@ -63,11 +63,17 @@ export class Monitor {
     this.policy = compilePolicy(options.policy);
     this.queue = new LeaseQueue(options.queueSize);
     // --prune-unseen-for also needs DELETE on hosts: checked before the first batch.
-    const sqlNeeds = options.pruneUnseenFor !== null
-      ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
-      : options.useDatabaseEvents ? null : {};
+    const sqlNeeds =
+      options.pruneUnseenFor !== null
+        ? { deleteHosts: true, lease4Required: options.useDatabaseEvents }
+        : options.useDatabaseEvents
+          ? null
+          : {};
     const reservationPolicy = { maxPerSubnet: options.maxReservationsPerSubnet };
-    const db = options.writer === 'sql' || options.useDatabaseEvents ? new Database(options.db, options.poolSize, log.child({ module: 'db' })) : null;
+    const db =
+      options.writer === 'sql' || options.useDatabaseEvents
+        ? new Database(options.db, options.poolSize, log.child({ module: 'db' }))
+        : null;
     this.db = db;
     this.backend =
       options.writer === 'kea-api'
@@ -77,20 +83,32 @@ export class Monitor {
               concurrency: options.keaApiConcurrency,
               timeoutMs: options.keaApiTimeout * 1000,
             },
-            log.child({ module: 'kea-api' }), this.metrics,
+            log.child({ module: 'kea-api' }),
+            this.metrics,
           )
-        : new SqlBackend(db as Database, { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence }, log.child({ module: 'writer' }));
+        : new SqlBackend(
+            db as Database,
+            { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence },
+            log.child({ module: 'writer' }),
+          );
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
-      this.backend, this.queue, this.discovery,
+      this.backend,
+      this.queue,
+      this.discovery,
       {
-        batchSize: options.batchSize, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, shutdownGraceMs: options.shutdownGrace * 1000,
+        batchSize: options.batchSize,
+        reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+        shutdownGraceMs: options.shutdownGrace * 1000,
         // SQL in database mode without pruning: the listener checks privileges on every connect.
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
-        policy: this.policy, reservationPolicy, dryRun: options.dryRun,
+        policy: this.policy,
+        reservationPolicy,
+        dryRun: options.dryRun,
         onStale: () => this.notify?.recheck(),
       },
-      log.child({ module: 'writer' }), this.metrics,
+      log.child({ module: 'writer' }),
+      this.metrics,
     );
     // No database at all (file mode + Kea API writer): no Kea schema to check.
     this.schemaGuard = db
@@ -99,15 +117,23 @@ export class Monitor {
     if (options.useDatabaseEvents) {
       this.notify = new NotifySource(
         {
-          subnets, heartbeatMs: options.heartbeatInterval * 1000, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          subnets,
+          heartbeatMs: options.heartbeatInterval * 1000,
+          reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
           reconcileMs: options.reconcileInterval * 1000,
         },
-        db as Database, this.queue, this.discovery, log.child({ module: 'listener' }), this.metrics,
+        db as Database,
+        this.queue,
+        this.discovery,
+        log.child({ module: 'listener' }),
+        this.metrics,
       );
     } else {
       this.memfile = new MemfileSource(
         { leaseFile: options.leaseFile, stateFile: options.stateFile, pollIntervalMs: options.pollInterval * 1000, subnets },
-        this.queue, log.child({ module: 'memfile' }), this.metrics,
+        this.queue,
+        log.child({ module: 'memfile' }),
+        this.metrics,
       );
     }
   }
@@ -126,7 +152,10 @@ export class Monitor {
 
   private async doStart(): Promise<void> {
     this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
-    this.log.info('Selection policy', { ...describePolicy(this.policy), max_reservations_per_subnet: this.options.maxReservationsPerSubnet });
+    this.log.info('Selection policy', {
+      ...describePolicy(this.policy),
+      max_reservations_per_subnet: this.options.maxReservationsPerSubnet,
+    });
     if (this.options.dryRun) this.log.warn('Dry run: decisions are logged and counted; neither hosts nor discovery records are written');
     this.schedulePrune();
     this.discovery.prepare();
@@ -186,13 +215,20 @@ export class Monitor {
     try {
       client = await this.db.connect();
       const r = await prune(client, {
-        useDatabaseEvents: this.options.useDatabaseEvents, leaseFile: this.options.leaseFile, outputDir: this.options.outputDir,
-        unseenForSeconds: this.options.pruneUnseenFor ?? Infinity, dryRun: this.options.dryRun,
+        useDatabaseEvents: this.options.useDatabaseEvents,
+        leaseFile: this.options.leaseFile,
+        outputDir: this.options.outputDir,
+        unseenForSeconds: this.options.pruneUnseenFor ?? Infinity,
+        dryRun: this.options.dryRun,
       });
       if (!this.options.dryRun) this.metrics.inc(...M.pruned, {}, r.rows.length);
       for (const row of r.rows) {
         log.info(this.options.dryRun ? '[dry run] would prune reservation' : 'Pruned reservation of a device unseen too long', {
-          mac: row.mac, ip: row.ip, subnet_id: row.subnet_id, host_id: row.host_id, last_seen: row.last_seen,
+          mac: row.mac,
+          ip: row.ip,
+          subnet_id: row.subnet_id,
+          host_id: row.host_id,
+          last_seen: row.last_seen,
         });
       }
     } catch (err) {

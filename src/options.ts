@@ -123,90 +123,328 @@ export const ENV_PREFIX = 'KEA_LM_';
 
 /** The one table every flag, its environment variable and its help text come from. */
 export const OPTION_SPECS = {
-  useDatabaseEvents: { flag: 'use-database-events', kind: 'boolean', group: 'run', default: 'false',
-    describe: 'Learn about leases from PostgreSQL NOTIFY on lease4 instead of the memfile CSV (needs `db migrate --notify`)' },
-  dbHost: { flag: 'db-host', kind: 'string', group: 'db', default: 'localhost',
-    describe: 'PostgreSQL host, address or unix socket directory; a comma-separated list is tried in order and the first read-write primary is used (like libpq target_session_attrs=read-write)' },
-  dbPort: { flag: 'db-port', kind: 'integers', group: 'db', default: '5432', min: 1, max: 65535,
-    describe: 'PostgreSQL port; one for every host, or a comma-separated list with one port per --db-host entry' },
+  useDatabaseEvents: {
+    flag: 'use-database-events',
+    kind: 'boolean',
+    group: 'run',
+    default: 'false',
+    describe: 'Learn about leases from PostgreSQL NOTIFY on lease4 instead of the memfile CSV (needs `db migrate --notify`)',
+  },
+  dbHost: {
+    flag: 'db-host',
+    kind: 'string',
+    group: 'db',
+    default: 'localhost',
+    describe:
+      'PostgreSQL host, address or unix socket directory; a comma-separated list is tried in order and the first read-write primary is used (like libpq target_session_attrs=read-write)',
+  },
+  dbPort: {
+    flag: 'db-port',
+    kind: 'integers',
+    group: 'db',
+    default: '5432',
+    min: 1,
+    max: 65535,
+    describe: 'PostgreSQL port; one for every host, or a comma-separated list with one port per --db-host entry',
+  },
   dbName: { flag: 'db-name', kind: 'string', group: 'db', default: 'kea', describe: "Kea's database" },
   dbUser: { flag: 'db-user', kind: 'string', group: 'db', default: 'kea', describe: 'Database user' },
-  dbPassword: { flag: 'db-password', kind: 'string', group: 'db',
-    describe: 'Database password. Shows in the process list: prefer KEA_DB_PASSWORD, --db-password-file or the systemd credential "db-password"' },
+  dbPassword: {
+    flag: 'db-password',
+    kind: 'string',
+    group: 'db',
+    describe:
+      'Database password. Shows in the process list: prefer KEA_DB_PASSWORD, --db-password-file or the systemd credential "db-password"',
+  },
   dbPasswordFile: { flag: 'db-password-file', kind: 'string', group: 'db', describe: 'File holding the database password' },
-  subnetId: { flag: 'subnet-id', kind: 'list', group: 'run', min: 1, max: 4294967294,
-    describe: 'Kea subnet ID to reserve leases in; repeat or comma-separate for several. Default: every subnet' },
-  outputDir: { flag: 'output-dir', kind: 'string', group: 'run', default: '/var/lib/kea/discovery',
-    describe: 'Directory for discovery records (<mac>.json)' },
-  leaseFile: { flag: 'lease-file', kind: 'string', group: 'run', default: '/var/lib/kea/kea-leases4.csv',
-    describe: "Kea's memfile lease file (file mode)" },
-  stateFile: { flag: 'state-file', kind: 'string', group: 'run',
-    describe: 'Where file mode remembers its read position. Default: <output-dir>/.memfile-position.json' },
-  pollInterval: { flag: 'poll-interval', kind: 'number', group: 'run', default: '5', min: 0.05, max: 3600,
-    describe: 'Seconds between polls where the lease file cannot be watched with inotify' },
-  logLevel: { flag: 'log-level', kind: 'choice', group: 'db', default: 'info', choices: ['error', 'warn', 'info', 'debug'],
-    describe: 'Log level' },
-  logFormat: { flag: 'log-format', kind: 'choice', group: 'db', default: 'text', choices: ['text', 'json'],
-    describe: 'Log format' },
-  metricsPort: { flag: 'metrics-port', kind: 'integer', group: 'run', default: '0', min: 0, max: 65535,
-    describe: 'Serve Prometheus metrics on this port (0: off)' },
+  subnetId: {
+    flag: 'subnet-id',
+    kind: 'list',
+    group: 'run',
+    min: 1,
+    max: 4294967294,
+    describe: 'Kea subnet ID to reserve leases in; repeat or comma-separate for several. Default: every subnet',
+  },
+  outputDir: {
+    flag: 'output-dir',
+    kind: 'string',
+    group: 'run',
+    default: '/var/lib/kea/discovery',
+    describe: 'Directory for discovery records (<mac>.json)',
+  },
+  leaseFile: {
+    flag: 'lease-file',
+    kind: 'string',
+    group: 'run',
+    default: '/var/lib/kea/kea-leases4.csv',
+    describe: "Kea's memfile lease file (file mode)",
+  },
+  stateFile: {
+    flag: 'state-file',
+    kind: 'string',
+    group: 'run',
+    describe: 'Where file mode remembers its read position. Default: <output-dir>/.memfile-position.json',
+  },
+  pollInterval: {
+    flag: 'poll-interval',
+    kind: 'number',
+    group: 'run',
+    default: '5',
+    min: 0.05,
+    max: 3600,
+    describe: 'Seconds between polls where the lease file cannot be watched with inotify',
+  },
+  logLevel: {
+    flag: 'log-level',
+    kind: 'choice',
+    group: 'db',
+    default: 'info',
+    choices: ['error', 'warn', 'info', 'debug'],
+    describe: 'Log level',
+  },
+  logFormat: { flag: 'log-format', kind: 'choice', group: 'db', default: 'text', choices: ['text', 'json'], describe: 'Log format' },
+  metricsPort: {
+    flag: 'metrics-port',
+    kind: 'integer',
+    group: 'run',
+    default: '0',
+    min: 0,
+    max: 65535,
+    describe: 'Serve Prometheus metrics on this port (0: off)',
+  },
   metricsHost: { flag: 'metrics-host', kind: 'string', group: 'run', default: '127.0.0.1', describe: 'Address for the metrics endpoint' },
-  batchSize: { flag: 'batch-size', kind: 'integer', group: 'run', default: '1000', min: 1, max: 10000,
-    describe: 'Most leases written in one statement' },
-  queueSize: { flag: 'queue-size', kind: 'integer', group: 'run', default: '20000', min: 1, max: 1000000,
-    describe: 'Most leases waiting to be written' },
-  poolSize: { flag: 'pool-size', kind: 'integer', group: 'run', default: '2', min: 1, max: 32,
-    describe: 'Database connections for writes and catch-up' },
-  heartbeatInterval: { flag: 'heartbeat-interval', kind: 'number', group: 'run', default: '15', min: 0.1, max: 3600,
-    describe: 'Seconds between checks that the listener is still LISTENing' },
-  reconnectMaxDelay: { flag: 'reconnect-max-delay', kind: 'number', group: 'run', default: '30', min: 0.1, max: 3600,
-    describe: 'Cap, in seconds, of the reconnect backoff' },
-  dbStatementTimeout: { flag: 'db-statement-timeout', kind: 'number', group: 'db', default: '30', min: 0, max: 86400,
-    describe: 'Seconds a statement may run before PostgreSQL cancels it (statement_timeout; 0: no limit)' },
-  dbLockTimeout: { flag: 'db-lock-timeout', kind: 'number', group: 'db', default: '5', min: 0, max: 86400,
-    describe: 'Seconds to wait for a lock before giving up and retrying (lock_timeout; 0: no limit)' },
-  dbIdleInTransactionTimeout: { flag: 'db-idle-in-transaction-timeout', kind: 'number', group: 'db', default: '60', min: 0, max: 86400,
-    describe: 'Seconds one of our sessions may sit idle inside a transaction before PostgreSQL ends it (idle_in_transaction_session_timeout; 0: no limit)' },
-  dbQueryTimeout: { flag: 'db-query-timeout', kind: 'number', group: 'db', default: '40', min: 0, max: 86400,
-    describe: 'Seconds without any answer from the server (half-open TCP) before the connection is dropped and the work retried on a new one (0: no limit)' },
-  dbConnectTimeout: { flag: 'db-connect-timeout', kind: 'number', group: 'db', default: '10', min: 0.1, max: 3600,
-    describe: 'Seconds a connection attempt to one host may take' },
-  reconcileInterval: { flag: 'reconcile-interval', kind: 'number', group: 'run', default: '300', min: 0, max: 86400,
-    describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)' },
-  shutdownGrace: { flag: 'shutdown-grace', kind: 'number', group: 'run', default: '5', min: 0, max: 300,
-    describe: 'Seconds a stop may spend writing what is already queued' },
-  writer: { flag: 'writer', kind: 'choice', group: 'run', default: 'sql', choices: ['sql', 'kea-api'],
-    describe: "Where reservations go: Kea's hosts table through SQL, or kea-dhcp4's control socket (host_cmds hook, Kea 3.0+)" },
-  keaControlSocket: { flag: 'kea-control-socket', kind: 'string', group: 'run',
-    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api" },
-  keaApiConcurrency: { flag: 'kea-api-concurrency', kind: 'integer', group: 'run', default: '4', min: 1, max: 64,
-    describe: 'Commands in flight on the control socket at once (--writer kea-api)' },
-  keaApiTimeout: { flag: 'kea-api-timeout', kind: 'number', group: 'run', default: '10', min: 0.1, max: 600,
-    describe: 'Seconds one control-socket command may take (--writer kea-api)' },
-  allowMacPrefix: { flag: 'allow-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
-    describe: 'Reserve only MACs starting with this prefix (1-6 octets, e.g. 0c:c4:7a); repeatable. Default: any' },
-  denyMacPrefix: { flag: 'deny-mac-prefix', kind: 'strings', group: 'run', split: 'comma', check: parseMacPrefix,
-    describe: 'Never reserve MACs starting with this prefix; repeatable; wins over every allow rule' },
-  allowHostname: { flag: 'allow-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
-    describe: 'Reserve only hostnames matching this regular expression (case-insensitive, anchored only by ^ and $); repeatable' },
-  denyHostname: { flag: 'deny-hostname', kind: 'strings', group: 'run', split: 'newline', check: compileHostnamePattern,
-    describe: 'Never reserve hostnames matching this regular expression; repeatable; wins over every allow rule' },
-  allowAddress: { flag: 'allow-address', kind: 'strings', group: 'run', split: 'comma', check: parseCidr,
-    describe: 'Reserve only addresses inside this CIDR range (e.g. 10.0.200.0/26); repeatable. Default: any' },
-  maxReservationsPerSubnet: { flag: 'max-reservations-per-subnet', kind: 'integer', group: 'run', min: 0, max: 4294967295,
-    describe: "At most this many of the monitor's own reservations per subnet; past it new devices are not reserved. Default: no cap" },
-  dryRun: { flag: 'dry-run', kind: 'boolean', group: 'run', default: 'false',
-    describe: 'Make every decision, log and count it, but write neither hosts nor discovery records' },
-  pruneUnseenFor: { flag: 'prune-unseen-for', kind: 'duration', group: 'run',
-    describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off" },
-  config: { flag: 'config', kind: 'string', group: 'run',
-    describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)' },
-  haGroup: { flag: 'ha-group', kind: 'string', group: 'run',
-    describe: 'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)' },
-  haInterval: { flag: 'ha-interval', kind: 'number', group: 'run', default: '2', min: 0.1, max: 60,
-    describe: 'Seconds between a standby\'s attempts to take over and the active monitor\'s checks of its lock connection' },
-  allowUntestedSchema: { flag: 'allow-untested-schema', kind: 'boolean', group: 'db', default: 'false',
-    describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning' },
+  batchSize: {
+    flag: 'batch-size',
+    kind: 'integer',
+    group: 'run',
+    default: '1000',
+    min: 1,
+    max: 10000,
+    describe: 'Most leases written in one statement',
+  },
+  queueSize: {
+    flag: 'queue-size',
+    kind: 'integer',
+    group: 'run',
+    default: '20000',
+    min: 1,
+    max: 1000000,
+    describe: 'Most leases waiting to be written',
+  },
+  poolSize: {
+    flag: 'pool-size',
+    kind: 'integer',
+    group: 'run',
+    default: '2',
+    min: 1,
+    max: 32,
+    describe: 'Database connections for writes and catch-up',
+  },
+  heartbeatInterval: {
+    flag: 'heartbeat-interval',
+    kind: 'number',
+    group: 'run',
+    default: '15',
+    min: 0.1,
+    max: 3600,
+    describe: 'Seconds between checks that the listener is still LISTENing',
+  },
+  reconnectMaxDelay: {
+    flag: 'reconnect-max-delay',
+    kind: 'number',
+    group: 'run',
+    default: '30',
+    min: 0.1,
+    max: 3600,
+    describe: 'Cap, in seconds, of the reconnect backoff',
+  },
+  dbStatementTimeout: {
+    flag: 'db-statement-timeout',
+    kind: 'number',
+    group: 'db',
+    default: '30',
+    min: 0,
+    max: 86400,
+    describe: 'Seconds a statement may run before PostgreSQL cancels it (statement_timeout; 0: no limit)',
+  },
+  dbLockTimeout: {
+    flag: 'db-lock-timeout',
+    kind: 'number',
+    group: 'db',
+    default: '5',
+    min: 0,
+    max: 86400,
+    describe: 'Seconds to wait for a lock before giving up and retrying (lock_timeout; 0: no limit)',
+  },
+  dbIdleInTransactionTimeout: {
+    flag: 'db-idle-in-transaction-timeout',
+    kind: 'number',
+    group: 'db',
+    default: '60',
+    min: 0,
+    max: 86400,
+    describe:
+      'Seconds one of our sessions may sit idle inside a transaction before PostgreSQL ends it (idle_in_transaction_session_timeout; 0: no limit)',
+  },
+  dbQueryTimeout: {
+    flag: 'db-query-timeout',
+    kind: 'number',
+    group: 'db',
+    default: '40',
+    min: 0,
+    max: 86400,
+    describe:
+      'Seconds without any answer from the server (half-open TCP) before the connection is dropped and the work retried on a new one (0: no limit)',
+  },
+  dbConnectTimeout: {
+    flag: 'db-connect-timeout',
+    kind: 'number',
+    group: 'db',
+    default: '10',
+    min: 0.1,
+    max: 3600,
+    describe: 'Seconds a connection attempt to one host may take',
+  },
+  reconcileInterval: {
+    flag: 'reconcile-interval',
+    kind: 'number',
+    group: 'run',
+    default: '300',
+    min: 0,
+    max: 86400,
+    describe: 'Database mode: seconds between reconciliation runs that find leases without a reservation or a discovery record (0: off)',
+  },
+  shutdownGrace: {
+    flag: 'shutdown-grace',
+    kind: 'number',
+    group: 'run',
+    default: '5',
+    min: 0,
+    max: 300,
+    describe: 'Seconds a stop may spend writing what is already queued',
+  },
+  writer: {
+    flag: 'writer',
+    kind: 'choice',
+    group: 'run',
+    default: 'sql',
+    choices: ['sql', 'kea-api'],
+    describe: "Where reservations go: Kea's hosts table through SQL, or kea-dhcp4's control socket (host_cmds hook, Kea 3.0+)",
+  },
+  keaControlSocket: {
+    flag: 'kea-control-socket',
+    kind: 'string',
+    group: 'run',
+    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api",
+  },
+  keaApiConcurrency: {
+    flag: 'kea-api-concurrency',
+    kind: 'integer',
+    group: 'run',
+    default: '4',
+    min: 1,
+    max: 64,
+    describe: 'Commands in flight on the control socket at once (--writer kea-api)',
+  },
+  keaApiTimeout: {
+    flag: 'kea-api-timeout',
+    kind: 'number',
+    group: 'run',
+    default: '10',
+    min: 0.1,
+    max: 600,
+    describe: 'Seconds one control-socket command may take (--writer kea-api)',
+  },
+  allowMacPrefix: {
+    flag: 'allow-mac-prefix',
+    kind: 'strings',
+    group: 'run',
+    split: 'comma',
+    check: parseMacPrefix,
+    describe: 'Reserve only MACs starting with this prefix (1-6 octets, e.g. 0c:c4:7a); repeatable. Default: any',
+  },
+  denyMacPrefix: {
+    flag: 'deny-mac-prefix',
+    kind: 'strings',
+    group: 'run',
+    split: 'comma',
+    check: parseMacPrefix,
+    describe: 'Never reserve MACs starting with this prefix; repeatable; wins over every allow rule',
+  },
+  allowHostname: {
+    flag: 'allow-hostname',
+    kind: 'strings',
+    group: 'run',
+    split: 'newline',
+    check: compileHostnamePattern,
+    describe: 'Reserve only hostnames matching this regular expression (case-insensitive, anchored only by ^ and $); repeatable',
+  },
+  denyHostname: {
+    flag: 'deny-hostname',
+    kind: 'strings',
+    group: 'run',
+    split: 'newline',
+    check: compileHostnamePattern,
+    describe: 'Never reserve hostnames matching this regular expression; repeatable; wins over every allow rule',
+  },
+  allowAddress: {
+    flag: 'allow-address',
+    kind: 'strings',
+    group: 'run',
+    split: 'comma',
+    check: parseCidr,
+    describe: 'Reserve only addresses inside this CIDR range (e.g. 10.0.200.0/26); repeatable. Default: any',
+  },
+  maxReservationsPerSubnet: {
+    flag: 'max-reservations-per-subnet',
+    kind: 'integer',
+    group: 'run',
+    min: 0,
+    max: 4294967295,
+    describe: "At most this many of the monitor's own reservations per subnet; past it new devices are not reserved. Default: no cap",
+  },
+  dryRun: {
+    flag: 'dry-run',
+    kind: 'boolean',
+    group: 'run',
+    default: 'false',
+    describe: 'Make every decision, log and count it, but write neither hosts nor discovery records',
+  },
+  pruneUnseenFor: {
+    flag: 'prune-unseen-for',
+    kind: 'duration',
+    group: 'run',
+    describe: "Every hour, remove the monitor's own reservations of devices with no live lease for this long (e.g. 90d). Default: off",
+  },
+  config: {
+    flag: 'config',
+    kind: 'string',
+    group: 'run',
+    describe: 'YAML file whose keys are the long flag names of `run` (flags and KEA_LM_* variables override it)',
+  },
+  haGroup: {
+    flag: 'ha-group',
+    kind: 'string',
+    group: 'run',
+    describe:
+      'Run as one of an HA pair: monitors with the same group name on one database elect one active writer (PostgreSQL advisory lock); the others stand by. Default: off (always active)',
+  },
+  haInterval: {
+    flag: 'ha-interval',
+    kind: 'number',
+    group: 'run',
+    default: '2',
+    min: 0.1,
+    max: 60,
+    describe: "Seconds between a standby's attempts to take over and the active monitor's checks of its lock connection",
+  },
+  allowUntestedSchema: {
+    flag: 'allow-untested-schema',
+    kind: 'boolean',
+    group: 'db',
+    default: 'false',
+    describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -261,7 +499,9 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
       return toInteger(raw);
     case 'integers': {
       // Ordered and not deduplicated: one value per host of a list.
-      const parts = String(raw).split(',').map((p) => p.trim());
+      const parts = String(raw)
+        .split(',')
+        .map((p) => p.trim());
       if (parts.some((p) => p === '')) bad('has an empty entry');
       return parts.map(toInteger);
     }
@@ -272,7 +512,14 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
     }
     case 'list': {
       const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(','));
-      return [...new Set(parts.map((p) => p.trim()).filter((p) => p !== '').map(toInteger))];
+      return [
+        ...new Set(
+          parts
+            .map((p) => p.trim())
+            .filter((p) => p !== '')
+            .map(toInteger),
+        ),
+      ];
     }
     case 'choice': {
       const s = String(raw).trim().toLowerCase();
@@ -367,11 +614,16 @@ export function resolvePassword(
 /** Where --config points, if anywhere (argv, then KEA_LM_CONFIG). */
 export function configPath(argv: RawValues, env: NodeJS.ProcessEnv): string | null {
   const raw = argv.config ?? env[envName(OPTION_SPECS.config)];
-  return raw === undefined ? null : (parseValue('config', raw, argv.config !== undefined ? '--config' : envName(OPTION_SPECS.config)) as string);
+  return raw === undefined
+    ? null
+    : (parseValue('config', raw, argv.config !== undefined ? '--config' : envName(OPTION_SPECS.config)) as string);
 }
 
 export function buildOptions(
-  argv: RawValues, env: NodeJS.ProcessEnv = process.env, hooks: PasswordSources = {}, config: ConfigValues | null = null,
+  argv: RawValues,
+  env: NodeJS.ProcessEnv = process.env,
+  hooks: PasswordSources = {},
+  config: ConfigValues | null = null,
 ): Options {
   const v = resolveValues(argv, env, config);
   const outputDir = v.outputDir as string;
@@ -427,10 +679,16 @@ export function buildOptions(
     allowUntestedSchema: v.allowUntestedSchema as boolean,
   };
   if (opts.writer === 'kea-api') {
-    if (opts.keaControlSocket === null) throw new UsageError('--writer kea-api needs --kea-control-socket PATH (kea-dhcp4\'s control socket)');
+    if (opts.keaControlSocket === null)
+      throw new UsageError("--writer kea-api needs --kea-control-socket PATH (kea-dhcp4's control socket)");
     // These act on the hosts table through SQL; the API writer does not have them (yet).
     // --ha-group: only SQL writes can be fenced by the HA lock (docs/ha.md).
-    const sqlOnly = [['--dry-run', opts.dryRun], ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null], ['--prune-unseen-for', opts.pruneUnseenFor !== null], ['--ha-group', opts.haGroup !== null]] as const;
+    const sqlOnly = [
+      ['--dry-run', opts.dryRun],
+      ['--max-reservations-per-subnet', opts.maxReservationsPerSubnet !== null],
+      ['--prune-unseen-for', opts.pruneUnseenFor !== null],
+      ['--ha-group', opts.haGroup !== null],
+    ] as const;
     for (const [flag, set] of sqlOnly) if (set) throw new UsageError(`${flag} works only with --writer sql`);
   }
   if (opts.queueSize < opts.batchSize) {

@@ -37,7 +37,7 @@ export function readMark(text: string | null | undefined): OwnerMark | null {
   const { created, source } = mark as Partial<OwnerMark>;
   if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) return null;
   if (source !== 'memfile' && source !== 'database') return null;
-  return { ...(mark as object), created, source };
+  return { ...mark, created, source };
 }
 
 export function isOwned(text: string | null | undefined): boolean {

@@ -35,9 +35,12 @@ before(async () => {
   db = await cluster.freshDatabase();
   // A least-privileged runtime role over TCP with a password, as in production.
   await cluster.sql(db.database, `CREATE ROLE klm_monitor LOGIN PASSWORD '${PASSWORD}'`);
-  await cluster.sql(db.database, `GRANT SELECT ON lease4 TO klm_monitor;
+  await cluster.sql(
+    db.database,
+    `GRANT SELECT ON lease4 TO klm_monitor;
     GRANT SELECT, INSERT, UPDATE ON hosts TO klm_monitor;
-    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_monitor`);
+    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_monitor`,
+  );
 });
 after(() => cluster.stop());
 
@@ -45,8 +48,22 @@ describe('the built binary', () => {
   test('--help documents the contract and exits 0', () => {
     const r = run(['--help']);
     assert.equal(r.status, 0, r.stderr);
-    for (const flag of ['--use-database-events', '--db-host', '--db-port', '--db-name', '--db-user', '--db-password', '--db-password-file',
-      '--subnet-id', '--output-dir', '--lease-file', '--poll-interval', '--log-level', '--log-format', 'KEA_LM_DB_HOST']) {
+    for (const flag of [
+      '--use-database-events',
+      '--db-host',
+      '--db-port',
+      '--db-name',
+      '--db-user',
+      '--db-password',
+      '--db-password-file',
+      '--subnet-id',
+      '--output-dir',
+      '--lease-file',
+      '--poll-interval',
+      '--log-level',
+      '--log-format',
+      'KEA_LM_DB_HOST',
+    ]) {
       assert.ok(r.stdout.includes(flag), `--help mentions ${flag}`);
     }
     assert.match(run(['db', '--help']).stdout, /migrate[\s\S]*rollback[\s\S]*status/);
@@ -73,9 +90,17 @@ describe('the built binary', () => {
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout);
     };
-    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--dry-run', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify', '0003_migrations_version'], dry_run: true });
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--dry-run', '--json', ...su])), {
+      changed: true,
+      applied: ['0002_lease4_notify', '0003_migrations_version'],
+      dry_run: true,
+    });
     assert.equal(parse(run(['db', 'status', '--json', ...su])).notify_trigger, false);
-    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: true, applied: ['0002_lease4_notify', '0003_migrations_version'], dry_run: false });
+    assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), {
+      changed: true,
+      applied: ['0002_lease4_notify', '0003_migrations_version'],
+      dry_run: false,
+    });
     assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: false, applied: [], dry_run: false });
     const status = parse(run(['db', 'status', '--json', ...su]));
     assert.deepEqual([status.notify_trigger, status.schema_version, status.migrations_version], [true, '13.0', 3]);
@@ -87,9 +112,15 @@ describe('the built binary', () => {
   test('a real run in database mode: password only in the environment, reservation and record, SIGTERM exits 0', async () => {
     const out = tempDir('klm-bin-out-');
     const metricsPort = await freePort();
-    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--output-dir', out, '--log-format', 'json', '--metrics-port', String(metricsPort)], {
-      cwd, env: { ...cleanEnv, KEA_DB_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      BIN,
+      ['--use-database-events', ...dbArgs(db), '--output-dir', out, '--log-format', 'json', '--metrics-port', String(metricsPort)],
+      {
+        cwd,
+        env: { ...cleanEnv, KEA_DB_PASSWORD: PASSWORD },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const stderr = collect(child);
     try {
       await waitFor('listening', () => stderr().includes('Listening for database lease events'), 15_000);
@@ -100,7 +131,10 @@ describe('the built binary', () => {
       await waitFor('record', () => existsSync(join(out, `${fileStem(lease.mac)}.json`)), 15_000);
       const rows = await reservations(c);
       await c.end();
-      assert.deepEqual(rows.map((r) => [r.mac, r.ip]), [[lease.mac, lease.ip]]);
+      assert.deepEqual(
+        rows.map((r) => [r.mac, r.ip]),
+        [[lease.mac, lease.ip]],
+      );
       assert.ok(stderr().includes('Static reservation created'));
       assert.ok(!stderr().includes(PASSWORD), 'the password is never logged');
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -125,7 +159,9 @@ describe('the built binary', () => {
     const [lease] = manyLeases(1, 901);
     writeFileSync(file, CSV_HEADER + '\n' + csvRow(lease));
     const child = spawn(BIN, [...dbArgs(db), '--db-password-file', secret, '--lease-file', file, '--output-dir', out], {
-      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: cleanEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr = collect(child);
     try {
@@ -155,9 +191,15 @@ describe('the built binary', () => {
 
     // The same check as above, on a daemon that was given the password on its command line.
     const out = tempDir('klm-bin-out-');
-    const child = spawn(BIN, ['--use-database-events', ...dbArgs(db), '--db-password', PASSWORD, '--output-dir', out, '--log-format', 'json'], {
-      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      BIN,
+      ['--use-database-events', ...dbArgs(db), '--db-password', PASSWORD, '--output-dir', out, '--log-format', 'json'],
+      {
+        cwd,
+        env: cleanEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const stderr = collect(child);
     try {
       await waitFor('listening', () => stderr().includes('Listening for database lease events'), 15_000);
@@ -171,8 +213,11 @@ describe('the built binary', () => {
 
   test('a missing privilege: exit 1 with one error line naming the privilege, the role and the GRANT', async () => {
     const role = 'klm_noinsert';
-    await cluster.sql(db.database, `CREATE ROLE ${role} LOGIN PASSWORD '${PASSWORD}';
-      GRANT SELECT ON lease4 TO ${role}; GRANT SELECT, UPDATE ON hosts TO ${role}; GRANT USAGE ON SEQUENCE hosts_host_id_seq TO ${role}`);
+    await cluster.sql(
+      db.database,
+      `CREATE ROLE ${role} LOGIN PASSWORD '${PASSWORD}';
+      GRANT SELECT ON lease4 TO ${role}; GRANT SELECT, UPDATE ON hosts TO ${role}; GRANT USAGE ON SEQUENCE hosts_host_id_seq TO ${role}`,
+    );
     const file = join(tempDir('klm-bin-leases-'), 'kea-leases4.csv');
     writeFileSync(file, CSV_HEADER + '\n' + csvRow(manyLeases(1, 990)[0]));
     const args = [...dbArgs(db).slice(0, -1), role, '--lease-file', file, '--output-dir', tempDir('klm-bin-out-')];
@@ -184,8 +229,13 @@ describe('the built binary', () => {
     ]);
     child.kill('SIGKILL');
     assert.equal(code, 1, stderr());
-    const errors = stderr().split('\n').filter((l) => / error /.test(l));
-    assert.deepEqual(errors.map((l) => l.replace(/^\S+ error /, '')), [`role "${role}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${role}`]);
+    const errors = stderr()
+      .split('\n')
+      .filter((l) => / error /.test(l));
+    assert.deepEqual(
+      errors.map((l) => l.replace(/^\S+ error /, '')),
+      [`role "${role}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${role}`],
+    );
   });
 });
 
@@ -194,11 +244,16 @@ test('with the database unreachable it retries, logs the outage once, and still 
   for (const mode of [['--use-database-events'], ['--lease-file', join(tempDir('klm-bin-leases-'), 'kea-leases4.csv')]]) {
     if (mode[0] === '--lease-file') writeFileSync(mode[1], CSV_HEADER + '\n' + csvRow(manyLeases(1, 950)[0]));
     const child = spawn(BIN, [...mode, '--db-host', '127.0.0.1', '--db-port', '1', '--output-dir', out, '--reconnect-max-delay', '0.2'], {
-      cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: cleanEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr = collect(child);
     try {
-      const outageLines = () => stderr().split('\n').filter((l) => / error .*(Lost the database listener|Cannot write reservations)/.test(l));
+      const outageLines = () =>
+        stderr()
+          .split('\n')
+          .filter((l) => / error .*(Lost the database listener|Cannot write reservations)/.test(l));
       // Start-up time varies with the machine's load: wait for the first line, then for several
       // retries (0.2 s apart at most) that must not log again.
       await waitFor('the outage logged', () => outageLines().length > 0, 20_000);

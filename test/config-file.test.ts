@@ -26,8 +26,12 @@ describe('--config YAML file', () => {
   test('keys are the long flag names; values scalar or list', () => {
     const o = buildOptions({}, {}, {}, parseConfigText(yaml, 'monitor.yml'));
     assert.deepEqual(o.policy, {
-      subnetIds: [1, 2], allowMacPrefix: ['0c:c4:7a', '3c:22:fb'], denyMacPrefix: [], allowHostname: [],
-      denyHostname: ['^guest-', 'iphone'], allowAddress: ['10.0.200.0/26'],
+      subnetIds: [1, 2],
+      allowMacPrefix: ['0c:c4:7a', '3c:22:fb'],
+      denyMacPrefix: [],
+      allowHostname: [],
+      denyHostname: ['^guest-', 'iphone'],
+      allowAddress: ['10.0.200.0/26'],
     });
     assert.equal(o.maxReservationsPerSubnet, 50);
     assert.equal(o.outputDir, '/srv/discovery');
@@ -44,11 +48,20 @@ describe('--config YAML file', () => {
     assert.equal(buildOptions({}, { KEA_LM_BATCH_SIZE: '700' }, {}, cfg).batchSize, 700);
     assert.equal(buildOptions({ batchSize: '900' }, { KEA_LM_BATCH_SIZE: '700' }, {}, cfg).batchSize, 900);
     assert.deepEqual(buildOptions({}, { KEA_LM_ALLOW_MAC_PREFIX: 'aa:bb, cc' }, {}, cfg).policy.allowMacPrefix, ['aa:bb', 'cc']);
-    assert.deepEqual(buildOptions({ allowHostname: ['a,b{1,2}'] }, {}, {}, cfg).policy.allowHostname, ['a,b{1,2}'], 'regexes keep their commas');
+    assert.deepEqual(
+      buildOptions({ allowHostname: ['a,b{1,2}'] }, {}, {}, cfg).policy.allowHostname,
+      ['a,b{1,2}'],
+      'regexes keep their commas',
+    );
   });
 
   test('an unknown key or a bad value names the key and the file', () => {
-    const bad = (text: string, re: RegExp) => assert.throws(() => parseConfigText(text, '/etc/klm.yml'), (e: Error) => e instanceof UsageError && re.test(e.message), text);
+    const bad = (text: string, re: RegExp) =>
+      assert.throws(
+        () => parseConfigText(text, '/etc/klm.yml'),
+        (e: Error) => e instanceof UsageError && re.test(e.message),
+        text,
+      );
     bad('subnet-ids: [1]', /\/etc\/klm\.yml: unknown key "subnet-ids"/);
     bad('config: other.yml', /unknown key "config"/);
     bad('subnet-id: [one]', /\/etc\/klm\.yml: subnet-id: \["one"\] is not a whole number/);

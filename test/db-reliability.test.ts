@@ -50,10 +50,13 @@ function leaseFile(n: number, offset: number): string {
 /** A login role with the daemon's usual grants, minus `without` (e.g. "INSERT ON hosts"). */
 async function role(db: DbOptions, revoke: string[] = []): Promise<DbOptions> {
   const name = `klm_r${process.pid}_${++roles}`;
-  await cluster.sql(db.database, `CREATE ROLE ${name} LOGIN;
+  await cluster.sql(
+    db.database,
+    `CREATE ROLE ${name} LOGIN;
     GRANT SELECT ON lease4 TO ${name};
     GRANT SELECT, INSERT, UPDATE ON hosts TO ${name};
-    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO ${name}`);
+    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO ${name}`,
+  );
   for (const r of revoke) await cluster.sql(db.database, `REVOKE ${r} FROM ${name}`);
   return { ...db, user: name };
 }
@@ -64,7 +67,9 @@ async function fatalOf(options: Options): Promise<{ error: FatalError; logs: str
   try {
     const error = await Promise.race([
       run.done.then(() => assert.fail('the monitor stopped without an error')),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the monitor kept running: no fatal error within 15 s')), 15_000)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the monitor kept running: no fatal error within 15 s')), 15_000),
+      ),
     ]).catch((err: unknown) => err);
     assert.ok(error instanceof FatalError, `a FatalError, got ${String(error)}`);
     return { error, logs: run.logs };
@@ -79,7 +84,14 @@ async function startMonitorAllowingFailure(options: Options) {
   const { logger, logs } = memoryLogger();
   const monitor = new Monitor(options, logger);
   const started = monitor.start().catch(() => undefined);
-  return { logs, done: monitor.done, stop: async () => { await monitor.stop(); await started; } };
+  return {
+    logs,
+    done: monitor.done,
+    stop: async () => {
+      await monitor.stop();
+      await started;
+    },
+  };
 }
 
 describe('every wait on PostgreSQL is bounded', () => {
@@ -97,12 +109,20 @@ describe('every wait on PostgreSQL is bounded', () => {
         const errorsBefore = run.monitor.metrics.value('kea_lease_monitor_db_errors_total', { class: 'transient' });
         const lease = manyLeases(1, 100 + i)[0];
         await insertLeases(writer, [lease]);
-        await waitFor(`a lock timeout logged behind "${lock}"`, () =>
-          run.logs.filter((l) => l.includes('Cannot write reservations') && l.includes('lock timeout')).length === i + 1);
-        await waitFor('a retry that times out again', () =>
-          run.monitor.metrics.value('kea_lease_monitor_db_errors_total', { class: 'transient' }) >= errorsBefore + 2);
+        await waitFor(
+          `a lock timeout logged behind "${lock}"`,
+          () => run.logs.filter((l) => l.includes('Cannot write reservations') && l.includes('lock timeout')).length === i + 1,
+        );
+        await waitFor(
+          'a retry that times out again',
+          () => run.monitor.metrics.value('kea_lease_monitor_db_errors_total', { class: 'transient' }) >= errorsBefore + 2,
+        );
         // (Counting rows in hosts would itself wait behind the table lock.)
-        assert.equal(run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }), i, 'nothing written while the lock is held');
+        assert.equal(
+          run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),
+          i,
+          'nothing written while the lock is held',
+        );
         await holder.query('ROLLBACK');
         await waitFor('the reservation once the lock is gone', async () => (await countHosts(db)) === i + 1);
         await waitFor('the outage end logged', () => run.logs.filter((l) => l.includes('Writing reservations again')).length === i + 1);
@@ -118,17 +138,28 @@ describe('every wait on PostgreSQL is bounded', () => {
     const db = await cluster.freshDatabase();
     const proxy = await TcpProxy.start({ path: cluster.socketPath });
     const file = leaseFile(1, 200);
-    const viaProxy: DbOptions = { ...db, host: '127.0.0.1', port: proxy.port, timeouts: timeouts({ queryMs: 1500, connectMs: 1000, statementMs: 1000 }) };
+    const viaProxy: DbOptions = {
+      ...db,
+      host: '127.0.0.1',
+      port: proxy.port,
+      timeouts: timeouts({ queryMs: 1500, connectMs: 1000, statementMs: 1000 }),
+    };
     const run = await startMonitor(testOptions(viaProxy, { leaseFile: file }));
     try {
       await waitFor('the first reservation', async () => (await countHosts(db)) === 1);
       proxy.pause();
       appendFileSync(file, csvRow(manyLeases(1, 201)[0]));
-      await waitFor('the stalled batch abandoned (query timeout)', () =>
-        run.logs.some((l) => l.includes('Cannot write reservations') && /timeout/i.test(l)), 15_000);
+      await waitFor(
+        'the stalled batch abandoned (query timeout)',
+        () => run.logs.some((l) => l.includes('Cannot write reservations') && /timeout/i.test(l)),
+        15_000,
+      );
       // The retry on a new connection does not get through either (connect timeout), and is retried.
-      await waitFor('retries on new connections', () =>
-        run.monitor.metrics.value('kea_lease_monitor_db_errors_total', { class: 'transient' }) >= 2, 15_000);
+      await waitFor(
+        'retries on new connections',
+        () => run.monitor.metrics.value('kea_lease_monitor_db_errors_total', { class: 'transient' }) >= 2,
+        15_000,
+      );
       assert.equal(await countHosts(db), 1);
       proxy.resume();
       await waitFor('the reservation after the path comes back', async () => (await countHosts(db)) === 2, 20_000);
@@ -145,14 +176,21 @@ describe('missing privileges stop the monitor with one line naming the fix', () 
     const db = await role(await cluster.freshDatabase(), ['INSERT ON hosts']);
     const { error, logs } = await fatalOf(testOptions(db, { leaseFile: leaseFile(1, 300) }));
     assert.equal(error.message, `role "${db.user}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${db.user}`);
-    assert.deepEqual(logs.filter((l) => l.includes('"level":"error"')), [], 'nothing else is logged as an error');
+    assert.deepEqual(
+      logs.filter((l) => l.includes('"level":"error"')),
+      [],
+      'nothing else is logged as an error',
+    );
   });
 
   test('without USAGE on the sequence and SELECT on lease4, both are named', async () => {
     const db = await role(await cluster.freshDatabase(), ['USAGE ON SEQUENCE hosts_host_id_seq', 'SELECT ON lease4']);
     const { error } = await fatalOf(testOptions(db, { leaseFile: leaseFile(1, 310) }));
-    assert.equal(error.message, `role "${db.user}" lacks USAGE on sequence public.hosts_host_id_seq and SELECT on table lease4: ` +
-      `GRANT USAGE ON SEQUENCE public.hosts_host_id_seq TO ${db.user}; GRANT SELECT ON lease4 TO ${db.user}`);
+    assert.equal(
+      error.message,
+      `role "${db.user}" lacks USAGE on sequence public.hosts_host_id_seq and SELECT on table lease4: ` +
+        `GRANT USAGE ON SEQUENCE public.hosts_host_id_seq TO ${db.user}; GRANT SELECT ON lease4 TO ${db.user}`,
+    );
   });
 
   test('database mode without SELECT on lease4 refuses to start', async () => {
@@ -169,7 +207,9 @@ describe('missing privileges stop the monitor with one line naming the fix', () 
       await waitFor('the first reservation', async () => (await countHosts(db)) === 1);
       await cluster.sql(db.database, `REVOKE INSERT ON hosts FROM ${db.user}`);
       appendFileSync(file, csvRow(manyLeases(1, 321)[0]));
-      const err = await Promise.race([run.done.then(() => null), new Promise((r) => setTimeout(() => r('still running'), 15_000))]).catch((e: unknown) => e);
+      const err = await Promise.race([run.done.then(() => null), new Promise((r) => setTimeout(() => r('still running'), 15_000))]).catch(
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof FatalError, `stopped with a FatalError, got ${String(err)}`);
       assert.equal(err.message, `role "${db.user}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${db.user}`);
       assert.ok(!run.logs.some((l) => l.includes('Cannot write reservations')), 'no retry loop was entered');
@@ -233,8 +273,11 @@ describe('reconciliation while connected', () => {
       // A notification the trigger never sent (its exception handler, a disabled trigger).
       await c.query('ALTER TABLE lease4 DISABLE TRIGGER kea_lm_lease4_notify_ins');
       await insertLeases(c, [lost]);
-      await waitFor('the lost lease reserved by reconciliation', async () =>
-        (await reservations(c)).some((r) => r.mac === lost.mac && r.ip === lost.ip), 10_000);
+      await waitFor(
+        'the lost lease reserved by reconciliation',
+        async () => (await reservations(c)).some((r) => r.mac === lost.mac && r.ip === lost.ip),
+        10_000,
+      );
       assert.ok(run.monitor.metrics.value('kea_lease_monitor_reconcile_runs_total') >= 1);
       assert.ok(run.monitor.metrics.value('kea_lease_monitor_records_reconciled_total') >= 1);
       assert.ok(run.logs.some((l) => l.includes('Reconciliation done')));

@@ -8,7 +8,11 @@ import { parseHwaddr, parseIPv4 } from '../src/lease';
 import { tempDir } from './helpers/monitor';
 
 const lease = (ip: string, hostname: string | null = 'bmc') => ({
-  address: parseIPv4(ip), hwaddr: parseHwaddr('0c:c4:7a:00:00:01'), subnetId: 3, hostname, source: 'file' as const,
+  address: parseIPv4(ip),
+  hwaddr: parseHwaddr('0c:c4:7a:00:00:01'),
+  subnetId: 3,
+  hostname,
+  source: 'file' as const,
 });
 
 describe('discovery records', () => {
@@ -24,9 +28,15 @@ describe('discovery records', () => {
     w2.write({ lease: lease('10.0.0.2', null), outcome: 'updated', hostId: 7 }, new Date('2026-02-01T00:00:00Z'));
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), {
       // No hostname in the lease: the reservation keeps its name (COALESCE), and so does the record.
-      mac: '0c:c4:7a:00:00:01', ip: '10.0.0.2', hostname: 'bmc', subnet_id: 3,
-      first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-02-01T00:00:00.000Z',
-      source: 'file', reservation: 'updated', host_id: 7,
+      mac: '0c:c4:7a:00:00:01',
+      ip: '10.0.0.2',
+      hostname: 'bmc',
+      subnet_id: 3,
+      first_seen: '2026-01-01T00:00:00.000Z',
+      last_seen: '2026-02-01T00:00:00.000Z',
+      source: 'file',
+      reservation: 'updated',
+      host_id: 7,
     });
     assert.deepEqual(readdirSync(dir), ['0c-c4-7a-00-00-01.json'], 'no temp files are left behind');
   });
@@ -56,7 +66,9 @@ describe('discovery records', () => {
   test('an output directory that cannot be created or written fails clearly', () => {
     const file = join(tempDir('klm-disc-'), 'a-file');
     writeFileSync(file, '');
-    assert.throws(() => new DiscoveryWriter(join(file, 'discovery')).prepare(), (err: unknown) =>
-      err instanceof FatalError && /output directory .*a-file\/discovery is not writable \(ENOTDIR\)/.test(err.message));
+    assert.throws(
+      () => new DiscoveryWriter(join(file, 'discovery')).prepare(),
+      (err: unknown) => err instanceof FatalError && /output directory .*a-file\/discovery is not writable \(ENOTDIR\)/.test(err.message),
+    );
   });
 });

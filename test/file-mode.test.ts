@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
@@ -89,8 +101,26 @@ function createOnInode(file: string, content: string, ino: number): boolean {
 
 /** The monitor as its own process (tsx on the sources), so it can be SIGKILLed. */
 function spawnMonitor(db: DbOptions, file: string, outputDir: string): ChildProcess {
-  const args = ['--import', 'tsx', join(__dirname, '..', 'src', 'main.ts'), 'run', '--lease-file', file, '--output-dir', outputDir,
-    '--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', db.user, '--log-format', 'json'];
+  const args = [
+    '--import',
+    'tsx',
+    join(__dirname, '..', 'src', 'main.ts'),
+    'run',
+    '--lease-file',
+    file,
+    '--output-dir',
+    outputDir,
+    '--db-host',
+    db.host,
+    '--db-port',
+    String(db.port),
+    '--db-name',
+    db.database,
+    '--db-user',
+    db.user,
+    '--log-format',
+    'json',
+  ];
   return spawn(process.execPath, args, { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
 }
 
@@ -122,22 +152,37 @@ describe('file mode (Kea memfile CSV)', () => {
     const db = await cluster.freshDatabase();
     const { file } = leaseDir();
     const now = Math.floor(Date.now() / 1000);
-    writeFileSync(`${file}.2`, CSV_HEADER + '\n' + [
-      csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'old-name' }),
-      csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', hostname: 'deleted-later' }),
-    ].join(''));
-    writeFileSync(`${file}.1`, CSV_HEADER + '\n' + [
-      csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'rack-3,slot-7' }), // renewal with a new, escaped name
-      csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', validLifetime: 0 }), // deleted
-      csvRow({ ip: '10.5.0.3', mac: '02:00:00:00:05:03', state: 1 }), // declined
-    ].join(''));
-    writeFileSync(file, CSV_HEADER + '\n' + [
-      csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', hostname: 'bmc-4' }),
-      csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', state: 2, hostname: '' }), // reclaimed
-      csvRow({ ip: '10.5.0.5', mac: '02:00:00:00:05:05', expire: now - 10 }), // expired while nobody watched
-      csvRow({ ip: '10.5.0.6', mac: '02:00:00:00:05:06', hostname: 'live' }),
-      csvRow({ ip: '10.5.0.7', mac: '02:00:00:00:05:07', subnet: 9 }),
-    ].join(''));
+    writeFileSync(
+      `${file}.2`,
+      CSV_HEADER +
+        '\n' +
+        [
+          csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'old-name' }),
+          csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', hostname: 'deleted-later' }),
+        ].join(''),
+    );
+    writeFileSync(
+      `${file}.1`,
+      CSV_HEADER +
+        '\n' +
+        [
+          csvRow({ ip: '10.5.0.1', mac: '02:00:00:00:05:01', hostname: 'rack-3,slot-7' }), // renewal with a new, escaped name
+          csvRow({ ip: '10.5.0.2', mac: '02:00:00:00:05:02', validLifetime: 0 }), // deleted
+          csvRow({ ip: '10.5.0.3', mac: '02:00:00:00:05:03', state: 1 }), // declined
+        ].join(''),
+    );
+    writeFileSync(
+      file,
+      CSV_HEADER +
+        '\n' +
+        [
+          csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', hostname: 'bmc-4' }),
+          csvRow({ ip: '10.5.0.4', mac: '02:00:00:00:05:04', state: 2, hostname: '' }), // reclaimed
+          csvRow({ ip: '10.5.0.5', mac: '02:00:00:00:05:05', expire: now - 10 }), // expired while nobody watched
+          csvRow({ ip: '10.5.0.6', mac: '02:00:00:00:05:06', hostname: 'live' }),
+          csvRow({ ip: '10.5.0.7', mac: '02:00:00:00:05:07', subnet: 9 }),
+        ].join(''),
+    );
     const run = await startMonitor(testOptions(db, { leaseFile: file, subnetIds: [1] }));
     try {
       await waitFor('replay', async () => (await hostRows(db)).length === 2);
@@ -161,7 +206,15 @@ describe('file mode (Kea memfile CSV)', () => {
     const run = await startMonitor(testOptions(db, { leaseFile: file }));
     try {
       // Kea is another process: so is the writer here, at about 4,000 rows/s with a cleanup every 500 leases.
-      const { stdout: out } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'fake-kea-memfile.ts'), file, '3000', '1000', '500']);
+      const { stdout: out } = await promisify(execFile)(process.execPath, [
+        '--import',
+        'tsx',
+        join(__dirname, 'fixtures', 'fake-kea-memfile.ts'),
+        file,
+        '3000',
+        '1000',
+        '500',
+      ]);
       assert.equal(JSON.parse(out).rotations, 5);
       await waitFor('3,000 reservations', async () => (await hostRows(db)).length === 3000, 120_000, 200);
       const got = new Set((await hostRows(db)).map((r) => `${r.mac}=${r.ip}`));
@@ -223,7 +276,14 @@ describe('file mode (Kea memfile CSV)', () => {
       await waitFor('the position at the end of the new file', () => savedOffset(state) === statSync(file).size, 30_000, 100);
       const got = new Set((await hostRows(db)).map((r) => `${r.mac}=${r.ip}`));
       const lost = [...a, ...b, ...c, ...d].filter((l) => !got.has(`${l.mac}=${l.ip}`));
-      assert.equal(lost.length, 0, `${lost.length} leases lost (inode ${reused ? 'recycled by the filesystem' : 'recycled by hand'}), e.g. ${lost.slice(0, 3).map((l) => l.ip).join(', ')}`);
+      assert.equal(
+        lost.length,
+        0,
+        `${lost.length} leases lost (inode ${reused ? 'recycled by the filesystem' : 'recycled by hand'}), e.g. ${lost
+          .slice(0, 3)
+          .map((l) => l.ip)
+          .join(', ')}`,
+      );
     } finally {
       await kill9(second);
     }
@@ -243,8 +303,15 @@ describe('file mode (Kea memfile CSV)', () => {
     const second = await startMonitor(options);
     try {
       await waitFor('170', async () => (await hostRows(db)).length === 170);
-      assert.ok(second.logs.some((l) => l.includes('Resuming the lease file from the saved position') && l.includes('.csv.1')), 'resumed in .1');
-      assert.equal(second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }), 70, 'only the rows after the position');
+      assert.ok(
+        second.logs.some((l) => l.includes('Resuming the lease file from the saved position') && l.includes('.csv.1')),
+        'resumed in .1',
+      );
+      assert.equal(
+        second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }),
+        70,
+        'only the rows after the position',
+      );
       lfc(file);
       rotate(file, e);
       lfc(file);
@@ -263,8 +330,12 @@ describe('file mode (Kea memfile CSV)', () => {
     await lock.query('BEGIN; LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE');
     const started = startMonitor(testOptions(db, { leaseFile: file }));
     try {
-      await waitFor('the replay blocked on the locked table', async () =>
-        (await cluster.sql(db.database, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).length > 0);
+      await waitFor(
+        'the replay blocked on the locked table',
+        async () =>
+          (await cluster.sql(db.database, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            .length > 0,
+      );
       for (const rows of [c, d]) {
         rotate(file, rows);
         await new Promise((r) => setTimeout(r, 100)); // kea-lfc runs about 100 ms after the rename
@@ -346,8 +417,13 @@ describe('file mode (Kea memfile CSV)', () => {
     const { file } = leaseDir();
     const good = manyLeases(100, 7000);
     const parts: Buffer[] = [Buffer.from(CSV_HEADER + '\n')];
-    const garbage = ['garbage', '10.0.0.1,aa:bb', '999.1.1.1,02:00:00:00:00:01,,3600,1900000000,1,0,0,x,0,',
-      '10.0.0.1,zz:zz:zz:zz:zz:zz,,3600,1900000000,1,0,0,x,0,', '10.0.0.1,02:00:00:00:00:01,,NaN,1900000000,1,0,0,x,0,'];
+    const garbage = [
+      'garbage',
+      '10.0.0.1,aa:bb',
+      '999.1.1.1,02:00:00:00:00:01,,3600,1900000000,1,0,0,x,0,',
+      '10.0.0.1,zz:zz:zz:zz:zz:zz,,3600,1900000000,1,0,0,x,0,',
+      '10.0.0.1,02:00:00:00:00:01,,NaN,1900000000,1,0,0,x,0,',
+    ];
     for (let i = 0; i < 100; i++) {
       parts.push(Buffer.from(csvRow(good[i])));
       parts.push(Buffer.from(garbage[i % garbage.length] + '\n'));

@@ -21,18 +21,24 @@ let inputs = 0;
 
 function check<T>(arb: fc.Arbitrary<T>, runs: number, prop: (v: T) => void): void {
   const numRuns = Math.max(1, Math.round(runs * scale));
-  fc.assert(fc.property(arb, (v) => {
-    inputs++;
-    prop(v);
-  }), { seed, numRuns, endOnFailure: true });
+  fc.assert(
+    fc.property(arb, (v) => {
+      inputs++;
+      prop(v);
+    }),
+    { seed, numRuns, endOnFailure: true },
+  );
 }
 
 async function checkAsync<T>(arb: fc.Arbitrary<T>, runs: number, prop: (v: T) => Promise<void>): Promise<void> {
   const numRuns = Math.max(1, Math.round(runs * scale));
-  await fc.assert(fc.asyncProperty(arb, async (v) => {
-    inputs++;
-    await prop(v);
-  }), { seed, numRuns, endOnFailure: true });
+  await fc.assert(
+    fc.asyncProperty(arb, async (v) => {
+      inputs++;
+      await prop(v);
+    }),
+    { seed, numRuns, endOnFailure: true },
+  );
 }
 
 after(() => {
@@ -77,18 +83,46 @@ function assertAcceptedLease(f: LeaseFields): void {
 // ---- generators -------------------------------------------------------------------------------
 
 const leasable = fc.integer({ min: 1, max: 0xffffffff }).filter((n) => unleasableReason(n) === null);
-const anyAddress = fc.oneof(leasable, fc.constantFrom(0, 0x7f000001, 0xe0000001, 0xf0000001, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
+const anyAddress = fc.oneof(
+  leasable,
+  fc.constantFrom(0, 0x7f000001, 0xe0000001, 0xf0000001, 0xffffffff),
+  fc.integer({ min: 0, max: 0xffffffff }),
+);
 const hwaddr = fc.uint8Array({ minLength: 1, maxLength: 20 }).map((a) => Buffer.from(a));
 const hostileText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 300 }),
   fc.string({ unit: 'grapheme', maxLength: 300 }),
-  fc.string({ unit: fc.constantFrom('a', ',', '&', '#', 'x', '2', 'c', ';', '\u0000', '\u0085', '\u2028', '\ud800', '\udfff', '\u{1F600}', ' ', '.', '-'), maxLength: 400 }),
+  fc.string({
+    unit: fc.constantFrom(
+      'a',
+      ',',
+      '&',
+      '#',
+      'x',
+      '2',
+      'c',
+      ';',
+      '\u0000',
+      '\u0085',
+      '\u2028',
+      '\ud800',
+      '\udfff',
+      '\u{1F600}',
+      ' ',
+      '.',
+      '-',
+    ),
+    maxLength: 400,
+  }),
 );
 const lease = fc.record({
   address: leasable,
   hwaddr,
   subnetId: fc.integer({ min: 1, max: 0xffffffff }),
-  hostname: fc.option(hostileText.filter((s) => !/[\r\n]/.test(s)), { nil: null }),
+  hostname: fc.option(
+    hostileText.filter((s) => !/[\r\n]/.test(s)),
+    { nil: null },
+  ),
   validLifetime: fc.integer({ min: 0, max: 0xffffffff }),
   expire: fc.integer({ min: 0, max: 2 ** 40 }),
   state: fc.integer({ min: 0, max: 4 }),
@@ -99,8 +133,19 @@ type GenLease = typeof lease extends fc.Arbitrary<infer T> ? T : never;
 /** A row as Kea writes it: commas inside the hostname escaped as &#x2c. */
 function keaRow(l: GenLease, upper = false): string {
   const mac = formatMac(l.hwaddr);
-  return [formatIPv4(l.address), upper ? mac.toUpperCase() : mac, '', l.validLifetime, l.expire, l.subnetId, 0, 0,
-    (l.hostname ?? '').replace(/,/g, '&#x2c'), l.state, ''].join(',');
+  return [
+    formatIPv4(l.address),
+    upper ? mac.toUpperCase() : mac,
+    '',
+    l.validLifetime,
+    l.expire,
+    l.subnetId,
+    0,
+    0,
+    (l.hostname ?? '').replace(/,/g, '&#x2c'),
+    l.state,
+    '',
+  ].join(',');
 }
 
 // ---- memfile rows -----------------------------------------------------------------------------
@@ -120,8 +165,27 @@ describe('fuzz: memfile row parser', () => {
   });
 
   test('random and mutated rows: InvalidLeaseError or a lease that passes every check', () => {
-    const cell = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('0', '1', '255', '10.0.0.1', '0.0.0.0', '255.255.255.255',
-      '127.0.0.1', '224.1.1.1', 'aa:bb:cc:dd:ee:ff', 'a:b', '::', '&#x2c', '99999999999999999', '-1', '1e3', ' 1'));
+    const cell = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom(
+        '0',
+        '1',
+        '255',
+        '10.0.0.1',
+        '0.0.0.0',
+        '255.255.255.255',
+        '127.0.0.1',
+        '224.1.1.1',
+        'aa:bb:cc:dd:ee:ff',
+        'a:b',
+        '::',
+        '&#x2c',
+        '99999999999999999',
+        '-1',
+        '1e3',
+        ' 1',
+      ),
+    );
     const mutated = fc.tuple(lease, fc.integer({ min: 0, max: 10 }), cell).map(([l, i, v]) => {
       const cells = keaRow(l).split(',');
       cells[i] = v;
@@ -139,35 +203,85 @@ describe('fuzz: memfile row parser', () => {
   });
 
   test('random headers: InvalidLeaseError or a header naming every column', () => {
-    const names = fc.constantFrom('address', 'hwaddr', 'client_id', 'valid_lifetime', 'expire', 'subnet_id', 'fqdn_fwd', 'fqdn_rev', 'hostname', 'state', 'user_context', 'pool_id', '', 'x');
-    check(fc.oneof(fc.array(names, { maxLength: 14 }).map((a) => a.join(',')), fc.string()), 5_000, (text) => {
-      const h = acceptsOrRefuses(() => parseHeader(text), InvalidLeaseError);
-      if (h) for (const i of Object.values(h.index)) assert.ok(i >= 0 && i < h.columns.length);
-    });
+    const names = fc.constantFrom(
+      'address',
+      'hwaddr',
+      'client_id',
+      'valid_lifetime',
+      'expire',
+      'subnet_id',
+      'fqdn_fwd',
+      'fqdn_rev',
+      'hostname',
+      'state',
+      'user_context',
+      'pool_id',
+      '',
+      'x',
+    );
+    check(
+      fc.oneof(
+        fc.array(names, { maxLength: 14 }).map((a) => a.join(',')),
+        fc.string(),
+      ),
+      5_000,
+      (text) => {
+        const h = acceptsOrRefuses(() => parseHeader(text), InvalidLeaseError);
+        if (h) for (const i of Object.values(h.index)) assert.ok(i >= 0 && i < h.columns.length);
+      },
+    );
   });
 });
 
 // ---- NOTIFY payloads --------------------------------------------------------------------------
 
 describe('fuzz: NOTIFY payload parser', () => {
-  const field = fc.oneof(fc.constant(null), fc.integer(), fc.double(), fc.string({ maxLength: 50 }), fc.boolean(), fc.constant(undefined),
-    fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }), fc.constant(2 ** 53), fc.constant(-0));
-  const payload = fc.record({
-    v: fc.oneof(fc.constant(1), field),
-    op: fc.oneof(fc.constantFrom('insert', 'update', 'delete'), field),
-    address: fc.oneof(anyAddress, field),
-    hwaddr: fc.oneof(hwaddr.map((b) => b.toString('hex')), hwaddr.map((b) => formatMac(b)), field),
-    subnet_id: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), field),
-    state: fc.oneof(fc.integer({ min: 0, max: 4 }), field),
-    valid_lifetime: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), field),
-    expire: fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), field),
-    hostname: fc.oneof(hostileText, field),
-  }, { requiredKeys: [] });
+  const field = fc.oneof(
+    fc.constant(null),
+    fc.integer(),
+    fc.double(),
+    fc.string({ maxLength: 50 }),
+    fc.boolean(),
+    fc.constant(undefined),
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.object({ maxDepth: 1 }),
+    fc.constant(2 ** 53),
+    fc.constant(-0),
+  );
+  const payload = fc.record(
+    {
+      v: fc.oneof(fc.constant(1), field),
+      op: fc.oneof(fc.constantFrom('insert', 'update', 'delete'), field),
+      address: fc.oneof(anyAddress, field),
+      hwaddr: fc.oneof(
+        hwaddr.map((b) => b.toString('hex')),
+        hwaddr.map((b) => formatMac(b)),
+        field,
+      ),
+      subnet_id: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), field),
+      state: fc.oneof(fc.integer({ min: 0, max: 4 }), field),
+      valid_lifetime: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), field),
+      expire: fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), field),
+      hostname: fc.oneof(hostileText, field),
+    },
+    { requiredKeys: [] },
+  );
 
   test('valid payloads from random leases round-trip to the same MAC, address and subnet', () => {
     check(lease, 15_000, (l) => {
-      const f = parseNotifyPayload(JSON.stringify({ v: 1, op: 'insert', address: l.address, hwaddr: l.hwaddr.toString('hex'), subnet_id: l.subnetId,
-        state: l.state, valid_lifetime: l.validLifetime, expire: l.expire, hostname: l.hostname }));
+      const f = parseNotifyPayload(
+        JSON.stringify({
+          v: 1,
+          op: 'insert',
+          address: l.address,
+          hwaddr: l.hwaddr.toString('hex'),
+          subnet_id: l.subnetId,
+          state: l.state,
+          valid_lifetime: l.validLifetime,
+          expire: l.expire,
+          hostname: l.hostname,
+        }),
+      );
       assert.equal(f.address, l.address);
       assert.ok(f.hwaddr.equals(l.hwaddr));
       assert.equal(f.subnetId, l.subnetId);
@@ -176,8 +290,14 @@ describe('fuzz: NOTIFY payload parser', () => {
   });
 
   test('forged payloads: InvalidLeaseError or a lease that passes every check', () => {
-    const text = fc.oneof(payload.map((p) => JSON.stringify(p)), fc.json(), fc.string({ unit: 'binary', maxLength: 200 }),
-      fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.integer({ min: 7990, max: 8100 })).map(([t, n]) => t.repeat(Math.ceil(n / t.length)).slice(0, n)));
+    const text = fc.oneof(
+      payload.map((p) => JSON.stringify(p)),
+      fc.json(),
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc
+        .tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.integer({ min: 7990, max: 8100 }))
+        .map(([t, n]) => t.repeat(Math.ceil(n / t.length)).slice(0, n)),
+    );
     check(text, 20_000, (t) => {
       const f = acceptsOrRefuses(() => parseNotifyPayload(t), InvalidLeaseError);
       if (f) assertAcceptedLease(f);
@@ -254,21 +374,40 @@ describe('fuzz: line reader', () => {
   const bytes = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b.map((x) => (x % 7 === 0 ? 10 : x))));
 
   test('CRLF, partial lines, split characters and random chunking', async () => {
-    await checkAsync(fc.tuple(fc.oneof(content, bytes), fc.array(fc.nat({ max: 400 }), { maxLength: 8 }),
-      fc.array(fc.integer({ min: 1, max: 512 }), { minLength: 1, maxLength: 3 })), 6_000, async ([c, cuts, budgets]) => {
-      compare(c, await readInPieces(c, cuts, budgets));
-    });
+    await checkAsync(
+      fc.tuple(
+        fc.oneof(content, bytes),
+        fc.array(fc.nat({ max: 400 }), { maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 512 }), { minLength: 1, maxLength: 3 }),
+      ),
+      6_000,
+      async ([c, cuts, budgets]) => {
+        compare(c, await readInPieces(c, cuts, budgets));
+      },
+    );
   });
 
   test('regression: an oversized line seen before its newline is reported at its start, not mid-line', async () => {
     const row = '10.0.0.1,aa:bb:cc:dd:ee:ff,,3600,1900000000,1,0,0,h,0,\n';
     const c = Buffer.from(row + 'x'.repeat(200_000) + '\n' + row);
     const got = await readInPieces(c, [row.length + 100_000], [4 << 20]);
-    assert.deepEqual(got.map((l) => [!!l.oversized, l.end]), [[false, row.length], [true, row.length], [false, c.length]]);
+    assert.deepEqual(
+      got.map((l) => [!!l.oversized, l.end]),
+      [
+        [false, row.length],
+        [true, row.length],
+        [false, c.length],
+      ],
+    );
   });
 
   test('multi-megabyte lines are flagged once and never split into rows', async () => {
-    const big = fc.tuple(fc.integer({ min: MAX_LINE_BYTES - 2, max: 3 * 1024 * 1024 }), fc.boolean(), fc.array(fc.nat({ max: 3 * 1024 * 1024 }), { maxLength: 4 }))
+    const big = fc
+      .tuple(
+        fc.integer({ min: MAX_LINE_BYTES - 2, max: 3 * 1024 * 1024 }),
+        fc.boolean(),
+        fc.array(fc.nat({ max: 3 * 1024 * 1024 }), { maxLength: 4 }),
+      )
       .map(([n, newline, cuts]) => {
         const row = Buffer.from('10.0.0.1,aa:bb:cc:dd:ee:ff,,3600,1900000000,1,0,0,h,0,\n');
         const long = Buffer.alloc(n, 0x61);
@@ -290,12 +429,39 @@ describe('fuzz: line reader', () => {
 
 describe('fuzz: option parsing', () => {
   const keys = (Object.keys(OPTION_SPECS) as OptionKey[]).filter((k) => k !== 'dbPasswordFile');
-  const value = fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(''),
+  const value = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(''),
     fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.integer()), { maxLength: 3 }),
-    fc.constantFrom('0', '1', '65535', '65536', '0.05', '3600', 'true', 'off', 'json', 'DEBUG', '1,2,3', ' 7 ', '1e3', '0x10', '\u0000', '-1', '4294967295'));
+    fc.constantFrom(
+      '0',
+      '1',
+      '65535',
+      '65536',
+      '0.05',
+      '3600',
+      'true',
+      'off',
+      'json',
+      'DEBUG',
+      '1,2,3',
+      ' 7 ',
+      '1e3',
+      '0x10',
+      '\u0000',
+      '-1',
+      '4294967295',
+    ),
+  );
   const argv = fc.dictionary(fc.constantFrom(...keys), value, { maxKeys: 6 });
-  const env = fc.dictionary(fc.constantFrom(...keys.map((k) => envName(OPTION_SPECS[k] as OptionSpec)), 'KEA_DB_PASSWORD'),
-    value.map(String), { maxKeys: 6 });
+  const env = fc.dictionary(
+    fc.constantFrom(...keys.map((k) => envName(OPTION_SPECS[k] as OptionSpec)), 'KEA_DB_PASSWORD'),
+    value.map(String),
+    { maxKeys: 6 },
+  );
 
   test('random argv and environment: UsageError or options within every documented range', () => {
     check(fc.tuple(argv, env), 20_000, ([a, e]) => {

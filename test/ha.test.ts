@@ -12,7 +12,13 @@ let cluster: TestCluster;
 before(() => (cluster = TestCluster.start()));
 after(() => cluster.stop());
 
-const lease = (n: number): Lease => ({ address: 0x0a000000 + n, hwaddr: Buffer.from([2, 0, 0, 0, 0, n]), subnetId: 1, hostname: `h${n}`, source: 'file' });
+const lease = (n: number): Lease => ({
+  address: 0x0a000000 + n,
+  hwaddr: Buffer.from([2, 0, 0, 0, 0, n]),
+  subnetId: 1,
+  hostname: `h${n}`,
+  source: 'file',
+});
 const NO_CAP = { maxPerSubnet: null };
 
 function member(db: DbOptions, group = 'g'): { l: Leadership; events: string[] } {
@@ -45,7 +51,9 @@ test('two members: exactly one is active; killing its lock session hands over an
     assert.equal(written[0].outcome, 'created');
 
     // The server ends a's lock session: b takes over, and a's old guard must no longer let anything through.
-    const held = await c.query(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND objsubid = 2 AND granted`, [a.l.key]);
+    const held = await c.query(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND objsubid = 2 AND granted`, [
+      a.l.key,
+    ]);
     assert.equal(held.rowCount, 1);
     await c.query('SELECT pg_terminate_backend($1)', [held.rows[0].pid]);
     await waitFor('b active', () => b.l.active, 10_000);

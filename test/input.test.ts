@@ -7,7 +7,16 @@ import { Metrics } from '../src/metrics';
 import { connect, TestCluster } from './helpers/pg';
 import { insertLeases } from './helpers/leases';
 import { memoryLogger } from './helpers/monitor';
-import { checkLeasableAddress, classifyLease, formatIPv4, InvalidLeaseError, macFileStem, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
+import {
+  checkLeasableAddress,
+  classifyLease,
+  formatIPv4,
+  InvalidLeaseError,
+  macFileStem,
+  parseHwaddr,
+  parseIPv4,
+  sanitizeHostname,
+} from '../src/lease';
 import { parseHeader, parseRow, unescapeField } from '../src/sources/memfile-row';
 import { parseNotifyPayload } from '../src/sources/notify-payload';
 import { CSV_HEADER } from './helpers/leases';
@@ -49,7 +58,15 @@ describe('lease validation', () => {
   });
 
   test('only live leases in selected subnets are reserved', () => {
-    const base = { address: 1, hwaddr: Buffer.from('aabbccddeeff', 'hex'), subnetId: 1, hostname: null, validLifetime: 3600, expire: 2e9, state: 0 };
+    const base = {
+      address: 1,
+      hwaddr: Buffer.from('aabbccddeeff', 'hex'),
+      subnetId: 1,
+      hostname: null,
+      validLifetime: 3600,
+      expire: 2e9,
+      state: 0,
+    };
     const all = new Set<number>();
     assert.equal(classifyLease(base, 'file', all, 1e9).kind, 'live');
     const reason = (f: Partial<typeof base>, subnets = all): string => {
@@ -82,14 +99,30 @@ const LEASABLE = ['1.0.0.0', '10.0.0.1', '126.255.255.255', '128.0.0.0', '192.16
 
 describe('unleasable addresses', () => {
   test('one check names the address and why', () => {
-    for (const [ip, why] of UNLEASABLE) assert.throws(() => checkLeasableAddress(parseIPv4(ip)), (e: Error) => e instanceof InvalidLeaseError && why.test(e.message), ip);
+    for (const [ip, why] of UNLEASABLE)
+      assert.throws(
+        () => checkLeasableAddress(parseIPv4(ip)),
+        (e: Error) => e instanceof InvalidLeaseError && why.test(e.message),
+        ip,
+      );
     for (const ip of LEASABLE) assert.equal(checkLeasableAddress(parseIPv4(ip)), parseIPv4(ip), ip);
     for (const n of [-1, 2 ** 32, 1.5, NaN]) assert.throws(() => checkLeasableAddress(n), /out of IPv4 range/);
   });
 
   test('refused in CSV rows and in NOTIFY payloads alike', () => {
     const header = parseHeader(CSV_HEADER);
-    const payload = (ip: string) => JSON.stringify({ v: 1, op: 'insert', address: parseIPv4(ip), hwaddr: 'aabbccddeeff', subnet_id: 1, state: 0, valid_lifetime: 3600, expire: 1900000000, hostname: 'h' });
+    const payload = (ip: string) =>
+      JSON.stringify({
+        v: 1,
+        op: 'insert',
+        address: parseIPv4(ip),
+        hwaddr: 'aabbccddeeff',
+        subnet_id: 1,
+        state: 0,
+        valid_lifetime: 3600,
+        expire: 1900000000,
+        hostname: 'h',
+      });
     for (const [ip, why] of UNLEASABLE) {
       assert.throws(() => parseRow(`${ip},aa:bb:cc:dd:ee:ff,,3600,1900000000,1,0,0,h,0,`, header), why, `CSV ${ip}`);
       assert.throws(() => parseNotifyPayload(payload(ip)), why, `NOTIFY ${ip}`);
@@ -112,8 +145,10 @@ describe('unleasable addresses in lease4 (catch-up path, real PostgreSQL)', () =
     const db = await cluster.freshDatabase();
     const c = await connect(db);
     await insertLeases(c, [
-      { ip: '127.0.0.1', mac: '02:00:00:00:09:01' }, { ip: '224.0.0.5', mac: '02:00:00:00:09:02' },
-      { ip: '255.255.255.255', mac: '02:00:00:00:09:03' }, { ip: '10.9.0.4', mac: '02:00:00:00:09:04' },
+      { ip: '127.0.0.1', mac: '02:00:00:00:09:01' },
+      { ip: '224.0.0.5', mac: '02:00:00:00:09:02' },
+      { ip: '255.255.255.255', mac: '02:00:00:00:09:03' },
+      { ip: '10.9.0.4', mac: '02:00:00:00:09:04' },
     ]);
     await c.end();
     const pool = new Database(db, 1, memoryLogger().logger);
@@ -149,9 +184,18 @@ describe('memfile rows', () => {
 
   test('parses a real Kea 2.2 row and unescapes commas', () => {
     const f = parseRow('10.0.0.5,aa:bb:cc:dd:ee:ff,01:aa:bb:cc:dd:ee:ff,3600,1900000000,1,0,0,rack-1&#x2cslot-2,0,', header);
-    assert.deepEqual({ ...f, hwaddr: f.hwaddr.toString('hex') }, {
-      address: 167772165, hwaddr: 'aabbccddeeff', validLifetime: 3600, expire: 1900000000, subnetId: 1, hostname: 'rack-1,slot-2', state: 0,
-    });
+    assert.deepEqual(
+      { ...f, hwaddr: f.hwaddr.toString('hex') },
+      {
+        address: 167772165,
+        hwaddr: 'aabbccddeeff',
+        validLifetime: 3600,
+        expire: 1900000000,
+        subnetId: 1,
+        hostname: 'rack-1,slot-2',
+        state: 0,
+      },
+    );
     assert.equal(unescapeField('a&#x2cb&#x2Cc'), 'a,b,c');
   });
 
@@ -177,7 +221,17 @@ describe('memfile rows', () => {
 });
 
 describe('NOTIFY payloads', () => {
-  const good = { v: 1, op: 'insert', address: 167772165, hwaddr: 'aabbccddeeff', subnet_id: 1, state: 0, valid_lifetime: 3600, expire: 1900000000, hostname: 'h' };
+  const good = {
+    v: 1,
+    op: 'insert',
+    address: 167772165,
+    hwaddr: 'aabbccddeeff',
+    subnet_id: 1,
+    state: 0,
+    valid_lifetime: 3600,
+    expire: 1900000000,
+    hostname: 'h',
+  };
 
   test('a payload from the trigger is accepted', () => {
     const f = parseNotifyPayload(JSON.stringify(good));

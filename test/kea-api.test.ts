@@ -11,7 +11,11 @@ import { tempDir } from './helpers/monitor';
 
 describe('kea-api: control-socket answers are untrusted input', () => {
   test('a valid answer, and the Control Agent form (a one-element list)', () => {
-    assert.deepEqual(parseAnswer('x', '{"result":0,"text":"Host found.","arguments":{"a":1}}'), { result: 0, text: 'Host found.', arguments: { a: 1 } });
+    assert.deepEqual(parseAnswer('x', '{"result":0,"text":"Host found.","arguments":{"a":1}}'), {
+      result: 0,
+      text: 'Host found.',
+      arguments: { a: 1 },
+    });
     assert.equal(parseAnswer('x', '[{"result":3,"text":"Host not found."}]').result, 3);
   });
 
@@ -24,7 +28,12 @@ describe('kea-api: control-socket answers are untrusted input', () => {
       ['{"result":9}', /no valid "result"/],
       ['{"result":0,"text":5}', /"text" is not a string/],
     ];
-    for (const [text, re] of cases) assert.throws(() => parseAnswer('reservation-get', text), (e: Error) => e instanceof KeaTransportError && re.test(e.message), text);
+    for (const [text, re] of cases)
+      assert.throws(
+        () => parseAnswer('reservation-get', text),
+        (e: Error) => e instanceof KeaTransportError && re.test(e.message),
+        text,
+      );
   });
 
   test("Kea's per-byte \\u00XX escapes of UTF-8 text are undone; other text is left alone", () => {
@@ -39,8 +48,16 @@ describe('kea-api: control-socket answers are untrusted input', () => {
 
 describe('kea-api: hosts from host_cmds', () => {
   const good = {
-    'boot-file-name': '', 'client-classes': [], hostname: 'pc1', 'hw-address': '02:00:00:00:00:01', 'ip-address': '10.0.0.5',
-    'next-server': '0.0.0.0', 'option-data': [], 'server-hostname': '', 'subnet-id': 1, 'user-context': { a: 1 },
+    'boot-file-name': '',
+    'client-classes': [],
+    hostname: 'pc1',
+    'hw-address': '02:00:00:00:00:01',
+    'ip-address': '10.0.0.5',
+    'next-server': '0.0.0.0',
+    'option-data': [],
+    'server-hostname': '',
+    'subnet-id': 1,
+    'user-context': { a: 1 },
   };
 
   test('a host as reservation-get returns it', () => {
@@ -69,7 +86,12 @@ describe('kea-api: hosts from host_cmds', () => {
       [{ ...good, 'user-context': [1] }, /"user-context" is not a JSON object/],
       [{ 'subnet-id': 1 }, /no identifier/],
     ];
-    for (const [v, re] of cases) assert.throws(() => parseHost(v, 'reservation-get'), (e: Error) => e instanceof KeaTransportError && re.test(e.message), JSON.stringify(v));
+    for (const [v, re] of cases)
+      assert.throws(
+        () => parseHost(v, 'reservation-get'),
+        (e: Error) => e instanceof KeaTransportError && re.test(e.message),
+        JSON.stringify(v),
+      );
   });
 });
 
@@ -117,14 +139,27 @@ describe('kea-api: flags', () => {
   test('--writer defaults to sql; kea-api needs --kea-control-socket', () => {
     const o = buildOptions({}, {});
     assert.deepEqual([o.writer, o.keaControlSocket, o.keaApiConcurrency, o.keaApiTimeout], ['sql', null, 4, 10]);
-    assert.throws(() => buildOptions({ writer: 'kea-api' }, {}), (e: Error) => e instanceof UsageError && /--kea-control-socket/.test(e.message));
-    const k = buildOptions({}, { KEA_LM_WRITER: 'kea-api', KEA_LM_KEA_CONTROL_SOCKET: '/run/kea/kea4-ctrl-socket', KEA_LM_KEA_API_CONCURRENCY: '8' });
+    assert.throws(
+      () => buildOptions({ writer: 'kea-api' }, {}),
+      (e: Error) => e instanceof UsageError && /--kea-control-socket/.test(e.message),
+    );
+    const k = buildOptions(
+      {},
+      { KEA_LM_WRITER: 'kea-api', KEA_LM_KEA_CONTROL_SOCKET: '/run/kea/kea4-ctrl-socket', KEA_LM_KEA_API_CONCURRENCY: '8' },
+    );
     assert.deepEqual([k.writer, k.keaControlSocket, k.keaApiConcurrency], ['kea-api', '/run/kea/kea4-ctrl-socket', 8]);
     assert.throws(() => buildOptions({ writer: 'rest' }, {}), /--writer: "rest" is not one of sql, kea-api/);
     assert.throws(() => buildOptions({ keaApiConcurrency: '0' }, {}), /--kea-api-concurrency: "0" is below the minimum 1/);
     const api = { writer: 'kea-api', keaControlSocket: '/run/kea/s' };
-    for (const [extra, flag] of [[{ dryRun: true }, '--dry-run'], [{ maxReservationsPerSubnet: '5' }, '--max-reservations-per-subnet'], [{ pruneUnseenFor: '90d' }, '--prune-unseen-for']] as const) {
-      assert.throws(() => buildOptions({ ...api, ...extra }, {}), (e: Error) => e instanceof UsageError && e.message === `${flag} works only with --writer sql`);
+    for (const [extra, flag] of [
+      [{ dryRun: true }, '--dry-run'],
+      [{ maxReservationsPerSubnet: '5' }, '--max-reservations-per-subnet'],
+      [{ pruneUnseenFor: '90d' }, '--prune-unseen-for'],
+    ] as const) {
+      assert.throws(
+        () => buildOptions({ ...api, ...extra }, {}),
+        (e: Error) => e instanceof UsageError && e.message === `${flag} works only with --writer sql`,
+      );
     }
   });
 });

@@ -56,40 +56,55 @@ async function withSchemaVersion(major: number, minor: number): Promise<DbOption
   return db;
 }
 
-for (const schema of keaSchemas()) describe(`${schema.label}: schema version found`, () => {
-  test('db status names it (text and JSON); run logs it and sets the gauge', async () => {
-    const db = await cluster.freshDatabase(schema);
-    const before = await dbStatus(db);
-    assert.equal(before.json.schema_version, schema.version);
-    assert.equal(before.json.schema_check, 'ok');
-    assert.equal(before.json.migrations_version, null);
-    assert.match(before.text, new RegExp(`^schema_version:  ${schema.version.replace('.', '\\.')}$`, 'm'));
-    assert.match(before.text, /warning: .*db migrate/);
-    assert.equal(before.refusal, undefined);
+for (const schema of keaSchemas())
+  describe(`${schema.label}: schema version found`, () => {
+    test('db status names it (text and JSON); run logs it and sets the gauge', async () => {
+      const db = await cluster.freshDatabase(schema);
+      const before = await dbStatus(db);
+      assert.equal(before.json.schema_version, schema.version);
+      assert.equal(before.json.schema_check, 'ok');
+      assert.equal(before.json.migrations_version, null);
+      assert.match(before.text, new RegExp(`^schema_version:  ${schema.version.replace('.', '\\.')}$`, 'm'));
+      assert.match(before.text, /warning: .*db migrate/);
+      assert.equal(before.refusal, undefined);
 
-    await dbMigrate(db, true, false);
-    const st = await dbStatus(db);
-    assert.deepEqual([st.json.migrations_version, st.json.build_migrations_version, st.json.warnings], [buildMigrationsVersion(), buildMigrationsVersion(), []]);
+      await dbMigrate(db, true, false);
+      const st = await dbStatus(db);
+      assert.deepEqual(
+        [st.json.migrations_version, st.json.build_migrations_version, st.json.warnings],
+        [buildMigrationsVersion(), buildMigrationsVersion(), []],
+      );
 
-    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
-    try {
-      const line = run.logs.map((l) => JSON.parse(l)).find((l) => l.message === 'Kea database schema');
-      assert.equal(line?.schema_version, schema.version);
-      assert.equal(run.monitor.metrics.value('kea_lease_monitor_schema_version'), Number(schema.version));
-      assert.equal(run.monitor.metrics.value('kea_lease_monitor_migrations_version'), buildMigrationsVersion());
-    } finally {
-      await run.stop();
-    }
+      const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
+      try {
+        const line = run.logs.map((l) => JSON.parse(l)).find((l) => l.message === 'Kea database schema');
+        assert.equal(line?.schema_version, schema.version);
+        assert.equal(run.monitor.metrics.value('kea_lease_monitor_schema_version'), Number(schema.version));
+        assert.equal(run.monitor.metrics.value('kea_lease_monitor_migrations_version'), buildMigrationsVersion());
+      } finally {
+        await run.stop();
+      }
+    });
   });
-});
 
 describe('an untested Kea schema', () => {
-  for (const [major, minor] of [[12, 0], [NEWEST_TESTED_SCHEMA.major + 1, 0]]) {
+  for (const [major, minor] of [
+    [12, 0],
+    [NEWEST_TESTED_SCHEMA.major + 1, 0],
+  ]) {
     test(`schema ${major}.${minor}: run and db migrate refuse; --allow-untested-schema runs with a warning`, async () => {
       const db = await withSchemaVersion(major, minor);
-      await assert.rejects(startMonitor(testOptions(db)), (err: unknown) =>
-        err instanceof FatalError && err.message.includes(`Kea schema ${major}.${minor}`) && err.message.includes('--allow-untested-schema'));
-      await assert.rejects(dbMigrate(db, true, false), (err: unknown) => err instanceof FatalError && err.message.includes(`Kea schema ${major}.${minor}`));
+      await assert.rejects(
+        startMonitor(testOptions(db)),
+        (err: unknown) =>
+          err instanceof FatalError &&
+          err.message.includes(`Kea schema ${major}.${minor}`) &&
+          err.message.includes('--allow-untested-schema'),
+      );
+      await assert.rejects(
+        dbMigrate(db, true, false),
+        (err: unknown) => err instanceof FatalError && err.message.includes(`Kea schema ${major}.${minor}`),
+      );
       const st = await dbStatus(db);
       assert.equal(st.json.schema_check, 'refuse');
       assert.match(st.refusal ?? '', new RegExp(`Kea schema ${major}\\.${minor}`));
@@ -97,7 +112,10 @@ describe('an untested Kea schema', () => {
       assert.equal((await dbMigrate(db, false, false, true)).json.changed, true);
       const run = await startMonitor(testOptions(db, { allowUntestedSchema: true }));
       try {
-        assert.ok(run.logs.some((l) => l.includes('"level":"warn"') && l.includes('running anyway (--allow-untested-schema)')), run.logs.join('\n'));
+        assert.ok(
+          run.logs.some((l) => l.includes('"level":"warn"') && l.includes('running anyway (--allow-untested-schema)')),
+          run.logs.join('\n'),
+        );
       } finally {
         await run.stop();
       }
@@ -106,10 +124,15 @@ describe('an untested Kea schema', () => {
 
   test('a runtime role that may not read schema_version: run warns and starts (the check is skipped, not failed)', async () => {
     const db = await cluster.freshDatabase();
-    await cluster.sql(db.database, `CREATE ROLE klm_narrow_${process.pid} LOGIN; GRANT SELECT ON lease4 TO klm_narrow_${process.pid}`).catch(() => undefined);
+    await cluster
+      .sql(db.database, `CREATE ROLE klm_narrow_${process.pid} LOGIN; GRANT SELECT ON lease4 TO klm_narrow_${process.pid}`)
+      .catch(() => undefined);
     const run = await startMonitor(testOptions({ ...db, user: `klm_narrow_${process.pid}` }));
     try {
-      assert.ok(run.logs.some((l) => l.includes('"level":"warn"') && l.includes('GRANT SELECT ON schema_version')), run.logs.join('\n'));
+      assert.ok(
+        run.logs.some((l) => l.includes('"level":"warn"') && l.includes('GRANT SELECT ON schema_version')),
+        run.logs.join('\n'),
+      );
     } finally {
       await run.stop();
     }
@@ -121,7 +144,10 @@ describe('an untested Kea schema', () => {
     await migrate(c, { notify: false, dryRun: false });
     await c.query('UPDATE kea_lm_schema SET migrations = migrations + 1');
     await c.end();
-    await assert.rejects(startMonitor(testOptions(db)), (err: unknown) => err instanceof FatalError && /newer than this build's/.test(err.message));
+    await assert.rejects(
+      startMonitor(testOptions(db)),
+      (err: unknown) => err instanceof FatalError && /newer than this build's/.test(err.message),
+    );
     assert.match((await dbStatus(db)).refusal ?? '', /newer than this build's/);
   });
 });

@@ -31,12 +31,19 @@ interface Setup {
 
 function run(s: Setup, args: string[]) {
   const r = spawnSync(BIN, [...args, ...s.args], {
-    cwd, env: { PATH: '/usr/bin:/bin', HOME: cwd, KEA_DB_PASSWORD: PASSWORD }, encoding: 'utf8', timeout: 60_000,
+    cwd,
+    env: { PATH: '/usr/bin:/bin', HOME: cwd, KEA_DB_PASSWORD: PASSWORD },
+    encoding: 'utf8',
+    timeout: 60_000,
   });
   return {
     ...r,
     get lines(): Record<string, unknown>[] {
-      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
   };
 }
@@ -58,14 +65,28 @@ const C = { ip: '10.20.0.3', mac: '02:00:00:20:00:0c' };
 
 async function setup(mode: 'database' | 'file'): Promise<Setup> {
   const db = await cluster.freshDatabase();
-  await cluster.sql(db.database, `CREATE ROLE klm_${db.database} LOGIN PASSWORD '${PASSWORD}';
+  await cluster.sql(
+    db.database,
+    `CREATE ROLE klm_${db.database} LOGIN PASSWORD '${PASSWORD}';
     GRANT SELECT ON lease4 TO klm_${db.database};
     GRANT SELECT, INSERT, UPDATE, DELETE ON hosts TO klm_${db.database};
-    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_${db.database}`);
+    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_${db.database}`,
+  );
   const outputDir = tempDir('klm-out-');
   const leases: TestLease[] = [{ ...A }, { ...B, expire: now() - 2 * H }];
   const c = await connect(db);
-  const args = ['--db-host', '127.0.0.1', '--db-port', String(db.port), '--db-name', db.database, '--db-user', `klm_${db.database}`, '--output-dir', outputDir];
+  const args = [
+    '--db-host',
+    '127.0.0.1',
+    '--db-port',
+    String(db.port),
+    '--db-name',
+    db.database,
+    '--db-user',
+    `klm_${db.database}`,
+    '--output-dir',
+    outputDir,
+  ];
   if (mode === 'database') {
     await insertLeases(c, leases);
     args.push('--use-database-events');
@@ -75,24 +96,48 @@ async function setup(mode: 'database' | 'file'): Promise<Setup> {
     args.push('--lease-file', file);
   }
   // The monitor's rows, with their discovery records, as the daemon leaves them.
-  const results = await writeReservations(c, 'upsert', [A, B, C].map((d) => ({
-    address: parseIPv4(d.ip), hwaddr: parseHwaddr(d.mac), subnetId: 1, hostname: null, source: 'file' as const,
-  })));
-  assert.deepEqual(results.map((r) => r.outcome), ['created', 'created', 'created']);
+  const results = await writeReservations(
+    c,
+    'upsert',
+    [A, B, C].map((d) => ({
+      address: parseIPv4(d.ip),
+      hwaddr: parseHwaddr(d.mac),
+      subnetId: 1,
+      hostname: null,
+      source: 'file' as const,
+    })),
+  );
+  assert.deepEqual(
+    results.map((r) => r.outcome),
+    ['created', 'created', 'created'],
+  );
   results.forEach((r, i) => writeRecord(outputDir, [A, B, C][i], 'created', r.hostId));
   // The operator's rows: one for a device with a live lease, one for a device with none.
-  await c.query(`INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) VALUES
+  await c.query(
+    `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) VALUES
       (decode('02aa0000ee01', 'hex'), 0, 1, $1, 'ops-pinned', '{"owner":"ops"}'),
-      (decode('02aa0000ee02', 'hex'), 0, 1, $2, 'ops-gone', NULL)`, [ipToInt('10.20.1.1'), ipToInt('10.20.1.2')]);
+      (decode('02aa0000ee02', 'hex'), 0, 1, $2, 'ops-gone', NULL)`,
+    [ipToInt('10.20.1.1'), ipToInt('10.20.1.2')],
+  );
   await c.end();
   return { db, outputDir, args };
 }
 
 function writeRecord(dir: string, d: { ip: string; mac: string }, reservation: string, hostId: number | null, subnet = 1): void {
-  writeFileSync(join(dir, `${fileStem(d.mac)}.json`), JSON.stringify({
-    mac: d.mac, ip: d.ip, hostname: null, subnet_id: subnet, first_seen: '2025-01-01T00:00:00.000Z', last_seen: new Date().toISOString(),
-    source: 'file', reservation, host_id: hostId,
-  }));
+  writeFileSync(
+    join(dir, `${fileStem(d.mac)}.json`),
+    JSON.stringify({
+      mac: d.mac,
+      ip: d.ip,
+      hostname: null,
+      subnet_id: subnet,
+      first_seen: '2025-01-01T00:00:00.000Z',
+      last_seen: new Date().toISOString(),
+      source: 'file',
+      reservation,
+      host_id: hostId,
+    }),
+  );
 }
 
 async function operatorRows(db: DbOptions) {
@@ -107,7 +152,10 @@ async function operatorRows(db: DbOptions) {
 async function ownMacs(db: DbOptions): Promise<string[]> {
   const c = await connect(db);
   try {
-    return (await reservations(c)).filter((r) => readMark(r.user_context)).map((r) => r.mac).sort();
+    return (await reservations(c))
+      .filter((r) => readMark(r.user_context))
+      .map((r) => r.mac)
+      .sort();
   } finally {
     await c.end();
   }
@@ -115,16 +163,21 @@ async function ownMacs(db: DbOptions): Promise<string[]> {
 
 for (const mode of ['database', 'file'] as const) {
   describe(`reservations list, prune, purge (${mode} mode, built binary)`, () => {
-    test('list shows only own rows with liveness; prune and purge remove exactly the monitor\'s rows', async () => {
+    test("list shows only own rows with liveness; prune and purge remove exactly the monitor's rows", async () => {
       const s = await setup(mode);
       const operatorBefore = await operatorRows(s.db);
       assert.equal(operatorBefore.length, 2);
 
       const list = json(s, ['reservations', 'list']);
       assert.deepEqual(list.at(-1), { reservations: 3 });
-      assert.deepEqual(list.slice(0, -1).map((l) => [l.mac, l.ip, l.subnet_id, l.live, l.source]), [
-        [A.mac, A.ip, 1, true, 'memfile'], [B.mac, B.ip, 1, false, 'memfile'], [C.mac, C.ip, 1, false, 'memfile'],
-      ]);
+      assert.deepEqual(
+        list.slice(0, -1).map((l) => [l.mac, l.ip, l.subnet_id, l.live, l.source]),
+        [
+          [A.mac, A.ip, 1, true, 'memfile'],
+          [B.mac, B.ip, 1, false, 'memfile'],
+          [C.mac, C.ip, 1, false, 'memfile'],
+        ],
+      );
       assert.ok(list.slice(0, -1).every((l) => typeof l.host_id === 'number' && !Number.isNaN(Date.parse(String(l.created)))));
 
       // B was last seen 2 h ago; C's reservation was made just now (the monitor saw it live then).
@@ -140,7 +193,10 @@ for (const mode of ['database', 'file'] as const) {
 
       // 0s: every own row without a live lease; a device with a live lease is never pruned.
       out = json(s, ['reservations', 'prune', '--unseen-for', '0s']);
-      assert.deepEqual(out.map((l) => l.mac ?? l.removed), [C.mac, 1]);
+      assert.deepEqual(
+        out.map((l) => l.mac ?? l.removed),
+        [C.mac, 1],
+      );
       assert.deepEqual(json(s, ['reservations', 'prune', '--unseen-for', '0s']).at(-1)?.removed, 0);
       assert.deepEqual(await ownMacs(s.db), [A.mac]);
       assert.ok(existsSync(join(s.outputDir, `${fileStem(A.mac)}.json`)));
@@ -170,8 +226,13 @@ describe('reservations adopt (built binary)', () => {
     json(s, ['reservations', 'purge']);
     const c = await connect(s.db);
     const insert = async (mac: string, ip: string, ctx: string | null): Promise<number> =>
-      (await c.query<{ host_id: number }>(`INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, user_context)
-        VALUES (decode($1, 'hex'), 0, 1, $2, $3) RETURNING host_id`, [macHex(mac), ipToInt(ip), ctx])).rows[0].host_id;
+      (
+        await c.query<{ host_id: number }>(
+          `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, user_context)
+        VALUES (decode($1, 'hex'), 0, 1, $2, $3) RETURNING host_id`,
+          [macHex(mac), ipToInt(ip), ctx],
+        )
+      ).rows[0].host_id;
     const E = { mac: '02:00:00:30:00:0e', ip: '10.30.0.14' };
     const F = { mac: '02:00:00:30:00:0f', ip: '10.30.0.15' };
     const G = { mac: '02:00:00:30:00:10', ip: '10.30.0.16' };
@@ -197,7 +258,11 @@ describe('reservations adopt (built binary)', () => {
     const ctx = JSON.parse(e?.user_context ?? '{}');
     assert.equal(ctx.note, 'pre-mark');
     assert.deepEqual([ctx[OWNER_KEY].created, ctx[OWNER_KEY].source], ['2025-01-01T00:00:00.000Z', 'memfile']);
-    assert.deepEqual(after.filter((r) => r.mac !== E.mac), before.filter((r) => r.mac !== E.mac), 'nothing else changed');
+    assert.deepEqual(
+      after.filter((r) => r.mac !== E.mac),
+      before.filter((r) => r.mac !== E.mac),
+      'nothing else changed',
+    );
     assert.deepEqual(json(s, ['reservations', 'adopt']).at(-1), { adopted: 0, dry_run: false, skipped: 4 });
     // Adopted rows are the monitor's: purge now takes E and nothing else.
     assert.deepEqual(json(s, ['reservations', 'purge']).at(-1)?.removed, 1);
@@ -212,7 +277,10 @@ describe('plan and --config (built binary)', () => {
     const cfg = join(dir, 'monitor.yml');
     writeFileSync(cfg, 'subnet-id: [1]\ndeny-mac-prefix: ["02:00:00:20:00:0b"]\nmax-reservations-per-subnet: 10\n');
     const c = await connect(s.db);
-    await insertLeases(c, [{ ip: '10.20.0.50', mac: '02:00:00:20:00:50' }, { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2 }]);
+    await insertLeases(c, [
+      { ip: '10.20.0.50', mac: '02:00:00:20:00:50' },
+      { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2 },
+    ]);
     await c.end();
     const lines = json(s, ['plan', '--config', cfg]);
     const actions = Object.fromEntries(lines.slice(0, -1).map((l) => [l.mac, [l.action, l.reason]]));

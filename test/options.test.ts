@@ -11,7 +11,11 @@ describe('options: defaults, then environment, then argv', () => {
     const o = buildOptions({}, {});
     assert.equal(o.useDatabaseEvents, false);
     assert.deepEqual(o.db, {
-      host: 'localhost', port: 5432, database: 'kea', user: 'kea', password: undefined,
+      host: 'localhost',
+      port: 5432,
+      database: 'kea',
+      user: 'kea',
+      password: undefined,
       timeouts: { statementMs: 30_000, lockMs: 5_000, idleInTransactionMs: 60_000, queryMs: 40_000, connectMs: 10_000 },
     });
     assert.equal(o.reconcileInterval, 300);
@@ -25,11 +29,23 @@ describe('options: defaults, then environment, then argv', () => {
   });
 
   test('environment overrides defaults and argv overrides environment', () => {
-    const env = { KEA_LM_DB_HOST: 'db.env', KEA_LM_DB_PORT: '6432', KEA_LM_SUBNET_ID: '3,4', KEA_LM_USE_DATABASE_EVENTS: 'true', KEA_LM_LOG_FORMAT: 'JSON' };
+    const env = {
+      KEA_LM_DB_HOST: 'db.env',
+      KEA_LM_DB_PORT: '6432',
+      KEA_LM_SUBNET_ID: '3,4',
+      KEA_LM_USE_DATABASE_EVENTS: 'true',
+      KEA_LM_LOG_FORMAT: 'JSON',
+    };
     const fromEnv = buildOptions({}, env);
-    assert.deepEqual([fromEnv.db.host, fromEnv.db.port, fromEnv.subnetIds, fromEnv.useDatabaseEvents, fromEnv.logFormat], ['db.env', 6432, [3, 4], true, 'json']);
+    assert.deepEqual(
+      [fromEnv.db.host, fromEnv.db.port, fromEnv.subnetIds, fromEnv.useDatabaseEvents, fromEnv.logFormat],
+      ['db.env', 6432, [3, 4], true, 'json'],
+    );
     const fromArgv = buildOptions({ dbHost: 'db.argv', subnetId: ['1', '2,5', '1'], useDatabaseEvents: false }, env);
-    assert.deepEqual([fromArgv.db.host, fromArgv.db.port, fromArgv.subnetIds, fromArgv.useDatabaseEvents], ['db.argv', 6432, [1, 2, 5], false]);
+    assert.deepEqual(
+      [fromArgv.db.host, fromArgv.db.port, fromArgv.subnetIds, fromArgv.useDatabaseEvents],
+      ['db.argv', 6432, [1, 2, 5], false],
+    );
   });
 
   test('bad values fail with one line naming the flag or variable', () => {
@@ -45,7 +61,12 @@ describe('options: defaults, then environment, then argv', () => {
       [{ outputDir: '' }, {}, /--output-dir: "" must not be empty/],
       [{ batchSize: '500', queueSize: '100' }, {}, /--queue-size \(100\) must be at least --batch-size \(500\)/],
     ];
-    for (const [argv, env, why] of cases) assert.throws(() => buildOptions(argv, env), (e: unknown) => e instanceof UsageError && why.test(e.message), String(why));
+    for (const [argv, env, why] of cases)
+      assert.throws(
+        () => buildOptions(argv, env),
+        (e: unknown) => e instanceof UsageError && why.test(e.message),
+        String(why),
+      );
   });
 
   test('a libpq-style host list: one port for all, or one per host', () => {

@@ -25,9 +25,12 @@ after(() => cluster.stop());
 const OPS_MAC = '02:aa:00:00:ee:01';
 
 async function insertOperatorRow(db: DbOptions, mac: string, ip: string, subnet = 1): Promise<void> {
-  await cluster.sql(db.database,
+  await cluster.sql(
+    db.database,
     `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
-     VALUES (decode($1, 'hex'), 0, $2, $3, 'ops-pinned', '{"owner":"ops"}')`, [macHex(mac), subnet, ipToInt(ip)]);
+     VALUES (decode($1, 'hex'), 0, $2, $3, 'ops-pinned', '{"owner":"ops"}')`,
+    [macHex(mac), subnet, ipToInt(ip)],
+  );
 }
 
 async function eventDatabase(): Promise<DbOptions> {
@@ -77,18 +80,35 @@ function mixedLeases(): TestLease[] {
 }
 
 const MIXED_POLICY = {
-  subnetIds: [1, 2], allowMacPrefix: ['0c:c4:7a', '02:aa'], denyMacPrefix: [], allowHostname: [],
-  denyHostname: ['^guest-'], allowAddress: ['10.0.200.0/26', '10.0.201.0/24'],
+  subnetIds: [1, 2],
+  allowMacPrefix: ['0c:c4:7a', '02:aa'],
+  denyMacPrefix: [],
+  allowHostname: [],
+  denyHostname: ['^guest-'],
+  allowAddress: ['10.0.200.0/26', '10.0.201.0/24'],
 };
 
 const EXPECTED: Record<string, string> = {
-  '0c:c4:7a:00:01:00': 'create', '0c:c4:7a:00:01:01': 'create', '0c:c4:7a:00:01:02': 'create',
-  '0c:c4:7a:00:01:03': 'create', '0c:c4:7a:00:01:04': 'create', '0c:c4:7a:00:01:05': 'create',
-  '3c:22:fb:00:00:01': 'not-selected', '0c:c4:7a:00:02:01': 'not-selected', '0c:c4:7a:00:02:02': 'not-selected',
-  [OPS_MAC]: 'foreign', '0c:c4:7a:00:02:03': 'conflict',
-  '0c:c4:7a:00:03:00': 'create', '0c:c4:7a:00:03:01': 'create', '0c:c4:7a:00:03:02': 'create',
-  '0c:c4:7a:00:03:03': 'create', '0c:c4:7a:00:03:04': 'create', '0c:c4:7a:00:03:05': 'create',
-  '0c:c4:7a:00:03:06': 'limit', '0c:c4:7a:00:03:07': 'limit', '0c:c4:7a:00:04:01': 'not-selected',
+  '0c:c4:7a:00:01:00': 'create',
+  '0c:c4:7a:00:01:01': 'create',
+  '0c:c4:7a:00:01:02': 'create',
+  '0c:c4:7a:00:01:03': 'create',
+  '0c:c4:7a:00:01:04': 'create',
+  '0c:c4:7a:00:01:05': 'create',
+  '3c:22:fb:00:00:01': 'not-selected',
+  '0c:c4:7a:00:02:01': 'not-selected',
+  '0c:c4:7a:00:02:02': 'not-selected',
+  [OPS_MAC]: 'foreign',
+  '0c:c4:7a:00:02:03': 'conflict',
+  '0c:c4:7a:00:03:00': 'create',
+  '0c:c4:7a:00:03:01': 'create',
+  '0c:c4:7a:00:03:02': 'create',
+  '0c:c4:7a:00:03:03': 'create',
+  '0c:c4:7a:00:03:04': 'create',
+  '0c:c4:7a:00:03:05': 'create',
+  '0c:c4:7a:00:03:06': 'limit',
+  '0c:c4:7a:00:03:07': 'limit',
+  '0c:c4:7a:00:04:01': 'not-selected',
 };
 
 async function seedOperator(db: DbOptions): Promise<void> {
@@ -110,7 +130,10 @@ async function assertDaemonDid(db: DbOptions, o: Options, plan: PlanLine[]): Pro
         assert.equal(rec?.reservation, 'created', p.mac);
         break;
       case 'foreign':
-        assert.deepEqual(mine.map((r) => [r.ip, r.hostname, r.user_context]), [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']]);
+        assert.deepEqual(
+          mine.map((r) => [r.ip, r.hostname, r.user_context]),
+          [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']],
+        );
         assert.equal(rec?.reservation, 'foreign');
         break;
       case 'conflict':
@@ -154,18 +177,29 @@ describe('ownership and policy in the running daemon', () => {
       assert.equal(m.value('kea_lease_monitor_leases_not_selected_total', { reason: 'mac-not-allowed' }), 1);
       assert.equal(m.value('kea_lease_monitor_leases_not_selected_total', { reason: 'hostname-denied' }), 1);
       assert.equal(m.value('kea_lease_monitor_leases_not_selected_total', { reason: 'address-not-allowed' }), 1);
-      assert.equal(run.logs.filter((l) => l.includes('--max-reservations-per-subnet') && l.includes('"warn"')).length, 1, 'warned once per subnet');
+      assert.equal(
+        run.logs.filter((l) => l.includes('--max-reservations-per-subnet') && l.includes('"warn"')).length,
+        1,
+        'warned once per subnet',
+      );
 
       // The operator's device comes back again and again (a new hostname each time): still foreign, logged once.
       const c2 = await connect(db);
       for (let i = 2; i <= 4; i++) {
         await c2.query(`UPDATE lease4 SET hostname = $2 WHERE hwaddr = decode($1, 'hex')`, [macHex(OPS_MAC), `laptop-${i}`]);
-        await waitFor(`event ${i} seen`, () => run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'foreign' }) >= i, 20_000);
+        await waitFor(
+          `event ${i} seen`,
+          () => run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'foreign' }) >= i,
+          20_000,
+        );
       }
       await c2.end();
       assert.equal(run.logs.filter((l) => l.includes('does not own')).length, 1, 'foreign logged once per device');
       const after = await hostRows(db);
-      assert.deepEqual(after.filter((r) => r.mac === OPS_MAC).map((r) => [r.ip, r.hostname, r.user_context]), [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']]);
+      assert.deepEqual(
+        after.filter((r) => r.mac === OPS_MAC).map((r) => [r.ip, r.hostname, r.user_context]),
+        [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']],
+      );
       assert.ok(!run.logs.some((l) => l.includes('Static reservation updated')));
     } finally {
       await run.stop();
@@ -191,12 +225,17 @@ describe('ownership and policy in the running daemon', () => {
   });
 
   test('the cap holds while 5,000 new devices arrive in one burst (both sources)', async () => {
-    const burst: TestLease[] = Array.from({ length: 5000 }, (_, i) => ({ ip: intToIp(ipToInt('10.8.0.10') + i), mac: macFor(0x080000 + i), subnet: 8 }));
+    const burst: TestLease[] = Array.from({ length: 5000 }, (_, i) => ({
+      ip: intToIp(ipToInt('10.8.0.10') + i),
+      mac: macFor(0x080000 + i),
+      subnet: 8,
+    }));
     for (const mode of ['database', 'file'] as const) {
       const db = mode === 'database' ? await eventDatabase() : await cluster.freshDatabase();
-      const o = mode === 'database'
-        ? testOptions(db, { useDatabaseEvents: true, maxReservationsPerSubnet: 250 })
-        : testOptions(db, { leaseFile: leaseFileWith(burst), maxReservationsPerSubnet: 250 });
+      const o =
+        mode === 'database'
+          ? testOptions(db, { useDatabaseEvents: true, maxReservationsPerSubnet: 250 })
+          : testOptions(db, { leaseFile: leaseFileWith(burst), maxReservationsPerSubnet: 250 });
       const run = await startMonitor(o);
       try {
         if (mode === 'database') {
@@ -232,12 +271,25 @@ describe('ownership and policy in the running daemon', () => {
       await forger.connect();
       await assert.rejects(forger.query('SELECT 1 FROM lease4 LIMIT 1'), /permission denied/);
       const now = Math.floor(Date.now() / 1000);
-      const payload = (ip: string, mac: string, hostname: string) => JSON.stringify({
-        v: 1, op: 'insert', address: ipToInt(ip), hwaddr: macHex(mac), subnet_id: 1, state: 0, valid_lifetime: 3600, expire: now + 3600, hostname,
-      }).replace(/'/g, "''");
+      const payload = (ip: string, mac: string, hostname: string) =>
+        JSON.stringify({
+          v: 1,
+          op: 'insert',
+          address: ipToInt(ip),
+          hwaddr: macHex(mac),
+          subnet_id: 1,
+          state: 0,
+          valid_lifetime: 3600,
+          expire: now + 3600,
+          hostname,
+        }).replace(/'/g, "''");
       await forger.query(`NOTIFY kea_lease_events, '${payload('10.9.0.77', '02:00:00:09:00:99', 'brand-new')}'`);
       await forger.query(`NOTIFY kea_lease_events, '${payload('10.9.0.78', '02:00:00:09:00:01', 'moved')}'`);
-      await waitFor('both forgeries handled', () => run.monitor.metrics.total('kea_lease_monitor_reservations_total') >= handledBefore + 2, 20_000);
+      await waitFor(
+        'both forgeries handled',
+        () => run.monitor.metrics.total('kea_lease_monitor_reservations_total') >= handledBefore + 2,
+        20_000,
+      );
       assert.deepEqual(await hostRows(db), before, 'nothing created, nothing moved');
       assert.equal(run.monitor.metrics.value('kea_lease_monitor_reservations_total', { result: 'stale' }), 2);
       assert.equal(record(o, '02:00:00:09:00:99'), null);
@@ -255,7 +307,13 @@ describe('ownership and policy in the running daemon', () => {
     const c = await connect(db);
     await insertLeases(c, mixedLeases());
     await c.end();
-    const o = testOptions(db, { useDatabaseEvents: true, policy: MIXED_POLICY, subnetIds: [1, 2], maxReservationsPerSubnet: 6, dryRun: true });
+    const o = testOptions(db, {
+      useDatabaseEvents: true,
+      policy: MIXED_POLICY,
+      subnetIds: [1, 2],
+      maxReservationsPerSubnet: 6,
+      dryRun: true,
+    });
     const run = await startMonitor(o);
     try {
       const m = run.monitor.metrics;
@@ -265,7 +323,10 @@ describe('ownership and policy in the running daemon', () => {
       assert.equal(m.value('kea_lease_monitor_dry_run_decisions_total', { action: 'limit' }), 2);
       assert.equal(m.total('kea_lease_monitor_reservations_total'), 0);
       assert.equal((await hostRows(db)).length, 2, 'only the operator rows');
-      assert.deepEqual(readdirSync(o.outputDir).filter((f) => /^[0-9a-f-]+\.json$/.test(f)), []);
+      assert.deepEqual(
+        readdirSync(o.outputDir).filter((f) => /^[0-9a-f-]+\.json$/.test(f)),
+        [],
+      );
     } finally {
       await run.stop();
     }
@@ -275,9 +336,15 @@ describe('ownership and policy in the running daemon', () => {
     const db = await cluster.freshDatabase();
     await insertOperatorRow(db, '02:bb:00:00:00:09', '10.0.210.9');
     const c = await connect(db);
-    const [gone] = await writeReservations(c, 'upsert', [{
-      address: parseIPv4('10.0.210.2'), hwaddr: parseHwaddr('02:00:00:21:00:02'), subnetId: 1, hostname: null, source: 'file',
-    }]);
+    const [gone] = await writeReservations(c, 'upsert', [
+      {
+        address: parseIPv4('10.0.210.2'),
+        hwaddr: parseHwaddr('02:00:00:21:00:02'),
+        subnetId: 1,
+        hostname: null,
+        source: 'file',
+      },
+    ]);
     assert.equal(gone.outcome, 'created');
     await c.end();
     const leaseFile = leaseFileWith([

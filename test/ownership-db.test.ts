@@ -21,10 +21,18 @@ function lease(ip: string, mac: string, hostname: string | null = null, source: 
 export const OPS_MAC = '02:aa:00:00:ee:01';
 
 /** The operator's hand-made reservation from issue 8. */
-export async function insertOperatorRow(c: pg.ClientBase, mac = OPS_MAC, ip = '10.0.200.1', subnet = 1, ctx: string | null = '{"owner":"ops"}'): Promise<void> {
+export async function insertOperatorRow(
+  c: pg.ClientBase,
+  mac = OPS_MAC,
+  ip = '10.0.200.1',
+  subnet = 1,
+  ctx: string | null = '{"owner":"ops"}',
+): Promise<void> {
   await c.query(
     `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
-     VALUES (decode($1, 'hex'), 0, $2, $3, 'ops-pinned', $4)`, [macHex(mac), subnet, parseIPv4(ip), ctx]);
+     VALUES (decode($1, 'hex'), 0, $2, $3, 'ops-pinned', $4)`,
+    [macHex(mac), subnet, parseIPv4(ip), ctx],
+  );
 }
 
 for (const path of ['upsert', 'fallback'] as WritePath[]) {
@@ -46,7 +54,10 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
         assert.equal(r.outcome, 'foreign', source);
       }
       const rows = (await reservations(c)).filter((r) => r.mac === OPS_MAC);
-      assert.deepEqual(rows.map((r) => [r.ip, r.hostname, r.user_context]), [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']]);
+      assert.deepEqual(
+        rows.map((r) => [r.ip, r.hostname, r.user_context]),
+        [['10.0.200.1', 'ops-pinned', '{"owner":"ops"}']],
+      );
     });
 
     test('new rows carry the mark; only marked rows are updated, keeping their other keys', async () => {
@@ -57,7 +68,10 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
       assert.equal(mark?.source, 'memfile');
       assert.ok(Math.abs(Date.parse(mark?.created ?? '') - Date.now()) < 60_000);
       // An operator adds a note beside the mark: the row stays the monitor's, the note stays.
-      await c.query(`UPDATE hosts SET user_context = $1 WHERE host_id = $2`, [JSON.stringify({ note: 'rack 4', ...JSON.parse(row?.user_context ?? '') }), created.hostId]);
+      await c.query(`UPDATE hosts SET user_context = $1 WHERE host_id = $2`, [
+        JSON.stringify({ note: 'rack 4', ...JSON.parse(row?.user_context ?? '') }),
+        created.hostId,
+      ]);
       const [updated] = await writeReservations(c, path, [lease('10.4.0.2', '02:00:00:04:00:01', 'b')]);
       assert.equal(updated.outcome, 'updated');
       row = (await reservations(c)).find((r) => r.mac === '02:00:00:04:00:01');
@@ -66,7 +80,12 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
       assert.equal(readMark(row?.user_context)?.created, mark?.created);
 
       // Unmarked, non-JSON and malformed-mark rows are all foreign.
-      for (const [i, ctx] of [null, 'free text {', '{"kea-lease-monitor":true}', `{"${OWNER_KEY}":{"created":1,"source":"memfile"}}`].entries()) {
+      for (const [i, ctx] of [
+        null,
+        'free text {',
+        '{"kea-lease-monitor":true}',
+        `{"${OWNER_KEY}":{"created":1,"source":"memfile"}}`,
+      ].entries()) {
         const mac = `02:00:00:04:01:0${i}`;
         await insertOperatorRow(c, mac, `10.4.1.${i}`, 1, ctx);
         const [r] = await writeReservations(c, path, [lease(`10.4.2.${i}`, mac, 'renamed')]);
@@ -95,12 +114,18 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
         lease('10.6.0.6', '02:00:00:06:00:06', null, 'database'), // MAC differs from lease4's
         lease('10.6.0.7', '02:00:00:06:00:07', null, 'database'), // no lease at all
       ]);
-      assert.deepEqual(results.map((r) => r.outcome), ['created', 'stale', 'stale', 'stale', 'stale', 'stale', 'stale']);
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        ['created', 'stale', 'stale', 'stale', 'stale', 'stale', 'stale'],
+      );
       // A hint cannot rename a real device: the hostname counts only when lease4 has the same one.
       const [renamed] = await writeReservations(c, path, [lease('10.6.0.1', '02:00:00:06:00:01', 'forged-name', 'database')]);
       assert.equal(renamed.outcome, 'unchanged');
       const row = (await reservations(c)).filter((r) => r.ip.startsWith('10.6.0.'));
-      assert.deepEqual(row.map((r) => [r.mac, r.hostname]), [['02:00:00:06:00:01', 'real']]);
+      assert.deepEqual(
+        row.map((r) => [r.mac, r.hostname]),
+        [['02:00:00:06:00:01', 'real']],
+      );
     });
 
     test('the per-subnet cap holds against five writers racing 5,000 new devices, counting only own rows', async () => {
@@ -111,8 +136,11 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
       const clients = await Promise.all(Array.from({ length: 5 }, () => connect(db)));
       try {
         const leases = Array.from({ length: 5000 }, (_, i) => lease(`10.7.${i >> 8}.${i & 255}`, macFor(0x070000 + i), null, 'file', 70));
-        const results = (await Promise.all(clients.map((cl, k) =>
-          writeReservations(cl, path, leases.slice(k * 1000, (k + 1) * 1000), { maxPerSubnet: 100 })))).flat();
+        const results = (
+          await Promise.all(
+            clients.map((cl, k) => writeReservations(cl, path, leases.slice(k * 1000, (k + 1) * 1000), { maxPerSubnet: 100 })),
+          )
+        ).flat();
         const count = (o: string) => results.filter((r) => r.outcome === o).length;
         assert.equal(count('created'), 99, 'the cap counts the one own row already there, not the operator rows');
         assert.equal(count('limit'), 4901);

@@ -13,8 +13,17 @@ describe('ownership mark in user_context', () => {
   });
 
   test('rows without a well-formed mark are not ours', () => {
-    for (const t of [null, '', '{}', '{"owner":"ops"}', 'not json', '[1]', `{"${OWNER_KEY}":true}`,
-      `{"${OWNER_KEY}":{"created":"yesterday","source":"database"}}`, `{"${OWNER_KEY}":{"created":"2026-01-01T00:00:00Z","source":"x"}}`]) {
+    for (const t of [
+      null,
+      '',
+      '{}',
+      '{"owner":"ops"}',
+      'not json',
+      '[1]',
+      `{"${OWNER_KEY}":true}`,
+      `{"${OWNER_KEY}":{"created":"yesterday","source":"database"}}`,
+      `{"${OWNER_KEY}":{"created":"2026-01-01T00:00:00Z","source":"x"}}`,
+    ]) {
       assert.equal(isOwned(t), false, String(t));
     }
   });

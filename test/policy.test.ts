@@ -33,7 +33,10 @@ function reasons(over: Partial<PolicyConfig>): Record<string, string> {
 
 describe('selection policy', () => {
   test('no rule selects everything', () => {
-    assert.deepEqual(picked({}), devices.map((d) => d.name));
+    assert.deepEqual(
+      picked({}),
+      devices.map((d) => d.name),
+    );
   });
 
   test('each rule alone selects exactly what it should', () => {
@@ -44,7 +47,11 @@ describe('selection policy', () => {
     assert.deepEqual(picked({ denyMacPrefix: ['3c:22:fb'] }), ['bmc-a', 'bmc-b', 'guest', 'bmc-guestnet']);
     assert.deepEqual(picked({ allowHostname: ['^bmc-'] }), ['bmc-a', 'bmc-b', 'bmc-guestnet'], 'case-insensitive');
     assert.deepEqual(picked({ allowHostname: ['rack'] }), ['bmc-a', 'bmc-b'], 'anchored only by the user');
-    assert.deepEqual(picked({ denyHostname: ['iphone|laptop'] }), ['bmc-a', 'bmc-b', 'guest', 'bmc-guestnet'], 'no hostname is never denied');
+    assert.deepEqual(
+      picked({ denyHostname: ['iphone|laptop'] }),
+      ['bmc-a', 'bmc-b', 'guest', 'bmc-guestnet'],
+      'no hostname is never denied',
+    );
     assert.deepEqual(picked({ allowAddress: ['10.0.200.0/26'] }), ['bmc-a', 'laptop', 'phone']);
     assert.deepEqual(picked({ allowAddress: ['10.0.200.70'] }), ['bmc-b']);
   });
@@ -55,8 +62,12 @@ describe('selection policy', () => {
     assert.deepEqual(picked({ allowMacPrefix: ['0c:c4:7a'], denyHostname: ['^bmc-x$'] }), ['bmc-a', 'bmc-b']);
     assert.deepEqual(picked({ subnetIds: [1], allowMacPrefix: ['0c:c4:7a'], allowAddress: ['10.0.200.0/26'] }), ['bmc-a']);
     assert.deepEqual(reasons({ subnetIds: [1], allowMacPrefix: ['0c:c4:7a'], denyHostname: ['rack2'], allowAddress: ['10.0.200.0/26'] }), {
-      'bmc-a': 'selected', 'bmc-b': 'hostname-denied', laptop: 'mac-not-allowed', phone: 'mac-not-allowed',
-      guest: 'subnet', 'bmc-guestnet': 'subnet',
+      'bmc-a': 'selected',
+      'bmc-b': 'hostname-denied',
+      laptop: 'mac-not-allowed',
+      phone: 'mac-not-allowed',
+      guest: 'subnet',
+      'bmc-guestnet': 'subnet',
     });
     assert.equal(reasons({ allowHostname: ['.'] }).guest, 'hostname-not-allowed', 'no hostname cannot match an allow pattern');
   });

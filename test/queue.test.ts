@@ -4,7 +4,11 @@ import type { Lease } from '../src/lease';
 import { LeaseQueue } from '../src/pipeline/queue';
 
 const lease = (n: number): Lease => ({
-  address: 0x0a000000 + n, hwaddr: Buffer.from([2, 0, 0, (n >> 16) & 255, (n >> 8) & 255, n & 255]), subnetId: 1, hostname: null, source: 'file',
+  address: 0x0a000000 + n,
+  hwaddr: Buffer.from([2, 0, 0, (n >> 16) & 255, (n >> 8) & 255, n & 255]),
+  subnetId: 1,
+  hostname: null,
+  source: 'file',
 });
 
 /** Lets every pending promise continuation run. */
@@ -53,7 +57,10 @@ describe('lease queue', () => {
     queue.take(1); // device 2 leaves: the second put about device 3 merges, so device 4 must get the slot
     await settle();
     assert.equal(queue.waitingPutters, 0, 'device 4 is not left waiting beside a free slot');
-    assert.deepEqual(queue.take(2).map((e) => e.lease.address), [0x0a0000ff, 0x0a000004]);
+    assert.deepEqual(
+      queue.take(2).map((e) => e.lease.address),
+      [0x0a0000ff, 0x0a000004],
+    );
     queue.close();
     queue.abandonRemaining();
     await Promise.allSettled(puts);

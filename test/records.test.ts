@@ -55,11 +55,16 @@ describe('discovery records are never lost', () => {
         fs.fill();
         appendFileSync(file, csvRow(l1));
         await waitFor('the reservation', () => reserved(db, l1));
-        await waitFor('the failure logged', () => run.logs.some((l) => l.includes('Cannot write discovery records') && l.includes('ENOSPC')));
+        await waitFor('the failure logged', () =>
+          run.logs.some((l) => l.includes('Cannot write discovery records') && l.includes('ENOSPC')),
+        );
         assert.equal(hasRecord(out, l1), false);
         assert.deepEqual(tmpFiles(out), [], 'no temp file left behind');
         assert.ok(run.monitor.metrics.value('kea_lease_monitor_discovery_backlog') >= 1);
-        assert.ok(run.monitor.metrics.health.readiness().reasons.includes('records: cannot write discovery records (ENOSPC)'), '/readyz says why');
+        assert.ok(
+          run.monitor.metrics.health.readiness().reasons.includes('records: cannot write discovery records (ENOSPC)'),
+          '/readyz says why',
+        );
         fs.free();
         await waitFor('the record once space is back', () => hasRecord(out, l1), 10_000);
         assert.ok(run.logs.some((l) => l.includes('Writing discovery records again')));
@@ -89,7 +94,9 @@ describe('discovery records are never lost', () => {
     const [l0, l1] = manyLeases(2, 700);
     const file = leaseFile([l0]);
     const out = join(tempDir('klm-out-'), 'discovery');
-    const run = await startMonitor(testOptions(db, { leaseFile: file, outputDir: out, stateFile: join(tempDir('klm-state-'), 'position.json') }));
+    const run = await startMonitor(
+      testOptions(db, { leaseFile: file, outputDir: out, stateFile: join(tempDir('klm-state-'), 'position.json') }),
+    );
     try {
       await waitFor('the first record', () => hasRecord(out, l0));
       rmSync(out, { recursive: true });
@@ -106,10 +113,32 @@ describe('discovery records are never lost', () => {
     const c = await connect(db);
     await migrate(c, { notify: true, dryRun: false });
     const out = join(fs.dir, 'discovery');
-    const args = ['--import', 'tsx', join(ROOT, 'src', 'main.ts'), '--use-database-events', '--db-host', db.host, '--db-port', String(db.port),
-      '--db-name', db.database, '--db-user', db.user, '--output-dir', out, '--log-format', 'json', '--reconnect-max-delay', '0.5'];
+    const args = [
+      '--import',
+      'tsx',
+      join(ROOT, 'src', 'main.ts'),
+      '--use-database-events',
+      '--db-host',
+      db.host,
+      '--db-port',
+      String(db.port),
+      '--db-name',
+      db.database,
+      '--db-user',
+      db.user,
+      '--output-dir',
+      out,
+      '--log-format',
+      'json',
+      '--reconnect-max-delay',
+      '0.5',
+    ];
     const start = () => {
-      const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+      const child = spawn(process.execPath, args, {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
       let text = '';
       child.stderr.on('data', (d: Buffer) => (text += d.toString()));
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));

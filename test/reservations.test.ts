@@ -22,92 +22,108 @@ before(() => {
 after(() => cluster.stop());
 
 // Every tested Kea release's schema (2.2 / 2.6 / 3.0), each through both write paths.
-for (const schema of keaSchemas()) for (const path of ['upsert', 'fallback'] as WritePath[]) {
-  describe(`${schema.label}: reservation writer (${path})`, () => {
-    let c: pg.Client;
-    before(async () => {
-      c = await connect(await cluster.freshDatabase(schema));
-      // The fallback path is for schemas with no arbiter: take Kea's away to prove it needs none.
-      if (path === 'fallback') await c.query('DROP INDEX key_dhcp4_identifier_subnet_id');
+for (const schema of keaSchemas())
+  for (const path of ['upsert', 'fallback'] as WritePath[]) {
+    describe(`${schema.label}: reservation writer (${path})`, () => {
+      let c: pg.Client;
+      before(async () => {
+        c = await connect(await cluster.freshDatabase(schema));
+        // The fallback path is for schemas with no arbiter: take Kea's away to prove it needs none.
+        if (path === 'fallback') await c.query('DROP INDEX key_dhcp4_identifier_subnet_id');
+      });
+      after(() => c.end());
+
+      test('inserts, then updates, then does nothing, without drawing host_id on the no-op', async () => {
+        const [created] = await writeReservations(c, path, [lease('10.1.0.5', 'aa:bb:cc:00:00:01', 'bmc-1')]);
+        assert.equal(created.outcome, 'created');
+        assert.ok(created.hostId && created.hostId > 0);
+
+        const [updated] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', 'bmc-1')]);
+        assert.equal(updated.outcome, 'updated');
+        assert.equal(updated.hostId, created.hostId);
+
+        const seqBefore = await seqValue(c);
+        for (let i = 0; i < 5; i++) {
+          const [same] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', 'bmc-1')]);
+          assert.equal(same.outcome, 'unchanged');
+          assert.equal(same.hostId, created.hostId);
+        }
+        // A renewal without a hostname keeps the reservation's hostname and changes nothing.
+        const [renewal] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', null)]);
+        assert.equal(renewal.outcome, 'unchanged');
+        assert.equal(await seqValue(c), seqBefore, 'no-ops must not consume host_id values');
+
+        const rows = (await reservations(c)).filter((r) => r.mac === 'aa:bb:cc:00:00:01');
+        assert.deepEqual(
+          rows.map((r) => [r.ip, r.hostname, r.subnet]),
+          [['10.1.0.6', 'bmc-1', 1]],
+        );
+      });
+
+      test('never reserves an address another identifier holds in the same subnet', async () => {
+        const [first] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:01')]);
+        assert.equal(first.outcome, 'created');
+        const [second] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:02')]);
+        assert.equal(second.outcome, 'conflict');
+        assert.equal(second.hostId, first.hostId, 'a conflict names the holder');
+        // Same address in another subnet is a different address space.
+        const [other] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:02', null, 2)]);
+        assert.equal(other.outcome, 'created');
+        const holders = (await reservations(c)).filter((r) => r.ip === '10.1.1.1' && r.subnet === 1);
+        assert.equal(holders.length, 1);
+      });
+
+      test('within one batch the newest holder of an address wins', async () => {
+        const results = await writeReservations(c, path, [
+          lease('10.1.2.1', 'aa:bb:cc:00:02:01'),
+          lease('10.1.2.2', 'aa:bb:cc:00:02:02'),
+          lease('10.1.2.1', 'aa:bb:cc:00:02:03'),
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.outcome),
+          ['superseded', 'created', 'created'],
+        );
+        const holders = (await reservations(c)).filter((r) => r.ip === '10.1.2.1');
+        assert.deepEqual(
+          holders.map((h) => h.mac),
+          ['aa:bb:cc:00:02:03'],
+        );
+      });
+
+      test('a batch of 2,000 new leases is one statement and all become reservations', async () => {
+        const batch = Array.from({ length: 2000 }, (_, i) =>
+          lease(
+            `10.2.${i >> 8}.${i & 255}`,
+            `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+            `n${i}`,
+            7,
+          ),
+        );
+        const results = await writeReservations(c, path, batch);
+        assert.equal(results.filter((r) => r.outcome === 'created').length, 2000);
+        const again = await writeReservations(c, path, batch);
+        assert.equal(again.filter((r) => r.outcome === 'unchanged').length, 2000);
+        const { rows } = await c.query('SELECT count(*)::int AS n FROM hosts WHERE dhcp4_subnet_id = 7');
+        assert.equal(rows[0].n, 2000);
+      });
+
+      test('hostile hostnames are stored as data, sanitised', async () => {
+        const nasty = [
+          "x'); DROP TABLE hosts; --",
+          '$(reboot)`id`;|&>/etc/passwd',
+          '../../../../etc/shadow',
+          'nul\u0000byte\u0007bell\u001b[31m',
+          Buffer.from([0x66, 0x6f, 0xff, 0xfe, 0x6f]).toString('latin1'),
+          'é'.repeat(5000),
+        ];
+        const batch = nasty.map((h, i) => lease(`10.3.0.${i + 1}`, `aa:bb:cc:00:03:0${i}`, sanitizeHostname(h)));
+        const results = await writeReservations(c, path, batch);
+        assert.ok(results.every((r) => r.outcome === 'created'));
+        const stored = (await reservations(c)).filter((r) => r.ip.startsWith('10.3.0.'));
+        assert.equal(stored[0].hostname, "x'); DROP TABLE hosts; --");
+        assert.equal(stored[3].hostname, 'nulbytebell[31m');
+        assert.ok(Buffer.byteLength(stored[5].hostname ?? '', 'utf8') <= 255);
+        assert.equal(stored[5].hostname, 'é'.repeat(127));
+      });
     });
-    after(() => c.end());
-
-    test('inserts, then updates, then does nothing, without drawing host_id on the no-op', async () => {
-      const [created] = await writeReservations(c, path, [lease('10.1.0.5', 'aa:bb:cc:00:00:01', 'bmc-1')]);
-      assert.equal(created.outcome, 'created');
-      assert.ok(created.hostId && created.hostId > 0);
-
-      const [updated] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', 'bmc-1')]);
-      assert.equal(updated.outcome, 'updated');
-      assert.equal(updated.hostId, created.hostId);
-
-      const seqBefore = await seqValue(c);
-      for (let i = 0; i < 5; i++) {
-        const [same] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', 'bmc-1')]);
-        assert.equal(same.outcome, 'unchanged');
-        assert.equal(same.hostId, created.hostId);
-      }
-      // A renewal without a hostname keeps the reservation's hostname and changes nothing.
-      const [renewal] = await writeReservations(c, path, [lease('10.1.0.6', 'aa:bb:cc:00:00:01', null)]);
-      assert.equal(renewal.outcome, 'unchanged');
-      assert.equal(await seqValue(c), seqBefore, 'no-ops must not consume host_id values');
-
-      const rows = (await reservations(c)).filter((r) => r.mac === 'aa:bb:cc:00:00:01');
-      assert.deepEqual(rows.map((r) => [r.ip, r.hostname, r.subnet]), [['10.1.0.6', 'bmc-1', 1]]);
-    });
-
-    test('never reserves an address another identifier holds in the same subnet', async () => {
-      const [first] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:01')]);
-      assert.equal(first.outcome, 'created');
-      const [second] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:02')]);
-      assert.equal(second.outcome, 'conflict');
-      assert.equal(second.hostId, first.hostId, 'a conflict names the holder');
-      // Same address in another subnet is a different address space.
-      const [other] = await writeReservations(c, path, [lease('10.1.1.1', 'aa:bb:cc:00:01:02', null, 2)]);
-      assert.equal(other.outcome, 'created');
-      const holders = (await reservations(c)).filter((r) => r.ip === '10.1.1.1' && r.subnet === 1);
-      assert.equal(holders.length, 1);
-    });
-
-    test('within one batch the newest holder of an address wins', async () => {
-      const results = await writeReservations(c, path, [
-        lease('10.1.2.1', 'aa:bb:cc:00:02:01'),
-        lease('10.1.2.2', 'aa:bb:cc:00:02:02'),
-        lease('10.1.2.1', 'aa:bb:cc:00:02:03'),
-      ]);
-      assert.deepEqual(results.map((r) => r.outcome), ['superseded', 'created', 'created']);
-      const holders = (await reservations(c)).filter((r) => r.ip === '10.1.2.1');
-      assert.deepEqual(holders.map((h) => h.mac), ['aa:bb:cc:00:02:03']);
-    });
-
-    test('a batch of 2,000 new leases is one statement and all become reservations', async () => {
-      const batch = Array.from({ length: 2000 }, (_, i) =>
-        lease(`10.2.${i >> 8}.${i & 255}`, `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `n${i}`, 7));
-      const results = await writeReservations(c, path, batch);
-      assert.equal(results.filter((r) => r.outcome === 'created').length, 2000);
-      const again = await writeReservations(c, path, batch);
-      assert.equal(again.filter((r) => r.outcome === 'unchanged').length, 2000);
-      const { rows } = await c.query('SELECT count(*)::int AS n FROM hosts WHERE dhcp4_subnet_id = 7');
-      assert.equal(rows[0].n, 2000);
-    });
-
-    test('hostile hostnames are stored as data, sanitised', async () => {
-      const nasty = [
-        "x'); DROP TABLE hosts; --",
-        '$(reboot)`id`;|&>/etc/passwd',
-        '../../../../etc/shadow',
-        'nul\u0000byte\u0007bell\u001b[31m',
-        Buffer.from([0x66, 0x6f, 0xff, 0xfe, 0x6f]).toString('latin1'),
-        'é'.repeat(5000),
-      ];
-      const batch = nasty.map((h, i) => lease(`10.3.0.${i + 1}`, `aa:bb:cc:00:03:0${i}`, sanitizeHostname(h)));
-      const results = await writeReservations(c, path, batch);
-      assert.ok(results.every((r) => r.outcome === 'created'));
-      const stored = (await reservations(c)).filter((r) => r.ip.startsWith('10.3.0.'));
-      assert.equal(stored[0].hostname, "x'); DROP TABLE hosts; --");
-      assert.equal(stored[3].hostname, 'nulbytebell[31m');
-      assert.ok(Buffer.byteLength(stored[5].hostname ?? '', 'utf8') <= 255);
-      assert.equal(stored[5].hostname, 'é'.repeat(127));
-    });
-  });
-}
+  }

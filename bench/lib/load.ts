@@ -1,45 +1,54 @@
 // Synthetic lease writers that write the way Kea 2.2 does: one lease4 row per transaction (or a memfile row per
 // write), every client a new MAC and a new address.
-import { closeSync, existsSync, openSync, writeSync } from "node:fs";
-import { Client } from "pg";
-import { client, Pg } from "../../test/e2e/lib/pg";
-import { now, sleep } from "../../test/e2e/lib/proc";
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { Client } from 'pg';
+import { client, Pg } from '../../test/e2e/lib/pg';
+import { now, sleep } from '../../test/e2e/lib/proc';
 
 const ADDR_BASE = (10 << 24) | (100 << 16); // 10.100.0.0: far from the e2e pool, unique per lease
 let counter = 1; // process-wide: every lease a benchmark writes has its own MAC and address
 
-export interface Lease { mac: string; addr: number; hostname: string }
+export interface Lease {
+  mac: string;
+  addr: number;
+  hostname: string;
+}
 
 export function nextLease(): Lease {
   return leaseFor(counter++);
 }
 
 function leaseFor(c: number): Lease {
-  const hex = c.toString(16).padStart(8, "0");
-  return { mac: `02:00:${hex.match(/../g)!.join(":")}`, addr: ADDR_BASE + c, hostname: `bench-${hex}` };
+  const hex = c.toString(16).padStart(8, '0');
+  return { mac: `02:00:${hex.match(/../g)!.join(':')}`, addr: ADDR_BASE + c, hostname: `bench-${hex}` };
 }
-export const macKey = (mac: string) => mac.replace(/:/g, "-");
-export const ipOf = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join(".");
+export const macKey = (mac: string) => mac.replace(/:/g, '-');
+export const ipOf = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
 
 const INSERT_SQL = `INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, fqdn_fwd, fqdn_rev, hostname, state, user_context)
   VALUES ($1, $2, $3, 3600, now() + interval '3600 seconds', 1, false, false, $4, 0, NULL)`;
 
 async function connectMany(pg: Pg, n: number, warmUp = true): Promise<Client[]> {
-  const cs = Array.from({ length: n }, () => client(pg, "bench-writer"));
+  const cs = Array.from({ length: n }, () => client(pg, 'bench-writer'));
   await Promise.all(cs.map((c) => c.connect()));
   if (!warmUp) return cs;
   // Kea's own lease4 trigger creates its lease4_stat row with UPDATE-then-INSERT, which races between concurrent
   // first inserts (duplicate key on lease4_stat_pkey); Kea itself never hits it. One serial insert first avoids it.
-  await insertOne(cs[0]!, nextLease());
+  await insertOne(cs[0], nextLease());
   return cs;
 }
 
 async function insertOne(c: Client, l: Lease): Promise<void> {
-  const hw = Buffer.from(l.mac.replace(/:/g, ""), "hex");
-  await c.query({ name: "kea_insert_lease4", text: INSERT_SQL, values: [l.addr, hw, Buffer.concat([Buffer.from([1]), hw]), l.hostname] });
+  const hw = Buffer.from(l.mac.replace(/:/g, ''), 'hex');
+  await c.query({ name: 'kea_insert_lease4', text: INSERT_SQL, values: [l.addr, hw, Buffer.concat([Buffer.from([1]), hw]), l.hostname] });
 }
 
-export interface Sent { sent: Map<string, number>; seconds: number; rate: number; leases: Lease[] }
+export interface Sent {
+  sent: Map<string, number>;
+  seconds: number;
+  rate: number;
+  leases: Lease[];
+}
 
 // The steady writer runs inside PostgreSQL (a procedure that COMMITs after every lease), so that generating
 // 2,000 transactions/s costs no client CPU on this 2-core machine; each lease's commit-side time is stamped in the
@@ -68,15 +77,18 @@ END $$;`;
 /** Steady rate, one lease per transaction, from `workers` server-side loops. Stamps each lease's commit time. */
 export async function steadyDb(pg: Pg, rate: number, seconds: number, workers = 1): Promise<Sent> {
   const cs = await connectMany(pg, workers);
-  await cs[0]!.query(STEADY_PROC);
+  await cs[0].query(STEADY_PROC);
   const total = Math.round(rate * seconds);
   const c0 = counter;
   counter += total;
   const leases = Array.from({ length: total }, (_, k) => leaseFor(c0 + k));
   const start = (Date.now() + 50) / 1000;
-  await Promise.all(cs.map((c, w) => c.query("CALL bench_steady($1, $2, $3, $4, $5, $6)", [w, workers, total, c0, rate, start])));
+  await Promise.all(cs.map((c, w) => c.query('CALL bench_steady($1, $2, $3, $4, $5, $6)', [w, workers, total, c0, rate, start])));
   const secs = Date.now() / 1000 - start;
-  const stamps = await cs[0]!.query<{ c: string; ts: number }>("SELECT c::text, ts FROM bench_t0 WHERE c >= $1 AND c < $2", [c0, c0 + total]);
+  const stamps = await cs[0].query<{ c: string; ts: number }>('SELECT c::text, ts FROM bench_t0 WHERE c >= $1 AND c < $2', [
+    c0,
+    c0 + total,
+  ]);
   await Promise.all(cs.map((c) => c.end()));
   const sent = new Map(stamps.rows.map((r) => [macKey(leaseFor(Number(r.c)).mac), Number(r.ts)]));
   return { sent, seconds: secs, rate: total / secs, leases };
@@ -85,8 +97,8 @@ export async function steadyDb(pg: Pg, rate: number, seconds: number, workers = 
 /** n leases in one INSERT ... SELECT (one transaction). Returns send and commit times. */
 export async function burstOneTxn(pg: Pg, n: number): Promise<{ t0: number; tCommit: number; leases: Lease[] }> {
   const leases = Array.from({ length: n }, nextLease);
-  const first = leases[0]!;
-  const c = client(pg, "bench-writer");
+  const first = leases[0];
+  const c = client(pg, 'bench-writer');
   await c.connect();
   const firstCounter = first.addr - ADDR_BASE;
   const t0 = now();
@@ -116,13 +128,17 @@ export async function renewAll(pg: Pg, leases: Lease[], conns = 8): Promise<void
   await Promise.all(
     cs.map(async (c) => {
       for (let k = i++; k < leases.length; k = i++)
-        await c.query({ name: "kea_update_lease4", text: "UPDATE lease4 SET expire = expire + interval '600 seconds', valid_lifetime = 3600 WHERE address = $1", values: [leases[k]!.addr] });
+        await c.query({
+          name: 'kea_update_lease4',
+          text: "UPDATE lease4 SET expire = expire + interval '600 seconds', valid_lifetime = 3600 WHERE address = $1",
+          values: [leases[k].addr],
+        });
     }),
   );
   await Promise.all(cs.map((c) => c.end()));
 }
 
-export const CSV_HEADER = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context\n";
+export const CSV_HEADER = 'address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context\n';
 
 export function csvRow(l: Lease): string {
   const expire = Math.floor(Date.now() / 1000) + 3600;
@@ -132,7 +148,7 @@ export function csvRow(l: Lease): string {
 /** Steady rate of memfile rows, each one write(2) without fsync, as Kea's memfile backend does. */
 export async function steadyCsv(file: string, rate: number, seconds: number): Promise<Sent> {
   const fresh = !existsSync(file);
-  const fd = openSync(file, "a");
+  const fd = openSync(file, 'a');
   if (fresh) writeSync(fd, CSV_HEADER);
   const total = Math.round(rate * seconds);
   const leases = Array.from({ length: total }, nextLease);
@@ -142,7 +158,7 @@ export async function steadyCsv(file: string, rate: number, seconds: number): Pr
   while (k < total) {
     const t = now();
     while (k < total && start + (k * 1000) / rate <= t) {
-      const l = leases[k++]!;
+      const l = leases[k++];
       sent.set(macKey(l.mac), now());
       writeSync(fd, csvRow(l));
     }
@@ -157,7 +173,7 @@ export async function steadyCsv(file: string, rate: number, seconds: number): Pr
 /** n memfile rows appended at once. */
 export function burstCsv(file: string, n: number): { t0: number; leases: Lease[] } {
   const fresh = !existsSync(file);
-  const fd = openSync(file, "a");
+  const fd = openSync(file, 'a');
   if (fresh) writeSync(fd, CSV_HEADER);
   const leases = Array.from({ length: n }, nextLease);
   const t0 = now();

@@ -1,26 +1,31 @@
 // Percentiles, median/min/max over runs, and /proc sampling of a process.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted[i];
 }
 
-export interface Agg { median: number; min: number; max: number; n: number }
+export interface Agg {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
 export function agg(xs: number[]): Agg {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return { median: NaN, min: NaN, max: NaN, n: 0 };
-  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: mid, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+  const mid = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { median: mid, min: s[0], max: s[s.length - 1], n: s.length };
 }
 
 const CLK_TCK = 100; // getconf CLK_TCK on Linux x86_64/arm64
 
 export function cpuSeconds(pid: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
     return (Number(rest[11]) + Number(rest[12])) / CLK_TCK; // utime + stime
   } catch {
     return NaN;
@@ -29,9 +34,9 @@ export function cpuSeconds(pid: number): number {
 
 export function rssMb(pid: number): { rss: number; hwm: number } {
   try {
-    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
-    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
   } catch {
     return { rss: NaN, hwm: NaN };
   }
@@ -67,11 +72,11 @@ export function foreignCpu(marker: string): { stop(): { foreign: number; wall: n
   const t0 = Date.now();
   const read = () => {
     const procs = new Map<number, { ppid: number; cpu: number }>();
-    for (const d of readdirSync("/proc")) {
+    for (const d of readdirSync('/proc')) {
       if (!/^\d+$/.test(d)) continue;
       try {
-        const f = readFileSync(`/proc/${d}/stat`, "utf8");
-        const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+        const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
         procs.set(Number(d), { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK });
       } catch {
         /* exited */
@@ -82,9 +87,9 @@ export function foreignCpu(marker: string): { stop(): { foreign: number; wall: n
         if (p === self) return true;
         if (!cmd.has(p)) {
           try {
-            cmd.set(p, readFileSync(`/proc/${p}/cmdline`, "utf8"));
+            cmd.set(p, readFileSync(`/proc/${p}/cmdline`, 'utf8'));
           } catch {
-            cmd.set(p, "");
+            cmd.set(p, '');
           }
         }
         if (cmd.get(p)!.includes(marker)) return true;

@@ -1,6 +1,6 @@
 // Timestamping observers that run in their own worker thread, so that the load generator in the main
 // thread never delays the observation (and the other way round).
-import { Worker } from "node:worker_threads";
+import { Worker } from 'node:worker_threads';
 
 const DIR_WATCHER = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -62,17 +62,17 @@ function start(code: string, data: Record<string, string>): Promise<Stamper> {
   const w = new Worker(code, { eval: true, workerData: data });
   const ask = <T>(msg: string) =>
     new Promise<T>((resolve) => {
-      w.once("message", (m) => resolve(m as T));
+      w.once('message', (m) => resolve(m as T));
       w.postMessage(msg);
     });
   return new Promise((resolve, reject) => {
-    w.once("error", reject);
-    w.once("message", () =>
+    w.once('error', reject);
+    w.once('message', () =>
       resolve({
-        count: () => ask<number>("count"),
-        dump: async () => new Map(await ask<[string, number][]>("dump")),
+        count: () => ask<number>('count'),
+        dump: async () => new Map(await ask<[string, number][]>('dump')),
         stop: async () => {
-          w.postMessage("stop");
+          w.postMessage('stop');
           await w.terminate();
         },
       }),

@@ -70,7 +70,9 @@ export function dbStatus(db: DbOptions, allowUntestedSchema = false): Promise<Db
       `migrations:      ${p.migrations ?? 'none recorded'} (this build: ${p.buildMigrations})${mark(p.migrationsVerdict)}`,
       `upsert arbiter:  ${s.arbiter.kind === 'none' ? 'none (check-then-insert fallback; run `db migrate`)' : `${s.arbiter.name} (${s.arbiter.kind})`}`,
       `notify trigger:  ${s.notifyTrigger ? 'installed' : 'absent (run `db migrate --notify` for --use-database-events)'}`,
-      ...[p.schemaVerdict, p.migrationsVerdict].filter((v) => v.level !== 'ok').map((v) => `${v.level === 'warn' ? 'warning' : 'refused'}: ${v.message}`),
+      ...[p.schemaVerdict, p.migrationsVerdict]
+        .filter((v) => v.level !== 'ok')
+        .map((v) => `${v.level === 'warn' ? 'warning' : 'refused'}: ${v.message}`),
     ].join('\n');
     return { json, text, refusal: refused };
   });

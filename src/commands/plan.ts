@@ -16,6 +16,14 @@ export async function planCommand(o: Options, out: Output): Promise<number> {
     counts[l.action] = (counts[l.action] ?? 0) + 1;
     emit(out, { ...l }, `${l.action.padEnd(12)} ${l.mac} ${l.ip.padEnd(15)} subnet ${l.subnet_id}  ${l.reason}`);
   }
-  emit(out, { leases: lines.length, ...counts, dry_run: true }, `${lines.length} live leases: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing to do'}`);
+  emit(
+    out,
+    { leases: lines.length, ...counts, dry_run: true },
+    `${lines.length} live leases: ${
+      Object.entries(counts)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ') || 'nothing to do'
+    }`,
+  );
   return 0;
 }

@@ -10,12 +10,23 @@ export async function adoptCommand(o: Options, out: Output): Promise<number> {
   });
   const verb = o.dryRun ? 'would adopt' : 'adopted';
   for (const a of adopted) {
-    emit(out, { host_id: a.host_id, mac: a.mac, ip: a.ip, subnet_id: a.subnet_id }, `${verb} ${a.mac} ${a.ip} subnet ${a.subnet_id} host_id ${a.host_id}`);
+    emit(
+      out,
+      { host_id: a.host_id, mac: a.mac, ip: a.ip, subnet_id: a.subnet_id },
+      `${verb} ${a.mac} ${a.ip} subnet ${a.subnet_id} host_id ${a.host_id}`,
+    );
   }
   for (const s of plan.skipped) {
-    emit(out, { skipped: true, mac: s.mac, host_id: s.host_id, reason: s.reason }, `skipped ${s.mac} host_id ${s.host_id ?? '-'}: ${s.reason}`);
+    emit(
+      out,
+      { skipped: true, mac: s.mac, host_id: s.host_id, reason: s.reason },
+      `skipped ${s.mac} host_id ${s.host_id ?? '-'}: ${s.reason}`,
+    );
   }
-  emit(out, { adopted: adopted.length, dry_run: o.dryRun, skipped: plan.skipped.length },
-    `${o.dryRun ? '[dry run] ' : ''}${verb} ${adopted.length} reservations; ${plan.skipped.length} records did not match`);
+  emit(
+    out,
+    { adopted: adopted.length, dry_run: o.dryRun, skipped: plan.skipped.length },
+    `${o.dryRun ? '[dry run] ' : ''}${verb} ${adopted.length} reservations; ${plan.skipped.length} records did not match`,
+  );
   return 0;
 }

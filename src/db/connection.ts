@@ -22,7 +22,10 @@ export interface Endpoint {
 
 /** The hosts to try, in order: `host` split on commas, each with its own port or the shared one. */
 export function endpoints(db: DbOptions): Endpoint[] {
-  const hosts = db.host.split(',').map((h) => h.trim()).filter((h) => h !== '');
+  const hosts = db.host
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
   return hosts.map((host, i) => ({ host, port: db.ports?.[i] ?? db.port }));
 }
 
@@ -50,7 +53,9 @@ export function clientConfig(db: DbOptions, applicationName: string, at: Endpoin
 
 /** Where we connect, for messages: never includes the password. */
 export function describeTarget(db: DbOptions): string {
-  const where = endpoints(db).map((e) => `${e.host}:${e.port}`).join(',');
+  const where = endpoints(db)
+    .map((e) => `${e.host}:${e.port}`)
+    .join(',');
   return `${db.user}@${where}/${db.database}`;
 }
 

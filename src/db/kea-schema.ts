@@ -21,7 +21,9 @@ const order = (v: { major: number; minor: number }): number => v.major * 1000 + 
 export async function readKeaSchemaVersion(db: ClientBase): Promise<KeaSchemaVersion | null> {
   const { rows } = await db.query<{ present: boolean }>(`SELECT to_regclass('schema_version') IS NOT NULL AS present`);
   if (!rows[0].present) return null;
-  const r = await db.query<{ version: number; minor: number | null }>('SELECT version, minor FROM schema_version ORDER BY version DESC, minor DESC LIMIT 1');
+  const r = await db.query<{ version: number; minor: number | null }>(
+    'SELECT version, minor FROM schema_version ORDER BY version DESC, minor DESC LIMIT 1',
+  );
   if (r.rows.length === 0) return null;
   const major = Number(r.rows[0].version);
   const minor = Number(r.rows[0].minor ?? 0);
@@ -38,7 +40,11 @@ export type Verdict = { level: 'ok' | 'warn' | 'refuse'; message: string };
 /** Whether the monitor may run on this Kea schema; `allowUntested` turns a refusal into a warning. */
 export function judgeKeaSchema(v: KeaSchemaVersion | null, allowUntested: boolean): Verdict {
   if (!v) {
-    return { level: 'refuse', message: 'no Kea schema here (table schema_version is missing): is --db-name Kea\'s database, initialised with `kea-admin db-init pgsql`?' };
+    return {
+      level: 'refuse',
+      message:
+        "no Kea schema here (table schema_version is missing): is --db-name Kea's database, initialised with `kea-admin db-init pgsql`?",
+    };
   }
   let problem: string | null = null;
   if (order(v) < order(OLDEST_SCHEMA)) {

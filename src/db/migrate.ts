@@ -51,7 +51,7 @@ async function runSteps(db: ClientBase, steps: Step[], dryRun: boolean): Promise
         await db.query(step.sql);
         changed = (await step.after?.(db)) ?? false;
       } catch (err) {
-        throw new Error(`${step.name} failed: ${(err as Error).message}`);
+        throw new Error(`${step.name} failed: ${(err as Error).message}`, { cause: err });
       }
       if (changed || (await catalogFingerprint(db)) !== before) changedSteps.push(step.name);
     }

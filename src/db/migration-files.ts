@@ -8,7 +8,9 @@ import { join } from 'node:path';
 export function loadMigrationFiles(): Record<string, string> {
   const dir = join(__dirname, '..', '..', 'migrations');
   const files: Record<string, string> = {};
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.sql')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.sql'))
+    .sort()) {
     files[name] = readFileSync(join(dir, name), 'utf8');
   }
   return files;

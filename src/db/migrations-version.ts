@@ -32,13 +32,22 @@ export async function recordMigrationsVersion(db: ClientBase, version: number): 
 /** Newer in the database than in this build: refuse (a newer build owns it). Older or none: warn. */
 export function judgeMigrations(inDb: number | null, build: number): Verdict {
   if (inDb === null) {
-    return { level: 'warn', message: `no kea-lease-monitor migrations version recorded in the database (this build: ${build}); run \`kea-lease-monitor db migrate\`` };
+    return {
+      level: 'warn',
+      message: `no kea-lease-monitor migrations version recorded in the database (this build: ${build}); run \`kea-lease-monitor db migrate\``,
+    };
   }
   if (inDb > build) {
-    return { level: 'refuse', message: `the database carries kea-lease-monitor migrations ${inDb}, newer than this build's ${build}: a newer kea-lease-monitor migrated it; upgrade this one` };
+    return {
+      level: 'refuse',
+      message: `the database carries kea-lease-monitor migrations ${inDb}, newer than this build's ${build}: a newer kea-lease-monitor migrated it; upgrade this one`,
+    };
   }
   if (inDb < build) {
-    return { level: 'warn', message: `the database carries kea-lease-monitor migrations ${inDb}, older than this build's ${build}; run \`kea-lease-monitor db migrate\`` };
+    return {
+      level: 'warn',
+      message: `the database carries kea-lease-monitor migrations ${inDb}, older than this build's ${build}; run \`kea-lease-monitor db migrate\``,
+    };
   }
   return { level: 'ok', message: `kea-lease-monitor migrations ${inDb}` };
 }

@@ -35,7 +35,11 @@ export class Database {
     if (this.pool && index === this.index) return this.pool;
     this.dropPool();
     this.index = index;
-    const pool = new pg.Pool({ ...clientConfig(this.options, 'kea-lease-monitor', this.list[index]), max: this.size, idleTimeoutMillis: 30_000 });
+    const pool = new pg.Pool({
+      ...clientConfig(this.options, 'kea-lease-monitor', this.list[index]),
+      max: this.size,
+      idleTimeoutMillis: 30_000,
+    });
     // An idle client losing its server must not crash the process; the next checkout reconnects.
     pool.on('error', (err) => this.log.debug('Idle database connection closed', { error: err.message }));
     this.pool = pool;

@@ -25,7 +25,8 @@ export async function preflight(db: ClientBase, allowUntestedSchema: boolean): P
     if ((err as { code?: string }).code !== PERMISSION_DENIED) throw err;
     schemaVerdict = {
       level: 'warn',
-      message: "cannot read Kea's schema_version (permission denied): the Kea schema version is not checked; GRANT SELECT ON schema_version to this role",
+      message:
+        "cannot read Kea's schema_version (permission denied): the Kea schema version is not checked; GRANT SELECT ON schema_version to this role",
     };
   }
   const migrations = await readMigrationsVersion(db);

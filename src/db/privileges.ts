@@ -25,9 +25,16 @@ function quoteIdent(name: string): string {
  */
 export async function checkPrivileges(db: ClientBase, needs: PrivilegeNeeds = {}): Promise<void> {
   const { rows } = await db.query<{
-    role: string; hosts: boolean; seq: string | null; lease4: boolean;
-    h_select: boolean | null; h_insert: boolean | null; h_update: boolean | null; h_delete: boolean | null;
-    s_usage: boolean | null; l_select: boolean | null;
+    role: string;
+    hosts: boolean;
+    seq: string | null;
+    lease4: boolean;
+    h_select: boolean | null;
+    h_insert: boolean | null;
+    h_update: boolean | null;
+    h_delete: boolean | null;
+    s_usage: boolean | null;
+    l_select: boolean | null;
   }>(`
     SELECT current_user AS role,
            to_regclass('hosts') IS NOT NULL AS hosts,
@@ -42,8 +49,12 @@ export async function checkPrivileges(db: ClientBase, needs: PrivilegeNeeds = {}
            CASE WHEN to_regclass('lease4') IS NOT NULL THEN has_table_privilege('lease4', 'SELECT') END AS l_select`);
   const r = rows[0];
   const role = r.role;
-  if (!r.hosts) throw new FatalError(`table hosts does not exist in this database (role "${role}"): is --db-name Kea's database, with its schema (kea-admin db-init)?`);
-  if (needs.lease4Required && !r.lease4) throw new FatalError(`table lease4 does not exist in this database (role "${role}"): is --db-name Kea's lease database?`);
+  if (!r.hosts)
+    throw new FatalError(
+      `table hosts does not exist in this database (role "${role}"): is --db-name Kea's database, with its schema (kea-admin db-init)?`,
+    );
+  if (needs.lease4Required && !r.lease4)
+    throw new FatalError(`table lease4 does not exist in this database (role "${role}"): is --db-name Kea's lease database?`);
   const missing: Missing[] = [];
   const table = (ok: boolean | null, privilege: string, object: string): void => {
     if (ok === false) missing.push({ privilege, kind: 'table', object });
@@ -105,7 +116,9 @@ export async function fatalFromError(
     }
   }
   if (code === '28P01' || code === '28000') {
-    return new FatalError(`cannot log in to ${target} as "${user}": ${msg} (SQLSTATE ${code}): fix the password (KEA_DB_PASSWORD, --db-password-file or the "db-password" credential), the role or pg_hba.conf`);
+    return new FatalError(
+      `cannot log in to ${target} as "${user}": ${msg} (SQLSTATE ${code}): fix the password (KEA_DB_PASSWORD, --db-password-file or the "db-password" credential), the role or pg_hba.conf`,
+    );
   }
   if (code === '3D000') return new FatalError(`${msg} on ${target} (SQLSTATE 3D000): fix --db-name`);
   return new FatalError(`${msg} (SQLSTATE ${String(code)}) in ${target}: is this Kea's database with its schema (kea-admin db-init)?`);

@@ -7,8 +7,7 @@ import { makeMark, newRowContext, ownedSql } from '../ownership';
 // foreign: a reservation the monitor does not own exists for this MAC and subnet; left untouched.
 // limit: the subnet already holds --max-reservations-per-subnet of the monitor's own reservations.
 // stale: lease4 holds no live lease for this address, MAC and subnet (a forged or outdated NOTIFY).
-export type ReservationOutcome =
-  | 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign' | 'limit' | 'stale' | 'superseded' | 'failed';
+export type ReservationOutcome = 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign' | 'limit' | 'stale' | 'superseded' | 'failed';
 
 /** What the statement decides per lease, before (or instead of) writing: shared by run, --dry-run and plan. */
 export type ReservationAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'foreign' | 'limit' | 'stale';
@@ -68,9 +67,13 @@ function decideCte(live: boolean, withContext: boolean): string {
            ${live ? 'lv.ok IS NOT NULL AS live_ok' : 'true AS live_ok'},
            -- A payload's hostname counts only when lease4 has the same one (no forged renames),
            -- compared after the sanitising lease.ts applies (control characters, trim, 255 bytes).
-           ${live ? `CASE WHEN NOT i.check_live OR lv.hostname = i.raw_hostname OR lv.clean = i.raw_hostname
+           ${
+             live
+               ? `CASE WHEN NOT i.check_live OR lv.hostname = i.raw_hostname OR lv.clean = i.raw_hostname
                      OR (octet_length(i.raw_hostname) > 251 AND starts_with(lv.clean, i.raw_hostname))
-                     THEN i.raw_hostname END` : 'i.raw_hostname'} AS hostname
+                     THEN i.raw_hostname END`
+               : 'i.raw_hostname'
+           } AS hostname
       FROM input i
       LEFT JOIN LATERAL (
         SELECT h.host_id, h.ipv4_address, h.hostname, ${OWNED_ROW} AS owned FROM hosts h
@@ -80,13 +83,17 @@ function decideCte(live: boolean, withContext: boolean): string {
         SELECT h.host_id FROM hosts h
          WHERE h.ipv4_address = i.ip AND h.dhcp4_subnet_id = i.subnet_id
            AND NOT (h.dhcp_identifier = i.mac AND h.dhcp_identifier_type = ${HW_ADDRESS})
-         LIMIT 1) holder ON true${live ? `
+         LIMIT 1) holder ON true${
+           live
+             ? `
       LEFT JOIN LATERAL (
         SELECT true AS ok, l.hostname,
                btrim(regexp_replace(l.hostname, '[\u0001-\u001f\u007f-\u009f\u2028\u2029]', '', 'g')) AS clean
           FROM lease4 l
          WHERE i.check_live AND l.address = i.ip AND l.hwaddr = i.mac AND l.subnet_id = i.subnet_id
-           AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0) lv ON true` : ''}
+           AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0) lv ON true`
+             : ''
+         }
   ),
   first_pass AS (
     SELECT c.*, CASE
@@ -217,8 +224,13 @@ function params(batch: Array<{ lease: Lease; idx: number }>, policy: Reservation
 }
 
 const OUTCOME_OF_ACTION: Record<ReservationAction, ReservationOutcome> = {
-  create: 'created', update: 'updated', unchanged: 'unchanged', conflict: 'conflict',
-  foreign: 'foreign', limit: 'limit', stale: 'stale',
+  create: 'created',
+  update: 'updated',
+  unchanged: 'unchanged',
+  conflict: 'conflict',
+  foreign: 'foreign',
+  limit: 'limit',
+  stale: 'stale',
 };
 
 function hostIdFor(r: Row): number | null {
@@ -249,7 +261,11 @@ function prepare(leases: readonly Lease[]) {
  * keys (the queue guarantees it). Returns one result per lease, in order.
  */
 export async function writeReservations(
-  db: ClientBase, path: WritePath, leases: readonly Lease[], policy: ReservationPolicy = NO_CAP, guard?: string,
+  db: ClientBase,
+  path: WritePath,
+  leases: readonly Lease[],
+  policy: ReservationPolicy = NO_CAP,
+  guard?: string,
 ): Promise<ReservationResult[]> {
   const { batch, results, live } = prepare(leases);
   if (batch.length === 0) return results;
@@ -285,7 +301,9 @@ export interface ReservationDecision {
  * read-only query: what `plan` prints and what `--dry-run` logs.
  */
 export async function classifyReservations(
-  db: ClientBase, leases: readonly Lease[], policy: ReservationPolicy = NO_CAP,
+  db: ClientBase,
+  leases: readonly Lease[],
+  policy: ReservationPolicy = NO_CAP,
 ): Promise<ReservationDecision[]> {
   const { batch, live } = prepare(leases);
   const out: ReservationDecision[] = leases.map((lease) => ({ lease, action: 'superseded', hostId: null }));

@@ -18,7 +18,12 @@ export interface SchemaState {
 }
 
 // Predicates our ON CONFLICT clause (WHERE dhcp4_subnet_id IS NOT NULL AND dhcp4_subnet_id <> 0) implies.
-const USABLE_PREDICATES = new Set([null, '(dhcp4_subnet_id IS NOT NULL)', '((dhcp4_subnet_id IS NOT NULL) AND (dhcp4_subnet_id <> 0))', '(dhcp4_subnet_id <> 0)']);
+const USABLE_PREDICATES = new Set([
+  null,
+  '(dhcp4_subnet_id IS NOT NULL)',
+  '((dhcp4_subnet_id IS NOT NULL) AND (dhcp4_subnet_id <> 0))',
+  '(dhcp4_subnet_id <> 0)',
+]);
 
 /** A unique index on exactly (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) that the upsert can infer. */
 export async function findArbiter(db: ClientBase): Promise<Arbiter> {

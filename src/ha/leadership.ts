@@ -122,7 +122,9 @@ export class Leadership {
         lastError = '';
         while (!this.stopping.signal.aborted && !broken) {
           if (this.leaderPid === null) {
-            const { rows } = await this.timed(client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [HA_LOCK_CLASS, this.key]));
+            const { rows } = await this.timed(
+              client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [HA_LOCK_CLASS, this.key]),
+            );
             if (rows[0].ok && !broken && !this.stopping.signal.aborted) {
               this.leaderPid = pid;
               this.log.info('Active monitor: holding the HA lock', { group: this.settings.group, backend_pid: pid });

@@ -48,7 +48,6 @@ const DEFAULT_MAX_ANSWER = 32 * 1024 * 1024;
  * a signed char), so UTF-8 text comes back as one code point per byte. Undo that where it decodes.
  */
 function fixKeaString(s: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!/[\u0080-\u00ff]/.test(s) || /[^\u0000-\u00ff]/.test(s)) return s;
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(s, 'latin1'));

@@ -117,13 +117,15 @@ export class HostCmds {
     if (!Array.isArray(a.arguments) || !a.arguments.every((c) => typeof c === 'string')) {
       bad('list-commands', 'the answer is not a list of command names');
     }
-    return a.arguments as string[];
+    return a.arguments;
   }
 
   /** The host reserved for this hardware address in this subnet, if any. */
   async get(hwaddr: Buffer, subnetId: number): Promise<KeaHost | null> {
     const a = await this.socket.call('reservation-get', {
-      'subnet-id': subnetId, 'identifier-type': 'hw-address', identifier: formatMac(hwaddr),
+      'subnet-id': subnetId,
+      'identifier-type': 'hw-address',
+      identifier: formatMac(hwaddr),
     });
     return a.result === KEA_SUCCESS ? parseHost(a.arguments, 'reservation-get') : null;
   }
@@ -158,7 +160,14 @@ export class HostCmds {
       const next = (a.arguments as { next?: { from?: unknown; 'source-index'?: unknown } }).next;
       const f = next?.from;
       const i = next?.['source-index'];
-      if (typeof f !== 'number' || typeof i !== 'number' || !Number.isInteger(f) || !Number.isInteger(i) || i < sourceIndex || (i === sourceIndex && f <= from)) {
+      if (
+        typeof f !== 'number' ||
+        typeof i !== 'number' ||
+        !Number.isInteger(f) ||
+        !Number.isInteger(i) ||
+        i < sourceIndex ||
+        (i === sourceIndex && f <= from)
+      ) {
         bad('reservation-get-page', '"next" is missing or does not move forward');
       }
       from = f;
@@ -177,7 +186,9 @@ export class HostCmds {
   /** True when a host was deleted. */
   async del(hwaddr: Buffer, subnetId: number): Promise<boolean> {
     const a = await this.socket.call('reservation-del', {
-      'subnet-id': subnetId, 'identifier-type': 'hw-address', identifier: formatMac(hwaddr),
+      'subnet-id': subnetId,
+      'identifier-type': 'hw-address',
+      identifier: formatMac(hwaddr),
     });
     return a.result === KEA_SUCCESS;
   }

@@ -54,8 +54,12 @@ function readEvidence(outputDir: string, skipped: AdoptPlan['skipped']): Evidenc
       if (typeof r.subnet_id !== 'number' || !Number.isSafeInteger(r.subnet_id)) throw new InvalidLeaseError('subnet_id missing');
       const seen = typeof r.first_seen === 'string' && !Number.isNaN(Date.parse(r.first_seen)) ? r.first_seen : new Date().toISOString();
       out.push({
-        hwaddr: parseHwaddr(r.mac), address: parseIPv4(r.ip), subnetId: r.subnet_id, hostId: r.host_id,
-        created: new Date(seen).toISOString(), source: r.source === 'file' ? 'memfile' : 'database',
+        hwaddr: parseHwaddr(r.mac),
+        address: parseIPv4(r.ip),
+        subnetId: r.subnet_id,
+        hostId: r.host_id,
+        created: new Date(seen).toISOString(),
+        source: r.source === 'file' ? 'memfile' : 'database',
       });
     } catch (err) {
       skipped.push({ mac: String(r.mac), host_id: null, reason: `record ${name} unusable: ${(err as Error).message}` });
@@ -78,7 +82,9 @@ export async function planAdoption(db: ClientBase, outputDir: string, now = new 
   const evidence = readEvidence(outputDir, skipped);
   const { rows } = await db.query<DbRow>(
     `SELECT host_id, dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, user_context
-       FROM hosts WHERE host_id = ANY ($1::int[])`, [evidence.map((e) => e.hostId)]);
+       FROM hosts WHERE host_id = ANY ($1::int[])`,
+    [evidence.map((e) => e.hostId)],
+  );
   const byId = new Map(rows.map((r) => [r.host_id, r]));
   const adopt: AdoptCandidate[] = [];
   for (const e of evidence) {
@@ -87,14 +93,35 @@ export async function planAdoption(db: ClientBase, outputDir: string, now = new 
     const skip = (reason: string): void => {
       skipped.push({ mac, host_id: e.hostId, reason });
     };
-    if (!row) { skip('no row with that host_id'); continue; }
-    if (row.dhcp_identifier_type !== 0 || !row.dhcp_identifier.equals(e.hwaddr)) { skip('host_id now belongs to another identifier'); continue; }
-    if (Number(row.dhcp4_subnet_id) !== e.subnetId) { skip('subnet differs from the record'); continue; }
-    if (Number(row.ipv4_address) !== e.address) { skip('address differs from the record'); continue; }
-    if (isOwned(row.user_context)) { skip('already carries the mark'); continue; }
+    if (!row) {
+      skip('no row with that host_id');
+      continue;
+    }
+    if (row.dhcp_identifier_type !== 0 || !row.dhcp_identifier.equals(e.hwaddr)) {
+      skip('host_id now belongs to another identifier');
+      continue;
+    }
+    if (Number(row.dhcp4_subnet_id) !== e.subnetId) {
+      skip('subnet differs from the record');
+      continue;
+    }
+    if (Number(row.ipv4_address) !== e.address) {
+      skip('address differs from the record');
+      continue;
+    }
+    if (isOwned(row.user_context)) {
+      skip('already carries the mark');
+      continue;
+    }
     const ctx = parseUserContext(row.user_context);
-    if (ctx === null && row.user_context !== null && row.user_context.trim() !== '') { skip('user_context is not a JSON object'); continue; }
-    if (ctx && OWNER_KEY in ctx) { skip('user_context has a malformed mark'); continue; }
+    if (ctx === null && row.user_context !== null && row.user_context.trim() !== '') {
+      skip('user_context is not a JSON object');
+      continue;
+    }
+    if (ctx && OWNER_KEY in ctx) {
+      skip('user_context has a malformed mark');
+      continue;
+    }
     const after = JSON.stringify({ ...(ctx ?? {}), [OWNER_KEY]: { created: e.created, source: e.source, adopted: now.toISOString() } });
     adopt.push({ host_id: e.hostId, mac, subnet_id: e.subnetId, ip: formatIPv4(e.address), before: row.user_context, after });
   }
@@ -114,9 +141,14 @@ export async function applyAdoption(db: ClientBase, plan: AdoptPlan): Promise<Ad
           AND h.dhcp4_subnet_id = t.subnet AND h.ipv4_address = t.ip AND h.user_context IS NOT DISTINCT FROM t.before
        RETURNING h.host_id`,
       [
-        plan.adopt.map((a) => a.host_id), plan.adopt.map((a) => parseHwaddr(a.mac)), plan.adopt.map((a) => a.subnet_id),
-        plan.adopt.map((a) => parseIPv4(a.ip)), plan.adopt.map((a) => a.before), plan.adopt.map((a) => a.after),
-      ]);
+        plan.adopt.map((a) => a.host_id),
+        plan.adopt.map((a) => parseHwaddr(a.mac)),
+        plan.adopt.map((a) => a.subnet_id),
+        plan.adopt.map((a) => parseIPv4(a.ip)),
+        plan.adopt.map((a) => a.before),
+        plan.adopt.map((a) => a.after),
+      ],
+    );
     await db.query('COMMIT');
     const done = new Set(rows.map((r) => r.host_id));
     return plan.adopt.filter((a) => done.has(a.host_id));

@@ -34,7 +34,13 @@ function noteDevice(devices: Map<string, DeviceSeen>, f: LeaseFields, now: numbe
   devices.set(key, d);
 }
 
-function finish(source: LeaseSource, byAddress: Map<number, LeaseFields>, devices: Map<string, DeviceSeen>, rejected: number, now: number): LeaseStore {
+function finish(
+  source: LeaseSource,
+  byAddress: Map<number, LeaseFields>,
+  devices: Map<string, DeviceSeen>,
+  rejected: number,
+  now: number,
+): LeaseStore {
   const latest = [...byAddress.values()];
   for (const f of latest) {
     if (classifyLease(f, source, new Set(), now).kind === 'live') {
@@ -102,11 +108,18 @@ export async function readLease4Store(db: ClientBase, nowSeconds = Date.now() / 
   for (let after = -1; ;) {
     const { rows } = await db.query<Lease4Row>(
       `SELECT address, hwaddr, subnet_id, hostname, state, valid_lifetime, floor(extract(epoch FROM expire))::bigint AS expire
-         FROM lease4 WHERE address > $1 ORDER BY address LIMIT ${PAGE}`, [after]);
+         FROM lease4 WHERE address > $1 ORDER BY address LIMIT ${PAGE}`,
+      [after],
+    );
     for (const r of rows) {
       const f: LeaseFields = {
-        address: Number(r.address), hwaddr: r.hwaddr ?? Buffer.alloc(0), subnetId: Number(r.subnet_id), hostname: r.hostname,
-        state: Number(r.state), validLifetime: Number(r.valid_lifetime), expire: Number(r.expire),
+        address: Number(r.address),
+        hwaddr: r.hwaddr ?? Buffer.alloc(0),
+        subnetId: Number(r.subnet_id),
+        hostname: r.hostname,
+        state: Number(r.state),
+        validLifetime: Number(r.valid_lifetime),
+        expire: Number(r.expire),
       };
       byAddress.set(f.address, f);
       noteDevice(devices, f, nowSeconds);

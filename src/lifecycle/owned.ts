@@ -50,7 +50,8 @@ function toOwned(r: DbRow): OwnedRow {
 /** Every hw-address reservation carrying the mark, by host_id. */
 export async function listOwned(db: ClientBase): Promise<OwnedRow[]> {
   const { rows } = await db.query<DbRow>(
-    `SELECT ${COLUMNS} FROM hosts h WHERE h.dhcp_identifier_type = 0 AND ${ownedSql('h.user_context')} ORDER BY h.host_id`);
+    `SELECT ${COLUMNS} FROM hosts h WHERE h.dhcp_identifier_type = 0 AND ${ownedSql('h.user_context')} ORDER BY h.host_id`,
+  );
   return rows.map(toOwned);
 }
 
@@ -65,9 +66,15 @@ export async function deleteOwned(db: ClientBase, hostIds: number[], unlessLive:
   try {
     const { rows } = await db.query<DbRow>(
       `DELETE FROM hosts h WHERE h.host_id = ANY ($1::int[]) AND ${ownedSql('h.user_context')}
-        ${unlessLive ? `AND NOT EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
-                          AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)` : ''}
-       RETURNING ${COLUMNS}`, [hostIds]);
+        ${
+          unlessLive
+            ? `AND NOT EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
+                          AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)`
+            : ''
+        }
+       RETURNING ${COLUMNS}`,
+      [hostIds],
+    );
     await db.query('COMMIT');
     return rows.map(toOwned).sort((a, b) => a.host_id - b.host_id);
   } catch (err) {

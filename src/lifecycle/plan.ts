@@ -34,7 +34,15 @@ const REASONS: Record<ReservationAction | 'superseded', string> = {
 };
 
 function line(l: Lease, action: PlanAction, reason: string, hostId: number | null): PlanLine {
-  return { mac: formatMac(l.hwaddr), ip: formatIPv4(l.address), subnet_id: l.subnetId, hostname: l.hostname, action, reason, host_id: hostId };
+  return {
+    mac: formatMac(l.hwaddr),
+    ip: formatIPv4(l.address),
+    subnet_id: l.subnetId,
+    hostname: l.hostname,
+    action,
+    reason,
+    host_id: hostId,
+  };
 }
 
 export async function planStore(db: ClientBase, store: LeaseStore, policy: Policy, cap: ReservationPolicy): Promise<PlanLine[]> {

@@ -14,7 +14,12 @@ export interface PruneCandidate {
   lastSeen: number;
 }
 
-export function pruneCandidates(rows: OwnedRow[], store: LeaseStore, unseenForSeconds: number, nowSeconds = Date.now() / 1000): PruneCandidate[] {
+export function pruneCandidates(
+  rows: OwnedRow[],
+  store: LeaseStore,
+  unseenForSeconds: number,
+  nowSeconds = Date.now() / 1000,
+): PruneCandidate[] {
   const out: PruneCandidate[] = [];
   for (const row of rows) {
     const seen = store.devices.get(leaseKey({ hwaddr: row.hwaddr, subnetId: row.subnet_id }));

@@ -31,6 +31,10 @@ export async function prune(db: ClientBase, s: PruneSettings): Promise<PruneResu
     return { ...r, last_seen: t > 0 ? new Date(t * 1000).toISOString() : null };
   };
   if (s.dryRun) return { rows: candidates.map((c) => withSeen(c.row)), recordsRemoved: 0 };
-  const removed = await deleteOwned(db, candidates.map((c) => c.row.host_id), s.useDatabaseEvents);
+  const removed = await deleteOwned(
+    db,
+    candidates.map((c) => c.row.host_id),
+    s.useDatabaseEvents,
+  );
   return { rows: removed.map(withSeen), recordsRemoved: removeRecords(s.outputDir, removed) };
 }

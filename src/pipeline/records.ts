@@ -69,7 +69,9 @@ export class RecordWriter {
         this.outageSince = Date.now();
         this.metrics.health.set('records', false, `cannot write discovery records (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         this.log.error('Cannot write discovery records; keeping them and retrying', {
-          mac: formatMac(p.result.lease.hwaddr), dir: this.discovery.dir, error: errorMessage(err),
+          mac: formatMac(p.result.lease.hwaddr),
+          dir: this.discovery.dir,
+          error: errorMessage(err),
         });
       } else {
         this.log.debug('Still cannot write discovery records', { stem, error: errorMessage(err) });
@@ -98,13 +100,16 @@ export class RecordWriter {
 
   private schedule(): void {
     if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (!this.drain()) {
-        this.attempt++;
-        this.metrics.set(...M.recordBacklog, this.pending.size);
-        this.schedule();
-      }
-    }, backoffDelay(this.attempt, 250, this.maxDelayMs));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        if (!this.drain()) {
+          this.attempt++;
+          this.metrics.set(...M.recordBacklog, this.pending.size);
+          this.schedule();
+        }
+      },
+      backoffDelay(this.attempt, 250, this.maxDelayMs),
+    );
   }
 }

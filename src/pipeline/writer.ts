@@ -98,7 +98,8 @@ export class ReservationWriter {
       }
     }
     const unwritten = this.records.stop();
-    if (unwritten > 0) this.log.warn('Stopped with discovery records unwritten; they are replayed or reconciled at next start', { records: unwritten });
+    if (unwritten > 0)
+      this.log.warn('Stopped with discovery records unwritten; they are replayed or reconciled at next start', { records: unwritten });
     const left = this.queue.abandonRemaining();
     if (left > 0) this.log.warn('Stopped with leases still queued; they are replayed or caught up at next start', { queued: left });
   }
@@ -125,7 +126,10 @@ export class ReservationWriter {
     // Stopping during an outage: what is unwritten is replayed (file) or caught up (database) next start.
     if (this.stopping.signal.aborted) throw new Interrupted();
     // A read-only host: the next connect moves on to another host at once.
-    await sleep(kind === 'read-only' && attempt === 0 ? 0 : backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
+    await sleep(
+      kind === 'read-only' && attempt === 0 ? 0 : backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs),
+      this.stopping.signal,
+    );
     if (this.stopping.signal.aborted) throw new Interrupted();
   }
 
@@ -184,7 +188,10 @@ export class ReservationWriter {
       const l = leases[0];
       this.metrics.inc(...M.failed);
       this.log.error('PostgreSQL refused this lease; skipped', {
-        mac: formatMac(l.hwaddr), ip: formatIPv4(l.address), subnet_id: l.subnetId, error: errorMessage(err),
+        mac: formatMac(l.hwaddr),
+        ip: formatIPv4(l.address),
+        subnet_id: l.subnetId,
+        error: errorMessage(err),
       });
       return [{ lease: l, outcome: 'failed', hostId: null }];
     }
@@ -234,7 +241,11 @@ export class ReservationWriter {
     if (s.selected) return true;
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
-      mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname, subnet_id: lease.subnetId, reason: s.reason,
+      mac: formatMac(lease.hwaddr),
+      ip: formatIPv4(lease.address),
+      hostname: lease.hostname,
+      subnet_id: lease.subnetId,
+      reason: s.reason,
     });
     for (const done of entry.waiters) done();
     return false;
@@ -262,8 +273,11 @@ export class ReservationWriter {
   private report(r: ReservationResult): RecordedResult['outcome'] | null {
     const { lease, outcome } = r;
     const fields = {
-      mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), hostname: lease.hostname,
-      subnet_id: lease.subnetId, host_id: r.hostId,
+      mac: formatMac(lease.hwaddr),
+      ip: formatIPv4(lease.address),
+      hostname: lease.hostname,
+      subnet_id: lease.subnetId,
+      host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
     this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
@@ -281,13 +295,17 @@ export class ReservationWriter {
         if (!this.limitWarned.has(lease.subnetId)) {
           this.limitWarned.add(lease.subnetId);
           this.log.warn('Subnet has reached --max-reservations-per-subnet; new devices there are not reserved', {
-            subnet_id: lease.subnetId, max: this.settings.reservationPolicy.maxPerSubnet,
+            subnet_id: lease.subnetId,
+            max: this.settings.reservationPolicy.maxPerSubnet,
           });
         }
         return null;
       case 'stale':
         if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
-          this.log.info('No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written', fields);
+          this.log.info(
+            'No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written',
+            fields,
+          );
         }
         return null;
       case 'updated':

@@ -25,7 +25,12 @@ export function parseMacPrefix(text: string): MacPrefix {
   const t = text.trim().toLowerCase();
   const parts = /[:-]/.test(t) ? t.split(/[:-]/) : (t.match(/../g) ?? []);
   const hex = parts.join('');
-  if (parts.length < 1 || parts.length > 6 || !parts.every((p) => /^[0-9a-f]{2}$/.test(p)) || hex.length !== t.replace(/[:-]/g, '').length) {
+  if (
+    parts.length < 1 ||
+    parts.length > 6 ||
+    !parts.every((p) => /^[0-9a-f]{2}$/.test(p)) ||
+    hex.length !== t.replace(/[:-]/g, '').length
+  ) {
     throw new UsageError(`${JSON.stringify(text)} is not a MAC prefix of 1 to 6 octets such as 0c:c4:7a`);
   }
   const bytes = Buffer.from(hex, 'hex');
@@ -52,7 +57,7 @@ export function parseCidr(text: string): Cidr {
   const bits = m[2] === undefined ? 32 : Number(m[2]);
   if (bits > 32) return bad();
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  if (((network & mask) >>> 0) !== network) {
+  if ((network & mask) >>> 0 !== network) {
     throw new UsageError(`${JSON.stringify(text)} has host bits set; did you mean ${formatNet((network & mask) >>> 0)}/${bits}?`);
   }
   return { network, mask, text: `${formatNet(network)}/${bits}` };
@@ -63,7 +68,7 @@ function formatNet(n: number): string {
 }
 
 export function inCidr(address: number, c: Cidr): boolean {
-  return ((address & c.mask) >>> 0) === c.network;
+  return (address & c.mask) >>> 0 === c.network;
 }
 
 /**

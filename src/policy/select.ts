@@ -27,12 +27,7 @@ export interface Policy {
 }
 
 export type NotSelectedReason =
-  | 'subnet'
-  | 'mac-denied'
-  | 'hostname-denied'
-  | 'mac-not-allowed'
-  | 'hostname-not-allowed'
-  | 'address-not-allowed';
+  'subnet' | 'mac-denied' | 'hostname-denied' | 'mac-not-allowed' | 'hostname-not-allowed' | 'address-not-allowed';
 
 export type Selection = { selected: true } | { selected: false; reason: NotSelectedReason };
 
@@ -49,7 +44,12 @@ export function compilePolicy(c: PolicyConfig): Policy {
 }
 
 export const SELECT_ALL: Policy = compilePolicy({
-  subnetIds: [], allowMacPrefix: [], denyMacPrefix: [], allowHostname: [], denyHostname: [], allowAddress: [],
+  subnetIds: [],
+  allowMacPrefix: [],
+  denyMacPrefix: [],
+  allowHostname: [],
+  denyHostname: [],
+  allowAddress: [],
 });
 
 const SELECTED: Selection = { selected: true };

@@ -84,8 +84,13 @@ export async function catchUp(
         recordsMissing++;
       }
       const fields: LeaseFields = {
-        address: Number(r.address), hwaddr: r.hwaddr, subnetId: Number(r.subnet_id), hostname: r.hostname,
-        state: Number(r.state), validLifetime: Number(r.valid_lifetime), expire: Number(r.expire),
+        address: Number(r.address),
+        hwaddr: r.hwaddr,
+        subnetId: Number(r.subnet_id),
+        hostname: r.hostname,
+        state: Number(r.state),
+        validLifetime: Number(r.valid_lifetime),
+        expire: Number(r.expire),
       };
       try {
         checkLeasableAddress(fields.address);
@@ -107,9 +112,10 @@ export async function catchUp(
   if (recordsMissing > 0) metrics.inc(...M.recordsReconciled, {}, recordsMissing);
   if (found > 0) {
     log.info('Caught up with leases committed while not listening', {
-      leases: found, records_missing: recordsMissing, seconds: (Date.now() - started) / 1000,
+      leases: found,
+      records_missing: recordsMissing,
+      seconds: (Date.now() - started) / 1000,
     });
-  }
-  else log.debug('Catch-up found nothing to reserve');
+  } else log.debug('Catch-up found nothing to reserve');
   return found;
 }

@@ -47,8 +47,13 @@ export function identify(fd: number): GenerationId {
   const hasRow = rowEnd > firstNl + 1;
   const headLen = Math.max(Math.min(head.length, HEAD_BYTES), hasRow ? rowEnd + 1 : 0);
   return {
-    dev: Number(st.dev), ino: Number(st.ino), birthtimeNs: st.birthtimeNs.toString(), size,
-    headLen, headSha256: sha256(head.subarray(0, headLen)), hasRow,
+    dev: Number(st.dev),
+    ino: Number(st.ino),
+    birthtimeNs: st.birthtimeNs.toString(),
+    size,
+    headLen,
+    headSha256: sha256(head.subarray(0, headLen)),
+    hasRow,
   };
 }
 
@@ -56,9 +61,18 @@ export function isGenerationId(v: unknown): v is GenerationId {
   if (!v || typeof v !== 'object') return false;
   const g = v as Record<string, unknown>;
   const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
-  return count(g.dev) && count(g.ino) && count(g.size) && count(g.headLen) && (g.headLen as number) <= (g.size as number)
-    && typeof g.birthtimeNs === 'string' && /^\d{1,30}$/.test(g.birthtimeNs)
-    && typeof g.headSha256 === 'string' && /^[0-9a-f]{64}$/.test(g.headSha256) && typeof g.hasRow === 'boolean';
+  return (
+    count(g.dev) &&
+    count(g.ino) &&
+    count(g.size) &&
+    count(g.headLen) &&
+    (g.headLen as number) <= (g.size as number) &&
+    typeof g.birthtimeNs === 'string' &&
+    /^\d{1,30}$/.test(g.birthtimeNs) &&
+    typeof g.headSha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(g.headSha256) &&
+    typeof g.hasRow === 'boolean'
+  );
 }
 
 /**

@@ -42,10 +42,14 @@ export class MemfileSource {
     private readonly metrics: Metrics,
   ) {
     this.files = new LeaseFileGenerations(settings.leaseFile, log);
-    this.position = new PositionKeeper(settings.stateFile, () => {
-      const f = this.files.current;
-      return f ? { version: 2, offset: f.handled, file: identify(f.fd) } : null;
-    }, log);
+    this.position = new PositionKeeper(
+      settings.stateFile,
+      () => {
+        const f = this.files.current;
+        return f ? { version: 2, offset: f.handled, file: identify(f.fd) } : null;
+      },
+      log,
+    );
   }
 
   private get current(): LeaseFile | null {
@@ -221,7 +225,9 @@ export class MemfileSource {
       this.log.info('Watching the lease file', { file: this.settings.leaseFile, via: 'inotify' });
     } catch (err) {
       this.log.warn('Cannot watch the lease directory; polling instead', {
-        dir, error: errorMessage(err), poll_interval_s: this.settings.pollIntervalMs / 1000,
+        dir,
+        error: errorMessage(err),
+        poll_interval_s: this.settings.pollIntervalMs / 1000,
       });
       this.startPolling();
     }
@@ -265,7 +271,8 @@ export class MemfileSource {
       if (!this.current) {
         const file = this.openFile(this.settings.leaseFile);
         if (!file) {
-          if (!this.missingLogged) this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
+          if (!this.missingLogged)
+            this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
           this.metrics.health.set('source', false, `lease file ${this.settings.leaseFile} does not exist`);
           this.missingLogged = true;
           return;

@@ -126,7 +126,8 @@ export class NotifySource {
         this.metrics.health.set('source', false, 'catching up with leases committed while not listening');
         if (connectedBefore) this.metrics.inc(...M.reconnects);
         this.log.info('Listening for database lease events', {
-          channel: NOTIFY_CHANNEL, target: this.db.target,
+          channel: NOTIFY_CHANNEL,
+          target: this.db.target,
           ...(outageSince !== null ? { outage_seconds: (Date.now() - outageSince) / 1000 } : {}),
         });
         outageSince = null;
@@ -177,7 +178,9 @@ export class NotifySource {
         // Also: a primary that became a standby or read-only gets no more lease writes; move on.
         const check = client.query<{ ok: boolean; recovery: boolean; ro: string }>(
           `SELECT $1 = ANY (ARRAY(SELECT pg_listening_channels())) AS ok, pg_is_in_recovery() AS recovery,
-                  current_setting('transaction_read_only') AS ro`, [NOTIFY_CHANNEL]);
+                  current_setting('transaction_read_only') AS ro`,
+          [NOTIFY_CHANNEL],
+        );
         // Cancelled once the check settles, so no timer outlives it (or stop()).
         const settled = new AbortController();
         const timeout = sleep(Math.max(5000, this.settings.heartbeatMs), settled.signal).then(() => null);
@@ -246,8 +249,14 @@ export class NotifySource {
         this.overflowed = false;
         const started = process.hrtime.bigint();
         try {
-          await catchUp(this.db, this.settings.subnets, this.queue, this.log, this.metrics,
-            withRecords ? () => this.discovery.recordStems() : null);
+          await catchUp(
+            this.db,
+            this.settings.subnets,
+            this.queue,
+            this.log,
+            this.metrics,
+            withRecords ? () => this.discovery.recordStems() : null,
+          );
           if (reconcile) {
             const seconds = Number(process.hrtime.bigint() - started) / 1e9;
             this.metrics.inc(...M.reconcileRuns);
@@ -262,7 +271,9 @@ export class NotifySource {
           this.reconcileWanted ||= reconcile;
           if (this.stopping.signal.aborted) return;
           if (classifyDbError(err) === 'fatal') {
-            this.failFatal(await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), { lease4Required: true }));
+            this.failFatal(
+              await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), { lease4Required: true }),
+            );
             return;
           }
           this.log[attempt === 0 ? 'warn' : 'debug']('Catch-up query failed; retrying', { error: errorMessage(err) });

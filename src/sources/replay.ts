@@ -37,13 +37,14 @@ export async function replayGenerations(files: LeaseFile[], hooks: ReplayHooks):
     ends.push(file.reader.consumed);
   }
   let chunk: LeaseFields[] = [];
-  let inFlight: Promise<void> | null = null;
+  // At most one earlier chunk in flight; a holder object because flush() (a closure) replaces it.
+  const pending: { inFlight: Promise<void> | null } = { inFlight: null };
   const flush = async (): Promise<void> => {
     const sent = hooks.submit(chunk);
     sent.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
     chunk = [];
-    if (inFlight) await inFlight;
-    inFlight = sent;
+    if (pending.inFlight) await pending.inFlight;
+    pending.inFlight = sent;
   };
   for (const [i, file] of files.entries()) {
     const reader = new LineReader(file.fd, 0);
@@ -72,7 +73,7 @@ export async function replayGenerations(files: LeaseFile[], hooks: ReplayHooks):
     }
   }
   if (chunk.length) await flush();
-  await inFlight;
+  await pending.inFlight;
   return last.size;
 }
 

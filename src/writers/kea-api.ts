@@ -111,7 +111,12 @@ export class KeaApiBackend implements ReservationBackend {
       for (const h of page) {
         if (h.hwaddr === null || h.address === null || h.subnetId === 0) continue;
         const key = leaseKey({ hwaddr: h.hwaddr, subnetId: h.subnetId });
-        this.known.set(key, hasMark(h) ? { kind: 'reserved', address: h.address, hostname: h.hostname } : { kind: 'foreign', address: h.address, until: negativeUntil });
+        this.known.set(
+          key,
+          hasMark(h)
+            ? { kind: 'reserved', address: h.address, hostname: h.hostname }
+            : { kind: 'foreign', address: h.address, until: negativeUntil },
+        );
       }
     }
     this.addFirst = !hostCache && unique;
@@ -152,7 +157,10 @@ export class KeaApiBackend implements ReservationBackend {
       if (!(err instanceof LeaseRefused)) throw err;
       this.metrics.inc(...M.failed);
       this.log.error('Kea refused this reservation; skipped', {
-        mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), subnet_id: lease.subnetId, error: err.message,
+        mac: formatMac(lease.hwaddr),
+        ip: formatIPv4(lease.address),
+        subnet_id: lease.subnetId,
+        error: err.message,
       });
       return 'failed';
     }
@@ -181,7 +189,10 @@ export class KeaApiBackend implements ReservationBackend {
       if (own) await this.replace(own, lease, hostname);
       else {
         await this.cmds.add({
-          hwaddr: lease.hwaddr, subnetId: lease.subnetId, address: lease.address, hostname,
+          hwaddr: lease.hwaddr,
+          subnetId: lease.subnetId,
+          address: lease.address,
+          hostname,
           userContext: newContext(lease),
         });
       }
@@ -205,7 +216,10 @@ export class KeaApiBackend implements ReservationBackend {
     const hostname = lease.hostname;
     try {
       await this.cmds.add({
-        hwaddr: lease.hwaddr, subnetId: lease.subnetId, address: lease.address, hostname,
+        hwaddr: lease.hwaddr,
+        subnetId: lease.subnetId,
+        address: lease.address,
+        hostname,
         userContext: newContext(lease),
       });
     } catch (err) {
@@ -221,8 +235,12 @@ export class KeaApiBackend implements ReservationBackend {
   /** Our own host gets the lease's address and hostname; its other settings and context stay. */
   private async replace(own: KeaHost, lease: Lease, hostname: string | null): Promise<void> {
     const spec = {
-      hwaddr: lease.hwaddr, subnetId: lease.subnetId, address: lease.address, hostname,
-      userContext: own.userContext ?? {}, extra: own.extra,
+      hwaddr: lease.hwaddr,
+      subnetId: lease.subnetId,
+      address: lease.address,
+      hostname,
+      userContext: own.userContext ?? {},
+      extra: own.extra,
     };
     if (this.hasUpdate) return this.cmds.update(spec);
     // Kea without reservation-update: delete and add back, restoring the old host if the add fails.

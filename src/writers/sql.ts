@@ -3,7 +3,13 @@ import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
 import {
-  classifyReservations, FencedError, outcomeOfAction, ReservationPolicy, ReservationResult, WritePath, writeReservations,
+  classifyReservations,
+  FencedError,
+  outcomeOfAction,
+  ReservationPolicy,
+  ReservationResult,
+  WritePath,
+  writeReservations,
 } from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { FatalError } from '../errors';
@@ -65,8 +71,11 @@ export class SqlBackend implements ReservationBackend {
       if (guard === null) throw new FencedError('not the active monitor');
       const path = this.path ?? (await this.choosePath(client));
       const results = this.settings.dryRun
-        ? (await classifyReservations(client, leases, this.settings.reservationPolicy))
-          .map((d) => ({ lease: d.lease, outcome: outcomeOfAction(d.action), hostId: d.hostId }))
+        ? (await classifyReservations(client, leases, this.settings.reservationPolicy)).map((d) => ({
+            lease: d.lease,
+            outcome: outcomeOfAction(d.action),
+            hostId: d.hostId,
+          }))
         : await writeReservations(client, path, leases, this.settings.reservationPolicy, guard);
       client.off('error', ignore);
       client.release();
@@ -94,7 +103,10 @@ export class SqlBackend implements ReservationBackend {
     const path: WritePath = arbiter.kind === 'none' ? 'fallback' : 'upsert';
     if (path !== this.path) {
       if (path === 'upsert') this.log.info('Reservations use one upsert per batch', { arbiter: arbiter.name });
-      else this.log.warn('No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one');
+      else
+        this.log.warn(
+          'No unique index on (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id): using check-then-insert; `db migrate` adds one',
+        );
     }
     this.path = path;
     return path;

@@ -70,7 +70,14 @@ export interface HostRow {
 }
 
 export async function reservations(db: pg.ClientBase): Promise<HostRow[]> {
-  const { rows } = await db.query<{ host_id: number; id: Buffer; subnet: string; ip: string; hostname: string | null; user_context: string | null }>(
+  const { rows } = await db.query<{
+    host_id: number;
+    id: Buffer;
+    subnet: string;
+    ip: string;
+    hostname: string | null;
+    user_context: string | null;
+  }>(
     `SELECT host_id, dhcp_identifier AS id, dhcp4_subnet_id AS subnet, ipv4_address AS ip, hostname, user_context
        FROM hosts WHERE dhcp_identifier_type = 0 ORDER BY host_id`,
   );
@@ -90,5 +97,8 @@ export const CSV_HEADER = 'address,hwaddr,client_id,valid_lifetime,expire,subnet
 export function csvRow(l: TestLease): string {
   const now = Math.floor(Date.now() / 1000);
   const host = (l.hostname ?? '').replace(/,/g, '&#x2c');
-  return [l.ip, l.mac, '01:' + l.mac, l.validLifetime ?? 3600, l.expire ?? now + 3600, l.subnet ?? 1, 0, 0, host, l.state ?? 0, ''].join(',') + '\n';
+  return (
+    [l.ip, l.mac, '01:' + l.mac, l.validLifetime ?? 3600, l.expire ?? now + 3600, l.subnet ?? 1, 0, 0, host, l.state ?? 0, ''].join(',') +
+    '\n'
+  );
 }

@@ -29,7 +29,15 @@ export function tempDir(prefix = 'klm-'): string {
 export function testOptions(db: DbOptions, over: Partial<Options> = {}): Options {
   const base = buildOptions({}, {});
   const outputDir = over.outputDir ?? tempDir('klm-out-');
-  return { ...base, db, outputDir, stateFile: join(outputDir, '.memfile-position.json'), heartbeatInterval: 0.5, reconnectMaxDelay: 0.5, ...over };
+  return {
+    ...base,
+    db,
+    outputDir,
+    stateFile: join(outputDir, '.memfile-position.json'),
+    heartbeatInterval: 0.5,
+    reconnectMaxDelay: 0.5,
+    ...over,
+  };
 }
 
 /** A logger that keeps its JSON lines in memory so tests can read what was logged. */

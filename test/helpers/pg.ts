@@ -25,11 +25,16 @@ let schemas: KeaSchema[] | undefined;
  * the matrix for a quick local run.
  */
 export function keaSchemas(): KeaSchema[] {
-  schemas ??= execFileSync(SCHEMAS, { encoding: 'utf8' }).trim().split('\n').map((line) => {
-    const [release, version, file] = line.split(' ');
-    return { release, version, file, label: `Kea ${release} schema ${version}` };
-  });
-  const only = process.env.KEA_SCHEMAS?.split(',').map((s) => s.trim()).filter(Boolean);
+  schemas ??= execFileSync(SCHEMAS, { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [release, version, file] = line.split(' ');
+      return { release, version, file, label: `Kea ${release} schema ${version}` };
+    });
+  const only = process.env.KEA_SCHEMAS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return only ? schemas.filter((s) => only.some((o) => s.release === o || s.release.startsWith(`${o}.`))) : schemas;
 }
 

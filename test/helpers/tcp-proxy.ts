@@ -24,11 +24,11 @@ export class TcpProxy {
 
   /** Listens on 127.0.0.1 (a random port) and forwards to `target` (host/port or a unix socket path). */
   static async start(target: NetConnectOpts): Promise<TcpProxy> {
-    let proxy!: TcpProxy;
-    const server = createServer((a) => proxy.accept(a, target));
+    const ref: { proxy?: TcpProxy } = {};
+    const server = createServer((a) => ref.proxy?.accept(a, target));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
-    return proxy;
+    ref.proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    return ref.proxy;
   }
 
   /** Connections seen so far that are still open. */

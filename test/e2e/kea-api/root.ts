@@ -1,16 +1,16 @@
 // Programs from a cached Debian root (test/lib/kea-rootfs.sh), run chrooted inside a test network
 // namespace with a private mount namespace: per-run directories are bind-mounted over the root's
 // /run/kea, /var/lib/kea, ... so concurrent runs never share a path inside the cached root.
-import { ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, openSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT } from "../lib/pg";
-import { run, RunResult } from "../lib/proc";
+import { ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../lib/pg';
+import { run, RunResult } from '../lib/proc';
 
 /** Builds (once, cached) or finds the Debian root for a suite and returns its path. */
-export async function debianRoot(suite: "forky" | "trixie"): Promise<string> {
-  const r = await run(join(ROOT, "test/lib/kea-rootfs.sh"), [suite]);
-  return r.stdout.trim().split("\n").pop()!;
+export async function debianRoot(suite: 'forky' | 'trixie'): Promise<string> {
+  const r = await run(join(ROOT, 'test/lib/kea-rootfs.sh'), [suite]);
+  return r.stdout.trim().split('\n').pop()!;
 }
 
 /** host directory -> path inside the root */
@@ -29,18 +29,25 @@ exec chroot "$root" "$@"
 
 function launchArgs(root: string, ns: string, binds: Binds, cmd: string[]): string[] {
   const b = Object.entries(binds).flatMap(([host, inside]) => [host, inside]);
-  return ["netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c", LAUNCH, "launch", root, ...b, "--", ...cmd];
+  return ['netns', 'exec', ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', LAUNCH, 'launch', root, ...b, '--', ...cmd];
 }
 
 /** Runs a command to completion inside the root. */
 export function runInRoot(root: string, ns: string, binds: Binds, cmd: string[], input?: string): Promise<RunResult> {
-  return run("ip", launchArgs(root, ns, binds, cmd), input === undefined ? {} : { input });
+  return run('ip', launchArgs(root, ns, binds, cmd), input === undefined ? {} : { input });
 }
 
 /** Starts a long-running command inside the root, output appended to logFile. */
-export function spawnInRoot(root: string, ns: string, binds: Binds, cmd: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
-  const out = openSync(logFile, "a");
-  return spawn("ip", launchArgs(root, ns, binds, cmd), { stdio: ["ignore", out, out], env: { ...process.env, ...env } });
+export function spawnInRoot(
+  root: string,
+  ns: string,
+  binds: Binds,
+  cmd: string[],
+  logFile: string,
+  env: Record<string, string> = {},
+): ChildProcess {
+  const out = openSync(logFile, 'a');
+  return spawn('ip', launchArgs(root, ns, binds, cmd), { stdio: ['ignore', out, out], env: { ...process.env, ...env } });
 }
 
 /** A directory Kea 3.0 accepts as /run/kea or /var/lib/kea (no access for others). */

@@ -1,15 +1,15 @@
 // The Kea releases the suites run: 2.2.0 from this machine (Debian 12), 2.6.3 and 3.0.4 from cached
 // debootstrapped roots (test/lib/kea-rootfs.sh trixie|forky), run chrooted.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { run } from "./proc";
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from './proc';
 
-export const KEA_RELEASES = ["2.2.0", "2.6.3", "3.0.4"] as const;
+export const KEA_RELEASES = ['2.2.0', '2.6.3', '3.0.4'] as const;
 export type KeaRelease = (typeof KEA_RELEASES)[number];
 
 export interface ReleaseInfo {
   release: KeaRelease;
-  suite: "bookworm" | "trixie" | "forky";
+  suite: 'bookworm' | 'trixie' | 'forky';
   /** Root directory kea-dhcp4 runs chrooted in; null: this machine's own Kea. */
   root: string | null;
   /** Hook directory as Kea sees it (inside the root). */
@@ -24,21 +24,24 @@ export interface ReleaseInfo {
   schemaVersion: string;
 }
 
-const ROOTFS = join(__dirname, "..", "..", "lib", "kea-rootfs.sh");
-const SUITE: Record<KeaRelease, ReleaseInfo["suite"]> = { "2.2.0": "bookworm", "2.6.3": "trixie", "3.0.4": "forky" };
-const HOOK_DIRS = ["/usr/lib/x86_64-linux-gnu/kea/hooks", "/usr/lib/aarch64-linux-gnu/kea/hooks", "/usr/lib/kea/hooks"];
-const SCHEMA = "usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql";
+const ROOTFS = join(__dirname, '..', '..', 'lib', 'kea-rootfs.sh');
+const SUITE: Record<KeaRelease, ReleaseInfo['suite']> = { '2.2.0': 'bookworm', '2.6.3': 'trixie', '3.0.4': 'forky' };
+const HOOK_DIRS = ['/usr/lib/x86_64-linux-gnu/kea/hooks', '/usr/lib/aarch64-linux-gnu/kea/hooks', '/usr/lib/kea/hooks'];
+const SCHEMA = 'usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql';
 
 /** The releases to run: all, or those named in $E2E_KEA (comma-separated, e.g. "3.0.4" or "2.6,3.0"). */
 export function selectedReleases(env = process.env.E2E_KEA): KeaRelease[] {
   if (!env) return [...KEA_RELEASES];
-  const want = env.split(",").map((s) => s.trim()).filter(Boolean);
+  const want = env
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return KEA_RELEASES.filter((r) => want.some((w) => r === w || r.startsWith(`${w}.`)));
 }
 
 /** Version "major.minor" a dhcpdb_create.pgsql leaves in schema_version (its last UPDATE). */
 export function schemaVersionOf(file: string): string {
-  const m = [...readFileSync(file, "utf8").matchAll(/SET version = '(\d+)', minor = '(\d+)'/g)].pop();
+  const m = [...readFileSync(file, 'utf8').matchAll(/SET version = '(\d+)', minor = '(\d+)'/g)].pop();
   if (!m) throw new Error(`${file}: no schema_version update found`);
   return `${m[1]}.${m[2]}`;
 }
@@ -58,17 +61,17 @@ export function keaRelease(release: KeaRelease): Promise<ReleaseInfo> {
 async function resolveRelease(release: KeaRelease): Promise<ReleaseInfo> {
   const suite = SUITE[release];
   let root: string | null = null;
-  if (suite !== "bookworm") {
+  if (suite !== 'bookworm') {
     const r = await run(ROOTFS, [suite]);
-    root = r.stdout.trim().split("\n").pop()!;
+    root = r.stdout.trim().split('\n').pop()!;
   }
-  const inRoot = (p: string) => join(root ?? "/", p);
-  const hooksDir = HOOK_DIRS.find((d) => existsSync(join(inRoot(d), "libdhcp_lease_cmds.so")));
-  if (!hooksDir) throw new Error(`Kea ${release}: no hook directory with libdhcp_lease_cmds.so under ${root ?? "/"}`);
-  const version = (await run(root ? "chroot" : "kea-dhcp4", root ? [root, "/usr/sbin/kea-dhcp4", "-v"] : ["-v"])).stdout.trim();
-  if (version !== release) throw new Error(`Kea ${release} expected, ${root ?? "this machine"} has kea-dhcp4 ${version}`);
-  const [maj, min] = release.split(".").map(Number) as [number, number];
-  const atLeast = (a: number, b: number, c: number) => maj * 10000 + min * 100 + Number(release.split(".")[2]) >= a * 10000 + b * 100 + c;
+  const inRoot = (p: string) => join(root ?? '/', p);
+  const hooksDir = HOOK_DIRS.find((d) => existsSync(join(inRoot(d), 'libdhcp_lease_cmds.so')));
+  if (!hooksDir) throw new Error(`Kea ${release}: no hook directory with libdhcp_lease_cmds.so under ${root ?? '/'}`);
+  const version = (await run(root ? 'chroot' : 'kea-dhcp4', root ? [root, '/usr/sbin/kea-dhcp4', '-v'] : ['-v'])).stdout.trim();
+  if (version !== release) throw new Error(`Kea ${release} expected, ${root ?? 'this machine'} has kea-dhcp4 ${version}`);
+  const [maj, min] = release.split('.').map(Number) as [number, number];
+  const atLeast = (a: number, b: number, c: number) => maj * 10000 + min * 100 + Number(release.split('.')[2]) >= a * 10000 + b * 100 + c;
   const schemaFile = inRoot(SCHEMA);
   return {
     release,

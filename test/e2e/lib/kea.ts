@@ -4,14 +4,14 @@
 // PostgreSQL socket directory onto /run/pgsock. Nothing is written into the shared cached root.
 //
 // Reusable: startKea({ release, net, pg, backend, hooks, hostsDatabase, binds, configure }).
-import { ChildProcess, spawn } from "node:child_process";
-import { createConnection } from "node:net";
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { keaRelease, KeaRelease, ReleaseInfo } from "./kea-release";
-import { Net } from "./netns";
-import { Pg } from "./pg";
-import { onCleanup, stopChild, waitFor } from "./proc";
+import { ChildProcess, spawn } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { keaRelease, KeaRelease, ReleaseInfo } from './kea-release';
+import { Net } from './netns';
+import { Pg } from './pg';
+import { onCleanup, stopChild, waitFor } from './proc';
 
 export interface KeaOpts {
   /** Default "2.2.0" (this machine's Kea). */
@@ -22,10 +22,10 @@ export interface KeaOpts {
   /** Hosts database (and lease database with backend "postgresql"). */
   pg: Pg;
   /** Lease backend. */
-  backend: "postgresql" | "memfile";
+  backend: 'postgresql' | 'memfile';
   lfcInterval?: number; // memfile only
   multiThreading?: boolean;
-  severity?: "INFO" | "WARN" | "DEBUG";
+  severity?: 'INFO' | 'WARN' | 'DEBUG';
   /** Extra hook libraries by file name, e.g. "libdhcp_host_cmds.so", optionally with parameters. */
   hooks?: (string | { library: string; parameters?: Record<string, unknown> })[];
   /** Replaces the PostgreSQL hosts-database (e.g. a MySQL one; its socket via binds). */
@@ -56,40 +56,40 @@ function layout(rel: ReleaseInfo, dir: string) {
   if (!rel.root) {
     return { data: dir, log: dir, run: dir, pgHost: (pg: Pg) => pg.host };
   }
-  return { data: "/var/lib/kea", log: "/var/log/kea", run: "/run/kea", pgHost: () => "/run/pgsock" };
+  return { data: '/var/lib/kea', log: '/var/log/kea', run: '/run/kea', pgHost: () => '/run/pgsock' };
 }
 
 export function keaConfig(o: KeaOpts, rel: ReleaseInfo): Record<string, unknown> {
   const p = layout(rel, o.dir);
-  const pgDb = { type: "postgresql", name: o.pg.database, host: p.pgHost(o.pg), port: o.pg.port, user: o.pg.user };
+  const pgDb = { type: 'postgresql', name: o.pg.database, host: p.pgHost(o.pg), port: o.pg.port, user: o.pg.user };
   const hooks: { library: string; parameters?: Record<string, unknown> }[] = [];
   const lib = (name: string) => `${rel.hooksDir}/${name}`;
   const hostsDb = o.hostsDatabase ?? pgDb;
   if (rel.backendHooks) {
-    if (o.backend === "postgresql" || hostsDb.type === "postgresql") hooks.push({ library: lib("libdhcp_pgsql.so") });
-    if (hostsDb.type === "mysql") hooks.push({ library: lib("libdhcp_mysql.so") });
+    if (o.backend === 'postgresql' || hostsDb.type === 'postgresql') hooks.push({ library: lib('libdhcp_pgsql.so') });
+    if (hostsDb.type === 'mysql') hooks.push({ library: lib('libdhcp_mysql.so') });
   }
-  hooks.push({ library: lib("libdhcp_lease_cmds.so") });
+  hooks.push({ library: lib('libdhcp_lease_cmds.so') });
   for (const h of o.hooks ?? []) {
-    const e = typeof h === "string" ? { library: h } : h;
-    hooks.push({ ...e, library: e.library.startsWith("/") ? e.library : lib(e.library) });
+    const e = typeof h === 'string' ? { library: h } : h;
+    hooks.push({ ...e, library: e.library.startsWith('/') ? e.library : lib(e.library) });
   }
   const dhcp4: Record<string, unknown> = {
-    "interfaces-config": { interfaces: [o.net.srvIf], "dhcp-socket-type": "raw" },
-    "lease-database":
-      o.backend === "memfile"
-        ? { type: "memfile", name: `${p.data}/kea-leases4.csv`, persist: true, "lfc-interval": o.lfcInterval ?? 3600 }
+    'interfaces-config': { interfaces: [o.net.srvIf], 'dhcp-socket-type': 'raw' },
+    'lease-database':
+      o.backend === 'memfile'
+        ? { type: 'memfile', name: `${p.data}/kea-leases4.csv`, persist: true, 'lfc-interval': o.lfcInterval ?? 3600 }
         : pgDb,
-    "hosts-database": hostsDb,
-    "host-reservation-identifiers": ["hw-address"],
-    "valid-lifetime": 3600,
-    "renew-timer": 900,
-    "rebind-timer": 1800,
-    "control-socket": { "socket-type": "unix", "socket-name": `${p.run}/kea4-ctrl.sock` },
-    "hooks-libraries": hooks,
-    "multi-threading": { "enable-multi-threading": o.multiThreading ?? false, "thread-pool-size": 4, "packet-queue-size": 256 },
+    'hosts-database': hostsDb,
+    'host-reservation-identifiers': ['hw-address'],
+    'valid-lifetime': 3600,
+    'renew-timer': 900,
+    'rebind-timer': 1800,
+    'control-socket': { 'socket-type': 'unix', 'socket-name': `${p.run}/kea4-ctrl.sock` },
+    'hooks-libraries': hooks,
+    'multi-threading': { 'enable-multi-threading': o.multiThreading ?? false, 'thread-pool-size': 4, 'packet-queue-size': 256 },
     subnet4: [{ id: 1, subnet: o.net.subnet, pools: [{ pool: o.net.pool }] }],
-    loggers: [{ name: "kea-dhcp4", severity: o.severity ?? "INFO", output_options: [{ output: `${p.log}/kea-dhcp4.log` }] }],
+    loggers: [{ name: 'kea-dhcp4', severity: o.severity ?? 'INFO', output_options: [{ output: `${p.log}/kea-dhcp4.log` }] }],
   };
   o.configure?.(dhcp4);
   return { Dhcp4: dhcp4 };
@@ -97,60 +97,60 @@ export function keaConfig(o: KeaOpts, rel: ReleaseInfo): Record<string, unknown>
 
 /** argv that runs kea-dhcp4 with the config at cfgInside, in the server namespace (and the root). */
 function launch(o: KeaOpts, rel: ReleaseInfo, cfgInside: string): string[] {
-  if (!rel.root) return ["ip", "netns", "exec", o.net.srv, "kea-dhcp4", "-c", cfgInside];
+  if (!rel.root) return ['ip', 'netns', 'exec', o.net.srv, 'kea-dhcp4', '-c', cfgInside];
   const R = rel.root;
   const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
   const binds = [
-    { host: o.dir, inside: "/var/lib/kea" },
-    { host: o.dir, inside: "/var/log/kea" },
-    { host: join(o.dir, "run"), inside: "/run/kea" },
-    { host: o.pg.host, inside: "/run/pgsock" },
+    { host: o.dir, inside: '/var/lib/kea' },
+    { host: o.dir, inside: '/var/log/kea' },
+    { host: join(o.dir, 'run'), inside: '/run/kea' },
+    { host: o.pg.host, inside: '/run/pgsock' },
     ...(o.binds ?? []),
   ];
   // /run and /mnt become private tmpfs first, so mount points can be made there without touching the root.
   const sh = [
-    "set -e",
-    `mount -t tmpfs -o mode=0755 tmpfs ${q(R + "/run")}`,
-    `mount -t tmpfs -o mode=0755 tmpfs ${q(R + "/mnt")}`,
+    'set -e',
+    `mount -t tmpfs -o mode=0755 tmpfs ${q(R + '/run')}`,
+    `mount -t tmpfs -o mode=0755 tmpfs ${q(R + '/mnt')}`,
     ...binds.map((b) => `mkdir -p ${q(R + b.inside)} && mount --bind ${q(b.host)} ${q(R + b.inside)}`),
     `exec chroot ${q(R)} /usr/sbin/kea-dhcp4 -c ${q(cfgInside)}`,
-  ].join("\n");
-  return ["ip", "netns", "exec", o.net.srv, "unshare", "--mount", "--propagation", "private", "sh", "-c", sh];
+  ].join('\n');
+  return ['ip', 'netns', 'exec', o.net.srv, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', sh];
 }
 
 export async function startKea(o: KeaOpts): Promise<Kea> {
-  const rel = await keaRelease(o.release ?? "2.2.0");
+  const rel = await keaRelease(o.release ?? '2.2.0');
   const p = layout(rel, o.dir);
   // Host-side paths: everything lives in o.dir, control socket in o.dir/run for chrooted releases.
-  const runDir = rel.root ? join(o.dir, "run") : o.dir;
+  const runDir = rel.root ? join(o.dir, 'run') : o.dir;
   if (rel.root) {
     mkdirSync(runDir, { recursive: true });
     chmodSync(runDir, 0o750); // Kea >= 2.7.9 wants its socket directory closed to others
   }
-  const leaseFile = join(o.dir, "kea-leases4.csv");
-  const logFile = join(o.dir, "kea-dhcp4.log");
-  const ctrlSock = join(runDir, "kea4-ctrl.sock");
-  const configFile = join(o.dir, "kea-dhcp4.json");
+  const leaseFile = join(o.dir, 'kea-leases4.csv');
+  const logFile = join(o.dir, 'kea-dhcp4.log');
+  const ctrlSock = join(runDir, 'kea4-ctrl.sock');
+  const configFile = join(o.dir, 'kea-dhcp4.json');
   writeFileSync(configFile, JSON.stringify(keaConfig(o, rel), null, 2));
-  const out = openSync(join(o.dir, "kea-dhcp4.stdout"), "a");
+  const out = openSync(join(o.dir, 'kea-dhcp4.stdout'), 'a');
   const [cmd, ...args] = launch(o, rel, `${p.data}/kea-dhcp4.json`);
-  const proc = spawn(cmd!, args, {
+  const proc = spawn(cmd, args, {
     env: {
       ...process.env,
       KEA_PIDFILE_DIR: p.run,
       KEA_LOCKFILE_DIR: p.run,
       ...(rel.root ? { KEA_LOG_FILE_DIR: p.log, KEA_DHCP_DATA_DIR: p.data, KEA_CONTROL_SOCKET_DIR: p.run } : {}),
     },
-    stdio: ["ignore", out, out],
+    stdio: ['ignore', out, out],
   });
   const undo = onCleanup(`kea-dhcp4 ${rel.release}`, () => stopChild(proc));
 
   function command(cmd: string, args?: Record<string, unknown>): Promise<KeaAnswer> {
     return new Promise((resolve, reject) => {
       const s = createConnection(ctrlSock);
-      let buf = "";
-      s.on("data", (d) => {
-        buf += d;
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString();
         // Kea >= 2.7 keeps the connection open: an answer is complete once it parses.
         try {
           const v = JSON.parse(buf) as KeaAnswer;
@@ -160,8 +160,8 @@ export async function startKea(o: KeaOpts): Promise<Kea> {
           /* more to come */
         }
       });
-      s.on("error", reject);
-      s.on("close", () => {
+      s.on('error', reject);
+      s.on('close', () => {
         try {
           resolve(JSON.parse(buf) as KeaAnswer);
         } catch (e) {
@@ -175,9 +175,10 @@ export async function startKea(o: KeaOpts): Promise<Kea> {
   await waitFor(
     `kea-dhcp4 ${rel.release} control socket`,
     async () => {
-      if (proc.exitCode !== null) throw new Error(`kea-dhcp4 ${rel.release} exited ${proc.exitCode}: ${tail(logFile)} ${tail(join(o.dir, "kea-dhcp4.stdout"))}`);
+      if (proc.exitCode !== null)
+        throw new Error(`kea-dhcp4 ${rel.release} exited ${proc.exitCode}: ${tail(logFile)} ${tail(join(o.dir, 'kea-dhcp4.stdout'))}`);
       if (!existsSync(ctrlSock)) return false;
-      return (await command("status-get")).result === 0;
+      return (await command('status-get')).result === 0;
     },
     20000,
     100,
@@ -192,9 +193,9 @@ export async function startKea(o: KeaOpts): Promise<Kea> {
     configFile,
     command,
     async leases() {
-      const r = await command("lease4-get-all");
-      const list = (r.arguments?.leases ?? []) as { "hw-address": string; "ip-address": string; "subnet-id": number; state: number }[];
-      return list.map((l) => ({ mac: l["hw-address"], ip: l["ip-address"], subnet: l["subnet-id"], state: l.state }));
+      const r = await command('lease4-get-all');
+      const list = (r.arguments?.leases ?? []) as { 'hw-address': string; 'ip-address': string; 'subnet-id': number; state: number }[];
+      return list.map((l) => ({ mac: l['hw-address'], ip: l['ip-address'], subnet: l['subnet-id'], state: l.state }));
     },
     async stop() {
       await stopChild(proc);
@@ -205,8 +206,8 @@ export async function startKea(o: KeaOpts): Promise<Kea> {
 
 function tail(f: string): string {
   try {
-    return readFileSync(f, "utf8").split("\n").slice(-5).join(" | ");
+    return readFileSync(f, 'utf8').split('\n').slice(-5).join(' | ');
   } catch {
-    return "";
+    return '';
   }
 }

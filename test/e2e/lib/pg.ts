@@ -1,34 +1,62 @@
 // Throwaway PostgreSQL (scripts/pg-throwaway.sh: real Kea schema) and small query helpers.
-import { Client } from "pg";
-import { join } from "node:path";
-import { onCleanup, run } from "./proc";
+import { Client } from 'pg';
+import { join } from 'node:path';
+import { onCleanup, run } from './proc';
 
-export const ROOT = join(__dirname, "..", "..", "..");
+export const ROOT = join(__dirname, '..', '..', '..');
 
-export interface Pg { dir: string; host: string; port: number; user: string; database: string }
+export interface Pg {
+  dir: string;
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
 
 /** schemaFile: a Kea release's dhcpdb_create.pgsql (default: this machine's kea-admin db-init). */
 export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean; schemaFile?: string } = {}): Promise<Pg> {
-  const env = { ...process.env, PG_DURABLE: opts.durable ? "1" : "0", ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
+  const env = { ...process.env, PG_DURABLE: opts.durable ? '1' : '0', ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
   // Register the stop first: a half-started cluster must still be stopped.
   onCleanup(`pg ${dir}`, async () => {
-    await run(join(ROOT, "scripts/pg-throwaway.sh"), ["stop", dir], { allowFail: true });
+    await run(join(ROOT, 'scripts/pg-throwaway.sh'), ['stop', dir], { allowFail: true });
   });
-  const r = await run(join(ROOT, "scripts/pg-throwaway.sh"), ["start", dir], { env });
-  const kv = Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split("=", 2) as [string, string]));
-  const pg: Pg = { dir, host: kv.PGHOST!, port: Number(kv.PGPORT), user: kv.PGUSER!, database: kv.PGDATABASE! };
+  const r = await run(join(ROOT, 'scripts/pg-throwaway.sh'), ['start', dir], { env });
+  const kv = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
+  const pg: Pg = { dir, host: kv.PGHOST, port: Number(kv.PGPORT), user: kv.PGUSER, database: kv.PGDATABASE };
   if (opts.statStatements) {
     await query(pg, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
     // pg_ctl restart reuses the original -o options (postmaster.opts).
-    await run("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", join(dir, "data"), "-l", join(dir, "postgres.log"), "-w", "-t", "30", "restart"], {});
-    await query(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    await run(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        '/usr/lib/postgresql/15/bin/pg_ctl',
+        '-D',
+        join(dir, 'data'),
+        '-l',
+        join(dir, 'postgres.log'),
+        '-w',
+        '-t',
+        '30',
+        'restart',
+      ],
+      {},
+    );
+    await query(pg, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   }
   return pg;
 }
 
-export function client(pg: Pg, appName = "e2e"): Client {
+export function client(pg: Pg, appName = 'e2e'): Client {
   const c = new Client({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, application_name: appName });
-  c.on("error", () => undefined); // a server stopped under an idle client must not crash the harness; queries still reject
+  c.on('error', () => undefined); // a server stopped under an idle client must not crash the harness; queries still reject
   return c;
 }
 
@@ -48,7 +76,7 @@ export function pgEnv(pg: Pg): Record<string, string> {
     KEA_LM_DB_PORT: String(pg.port),
     KEA_LM_DB_NAME: pg.database,
     KEA_LM_DB_USER: pg.user,
-    KEA_DB_PASSWORD: "unused-trust-auth",
+    KEA_DB_PASSWORD: 'unused-trust-auth',
   };
 }
 
@@ -62,7 +90,11 @@ export interface HostCheck {
   extra: string[]; // reservation whose MAC holds no lease in the given set
 }
 
-export interface LeasedMac { mac: string; ip: string; subnet: number }
+export interface LeasedMac {
+  mac: string;
+  ip: string;
+  subnet: number;
+}
 
 export async function checkHosts(pg: Pg, leased: LeasedMac[]): Promise<HostCheck> {
   const rows = await query<{ mac: string; ip: string; subnet: string }>(
@@ -81,12 +113,12 @@ export async function checkHosts(pg: Pg, leased: LeasedMac[]): Promise<HostCheck
   const missing: string[] = [];
   const wrong: string[] = [];
   for (const l of leased) {
-    const ips = byMac.get(`${l.mac.replace(/[:-]/g, "").toLowerCase()}/${l.subnet}`);
+    const ips = byMac.get(`${l.mac.replace(/[:-]/g, '').toLowerCase()}/${l.subnet}`);
     if (!ips) missing.push(`${l.mac} ${l.ip}`);
-    else if (!ips.includes(l.ip)) wrong.push(`${l.mac} leased ${l.ip} reserved ${ips.join(",")}`);
+    else if (!ips.includes(l.ip)) wrong.push(`${l.mac} leased ${l.ip} reserved ${ips.join(',')}`);
   }
-  const leasedKeys = new Set(leased.map((l) => `${l.mac.replace(/[:-]/g, "").toLowerCase()}/${l.subnet}`));
-  const extra = [...byMac.entries()].filter(([k]) => !leasedKeys.has(k)).map(([k, ips]) => `${k} ${ips.join(",")}`);
+  const leasedKeys = new Set(leased.map((l) => `${l.mac.replace(/[:-]/g, '').toLowerCase()}/${l.subnet}`));
+  const extra = [...byMac.entries()].filter(([k]) => !leasedKeys.has(k)).map(([k, ips]) => `${k} ${ips.join(',')}`);
   return {
     extra,
     hosts: rows.length,

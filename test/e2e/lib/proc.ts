@@ -1,8 +1,8 @@
 // Process and cleanup helpers shared by the e2e suite and the benchmarks.
-import { spawn, ChildProcess, SpawnOptions } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn, ChildProcess, SpawnOptions } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type Cleanup = { name: string; fn: () => Promise<void> | void };
 const cleanups: Cleanup[] = [];
@@ -36,7 +36,7 @@ export async function runCleanups(downTo = 0): Promise<void> {
 }
 
 // Ctrl-C or a CI timeout must still remove namespaces, Kea and PostgreSQL.
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     process.stderr.write(`\n${sig}: cleaning up\n`);
     void runCleanups().finally(() => process.exit(130));
@@ -50,23 +50,27 @@ export function tempDir(prefix: string): string {
   return d;
 }
 
-export interface RunResult { code: number | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a command to completion, capturing output. Rejects on non-zero exit unless allowFail. */
 export function run(cmd: string, args: string[], opts: SpawnOptions & { allowFail?: boolean; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { ...opts, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout!.on("data", (d) => (stdout += d));
-    p.stderr!.on("data", (d) => (stderr += d));
-    p.on("error", reject);
-    p.on("close", (code) => {
-      if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${stderr.trim() || stdout.trim()}`));
+    const p = spawn(cmd, args, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim() || stdout.trim()}`));
       else resolve({ code, stdout, stderr });
     });
-    if (opts.input !== undefined) p.stdin!.end(opts.input);
-    else p.stdin!.end();
+    if (opts.input !== undefined) p.stdin.end(opts.input);
+    else p.stdin.end();
   });
 }
 
@@ -82,7 +86,7 @@ export function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
-    p.once("exit", () => {
+    p.once('exit', () => {
       clearTimeout(t);
       resolve(true);
     });
@@ -91,24 +95,30 @@ export function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
 
 export async function stopChild(p: ChildProcess, ms = 5000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
-  p.kill("SIGTERM");
+  p.kill('SIGTERM');
   if (!(await waitExit(p, ms))) {
-    p.kill("SIGKILL");
+    p.kill('SIGKILL');
     await waitExit(p, 2000);
   }
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as T;
+      if (v) return v;
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(everyMs);
   }
 }

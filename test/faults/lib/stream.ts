@@ -2,13 +2,17 @@
 // transaction), with some clients moving to a new address (Kea DELETEs the old row, INSERTs the new).
 // File mode: rows appended to a memfile CSV, renewals included, with lease-file cleanup like Kea's
 // (rename to .1, new file with the header, kea-lfc merging .2 + .1 into .2).
-import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
-import { Client } from "pg";
-import { CSV_HEADER, csvRow, intToIp, ipToInt, macFor, macHex } from "../../helpers/leases";
-import { client, Pg } from "../../e2e/lib/pg";
-import { sleep } from "../../e2e/lib/proc";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { Client } from 'pg';
+import { CSV_HEADER, csvRow, intToIp, ipToInt, macFor, macHex } from '../../helpers/leases';
+import { client, Pg } from '../../e2e/lib/pg';
+import { sleep } from '../../e2e/lib/proc';
 
-export interface Lease { mac: string; ip: string; subnet: number }
+export interface Lease {
+  mac: string;
+  ip: string;
+  subnet: number;
+}
 
 const TICK_MS = 50;
 
@@ -22,11 +26,15 @@ abstract class Stream {
   written = 0;
   moves = 0;
 
-  constructor(protected readonly base: number, private readonly rate: number, private readonly moveEvery = 20) {}
+  constructor(
+    protected readonly base: number,
+    private readonly rate: number,
+    private readonly moveEvery = 20,
+  ) {}
 
   protected newLease(mac?: string): Lease {
     const n = this.next++;
-    return { mac: mac ?? macFor(this.base + n + 1), ip: intToIp(ipToInt("10.0.0.0") + this.base + n + 10), subnet: 1 };
+    return { mac: mac ?? macFor(this.base + n + 1), ip: intToIp(ipToInt('10.0.0.0') + this.base + n + 10), subnet: 1 };
   }
 
   protected abstract write(fresh: Lease[], moved: { from: string; to: Lease }[]): Promise<void>;
@@ -42,8 +50,9 @@ abstract class Stream {
         for (let i = 0; i < perTick; i++) {
           if (this.current.size > 10 && (this.written + i) % this.moveEvery === 0) {
             const macs = [...this.current.keys()];
-            const mac = macs[Math.floor(Math.random() * macs.length)]!;
-            if (!moved.some((m) => m.to.mac === mac) && !fresh.some((f) => f.mac === mac)) moved.push({ from: this.current.get(mac)!, to: this.newLease(mac) });
+            const mac = macs[Math.floor(Math.random() * macs.length)];
+            if (!moved.some((m) => m.to.mac === mac) && !fresh.some((f) => f.mac === mac))
+              moved.push({ from: this.current.get(mac)!, to: this.newLease(mac) });
           } else fresh.push(this.newLease());
         }
         await this.write(fresh, moved);
@@ -72,7 +81,11 @@ export class DbStream extends Stream {
   private c: Client | null = null;
   outageTicks = 0;
 
-  constructor(private readonly pg: Pg, base: number, rate = 200) {
+  constructor(
+    private readonly pg: Pg,
+    base: number,
+    rate = 200,
+  ) {
     super(base, rate);
   }
 
@@ -81,26 +94,26 @@ export class DbStream extends Stream {
     for (;;) {
       try {
         if (!this.c) {
-          const c = client(this.pg, "faults-stream");
+          const c = client(this.pg, 'faults-stream');
           await c.connect();
           this.c = c;
         }
-        await this.c.query("BEGIN");
-        if (moved.length) await this.c.query("DELETE FROM lease4 WHERE address = ANY($1::bigint[])", [moved.map((m) => ipToInt(m.from))]);
+        await this.c.query('BEGIN');
+        if (moved.length) await this.c.query('DELETE FROM lease4 WHERE address = ANY($1::bigint[])', [moved.map((m) => ipToInt(m.from))]);
         await this.c.query(
           `INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, fqdn_fwd, fqdn_rev, hostname, state)
            SELECT a, decode(h, 'hex'), 3600, now() + interval '1 hour', 1, false, false, 'dev-' || h, 0
              FROM unnest($1::bigint[], $2::text[]) AS t(a, h)`,
           [all.map((l) => ipToInt(l.ip)), all.map((l) => macHex(l.mac))],
         );
-        await this.c.query("COMMIT");
+        await this.c.query('COMMIT');
         return;
       } catch (e) {
         const code = (e as { code?: string }).code;
         await this.c?.end().catch(() => undefined);
         this.c = null;
         // A COMMIT whose answer was lost did happen: the retry then finds its rows.
-        if (code === "23505") return;
+        if (code === '23505') return;
         this.outageTicks++;
         await sleep(200);
       }
@@ -120,10 +133,15 @@ export class FileStream extends Stream {
   private rows = 0;
   cleanups = 0;
 
-  constructor(readonly file: string, base: number, rate = 200, private readonly cleanupEvery = 1500) {
+  constructor(
+    readonly file: string,
+    base: number,
+    rate = 200,
+    private readonly cleanupEvery = 1500,
+  ) {
     super(base, rate);
-    this.fd = openSync(file, "a");
-    if (readFileSync(file).length === 0) writeSync(this.fd, CSV_HEADER + "\n");
+    this.fd = openSync(file, 'a');
+    if (readFileSync(file).length === 0) writeSync(this.fd, CSV_HEADER + '\n');
   }
 
   protected async write(fresh: Lease[], moved: { from: string; to: Lease }[]): Promise<void> {
@@ -154,14 +172,14 @@ export class FileStream extends Stream {
 
   /** `n` new leases appended at once (in 64 KiB writes), as after a DHCP storm; returns their range. */
   burst(n: number): { from: number; to: number } {
-    let buf = "";
+    let buf = '';
     const from = this.base + this.next;
     for (let i = 0; i < n; i++) {
       const l = this.newLease();
       buf += csvRow({ ip: l.ip, mac: l.mac, hostname: `dev-${macHex(l.mac)}` });
       if (buf.length > 65536) {
         writeSync(this.fd, buf);
-        buf = "";
+        buf = '';
       }
     }
     if (buf) writeSync(this.fd, buf);
@@ -172,8 +190,8 @@ export class FileStream extends Stream {
   private async doCleanup(): Promise<void> {
     const file = this.file;
     renameSync(file, `${file}.1`);
-    const next = openSync(file, "a");
-    writeSync(next, CSV_HEADER + "\n");
+    const next = openSync(file, 'a');
+    writeSync(next, CSV_HEADER + '\n');
     closeSync(this.fd);
     this.fd = next;
     this.rows = 0;
@@ -182,9 +200,9 @@ export class FileStream extends Stream {
     const rows = new Map<string, string>();
     for (const f of [`${file}.2`, `${file}.1`]) {
       if (!existsSync(f)) continue;
-      for (const line of readFileSync(f, "utf8").split("\n").slice(1)) if (line) rows.set(line.split(",")[0]!, line);
+      for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
     }
-    writeFileSync(`${file}.output`, [CSV_HEADER, ...[...rows.values()].filter((l) => l.split(",")[3] !== "0")].join("\n") + "\n");
+    writeFileSync(`${file}.output`, [CSV_HEADER, ...[...rows.values()].filter((l) => l.split(',')[3] !== '0')].join('\n') + '\n');
     renameSync(`${file}.output`, `${file}.completed`);
     for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
     renameSync(`${file}.completed`, `${file}.2`);

@@ -1,11 +1,16 @@
 // Counting what a fault cost: leases lost (a live lease whose MAC has no reservation for that address,
 // or one for another address: a stale move counts as lost) and reservations doubled (two rows for one
 // MAC and subnet, or two reservations for one address).
-import { Pg, query } from "../../e2e/lib/pg";
-import { sleep } from "../../e2e/lib/proc";
-import type { Lease } from "./stream";
+import { Pg, query } from '../../e2e/lib/pg';
+import { sleep } from '../../e2e/lib/proc';
+import type { Lease } from './stream';
 
-export interface Count { leases: number; lost: number; doubled: number; detail: string }
+export interface Count {
+  leases: number;
+  lost: number;
+  doubled: number;
+  detail: string;
+}
 
 /** Live leases in lease4: database mode's truth. */
 export async function liveLeases(pg: Pg): Promise<Lease[]> {
@@ -18,7 +23,10 @@ export async function liveLeases(pg: Pg): Promise<Lease[]> {
 }
 
 /** A run of the stream's deterministic leases (n-th: MAC 02:00 + n+1 as 4 bytes, address 10.0.0.0 + n + 10). */
-export interface LeaseRange { from: number; to: number }
+export interface LeaseRange {
+  from: number;
+  to: number;
+}
 
 // Counted in PostgreSQL, so that a million leases cost one statement and no client memory.
 const COUNT_SQL = `
@@ -43,20 +51,24 @@ SELECT (SELECT count(*) FROM e)::int AS leases,
        (SELECT count(*) FROM (SELECT 1 FROM hosts WHERE ipv4_address IS NOT NULL GROUP BY ipv4_address, dhcp4_subnet_id HAVING count(*) > 1) d)::int AS dup_ips`;
 
 export async function count(pg: Pg, expected: Lease[], range: LeaseRange = { from: 0, to: 0 }): Promise<Count> {
-  const [r] = await query<{ leases: number; missing: number; wrong: number; sample: string | null; dup_macs: number; dup_ips: number }>(pg, COUNT_SQL, [
-    expected.map((l) => l.mac.replace(/[:-]/g, "")),
-    expected.map((l) => l.ip.split(".").reduce((a, o) => a * 256 + Number(o), 0)),
-    expected.map((l) => l.subnet),
-    range.from,
-    range.to,
-  ]);
+  const [r] = await query<{ leases: number; missing: number; wrong: number; sample: string | null; dup_macs: number; dup_ips: number }>(
+    pg,
+    COUNT_SQL,
+    [
+      expected.map((l) => l.mac.replace(/[:-]/g, '')),
+      expected.map((l) => l.ip.split('.').reduce((a, o) => a * 256 + Number(o), 0)),
+      expected.map((l) => l.subnet),
+      range.from,
+      range.to,
+    ],
+  );
   const parts: string[] = [];
-  if (r!.missing) parts.push(`${r!.missing} without a reservation`);
-  if (r!.wrong) parts.push(`${r!.wrong} reserved at another address`);
-  if (r!.sample) parts.push(`e.g. ${r!.sample}`);
-  if (r!.dup_macs) parts.push(`${r!.dup_macs} MACs reserved twice`);
-  if (r!.dup_ips) parts.push(`${r!.dup_ips} addresses reserved twice`);
-  return { leases: r!.leases, lost: r!.missing + r!.wrong, doubled: r!.dup_macs + r!.dup_ips, detail: parts.join(", ") };
+  if (r.missing) parts.push(`${r.missing} without a reservation`);
+  if (r.wrong) parts.push(`${r.wrong} reserved at another address`);
+  if (r.sample) parts.push(`e.g. ${r.sample}`);
+  if (r.dup_macs) parts.push(`${r.dup_macs} MACs reserved twice`);
+  if (r.dup_ips) parts.push(`${r.dup_ips} addresses reserved twice`);
+  return { leases: r.leases, lost: r.missing + r.wrong, doubled: r.dup_macs + r.dup_ips, detail: parts.join(', ') };
 }
 
 export interface Converged extends Count {
@@ -69,7 +81,11 @@ export interface Converged extends Count {
  * second later, so a late duplicate still shows.
  */
 export async function converge(
-  pg: Pg, expected: () => Promise<Lease[]> | Lease[], since: number, timeoutMs = 90_000, range?: LeaseRange,
+  pg: Pg,
+  expected: () => Promise<Lease[]> | Lease[],
+  since: number,
+  timeoutMs = 90_000,
+  range?: LeaseRange,
 ): Promise<Converged> {
   const end = Date.now() + timeoutMs;
   let recovery: number | null = null;

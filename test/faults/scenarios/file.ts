@@ -1,16 +1,16 @@
 // File-mode faults: SIGKILL with lease-file cleanup while down, a full output directory, a burst of 1,000,000 leases.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { query } from "../../e2e/lib/pg";
-import { onCleanup, run, sleep, waitFor } from "../../e2e/lib/proc";
-import { fileStem } from "../../helpers/leases";
-import { alive, peakRssMiB } from "../lib/monitor";
-import { ScenarioSpec } from "../lib/scenario";
-import type { FileStream } from "../lib/stream";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { query } from '../../e2e/lib/pg';
+import { onCleanup, run, sleep, waitFor } from '../../e2e/lib/proc';
+import { fileStem } from '../../helpers/leases';
+import { alive, peakRssMiB } from '../lib/monitor';
+import { ScenarioSpec } from '../lib/scenario';
+import type { FileStream } from '../lib/stream';
 
 export const sigkillFile: ScenarioSpec = {
-  name: "SIGKILL mid-batch, file mode, lease-file cleanup while down",
-  mode: "file",
+  name: 'SIGKILL mid-batch, file mode, lease-file cleanup while down',
+  mode: 'file',
   rate: 400,
   async fault(ctx) {
     const stream = ctx.stream as FileStream;
@@ -23,10 +23,10 @@ export const sigkillFile: ScenarioSpec = {
     await stream.cleanup();
     // Restart once the new file is longer than the one the saved position was taken in: an offset that
     // still "fits" is what a resume by inode alone trusts wrongly when the inode number was reused.
-    await waitFor("lease file regrown", () => statSync(stream.file).size > killedAt.size, 10_000, 50).catch(() => undefined);
+    await waitFor('lease file regrown', () => statSync(stream.file).size > killedAt.size, 10_000, 50).catch(() => undefined);
     const now = statSync(stream.file);
     const during = stream.cleanups - before;
-    ctx.notes.push(`inode ${now.ino === killedAt.ino ? "reused" : "not reused"} by the new lease file`);
+    ctx.notes.push(`inode ${now.ino === killedAt.ino ? 'reused' : 'not reused'} by the new lease file`);
     ctx.relaunch();
     await sleep(500);
     return { end: Date.now(), tailMs: 3000, checks: [{ ok: during >= 2, what: `${during} cleanups while the monitor was down` }] };
@@ -34,32 +34,46 @@ export const sigkillFile: ScenarioSpec = {
 };
 
 /** Every expected lease has its discovery record naming its address, and no temp file is left. */
-async function recordsComplete(dir: string, expected: { mac: string; ip: string }[], timeoutMs: number): Promise<{ ok: boolean; what: string }> {
+async function recordsComplete(
+  dir: string,
+  expected: { mac: string; ip: string }[],
+  timeoutMs: number,
+): Promise<{ ok: boolean; what: string }> {
   let missing: string[] = [];
   let tmp: string[] = [];
-  await waitFor("discovery records", () => {
-    missing = expected.filter((l) => {
-      const f = join(dir, `${fileStem(l.mac)}.json`);
-      return !existsSync(f) || !readFileSync(f, "utf8").includes(`"${l.ip}"`);
-    }).map((l) => l.mac);
-    tmp = readdirSync(dir).filter((f) => f.includes(".tmp"));
-    return missing.length === 0 && tmp.length === 0;
-  }, timeoutMs, 500).catch(() => undefined);
-  return { ok: missing.length === 0 && tmp.length === 0, what: `${missing.length} discovery records missing or stale${missing.length ? ` (${missing.slice(0, 2).join(", ")})` : ""}, ${tmp.length} temp files left` };
+  await waitFor(
+    'discovery records',
+    () => {
+      missing = expected
+        .filter((l) => {
+          const f = join(dir, `${fileStem(l.mac)}.json`);
+          return !existsSync(f) || !readFileSync(f, 'utf8').includes(`"${l.ip}"`);
+        })
+        .map((l) => l.mac);
+      tmp = readdirSync(dir).filter((f) => f.includes('.tmp'));
+      return missing.length === 0 && tmp.length === 0;
+    },
+    timeoutMs,
+    500,
+  ).catch(() => undefined);
+  return {
+    ok: missing.length === 0 && tmp.length === 0,
+    what: `${missing.length} discovery records missing or stale${missing.length ? ` (${missing.slice(0, 2).join(', ')})` : ''}, ${tmp.length} temp files left`,
+  };
 }
 
 export const diskFull: ScenarioSpec = {
-  name: "output directory full (64 MiB tmpfs), then freed",
-  mode: "file",
+  name: 'output directory full (64 MiB tmpfs), then freed',
+  mode: 'file',
   async setup(_pg, dir) {
-    const out = join(dir, "discovery");
-    await run("mkdir", ["-p", out]);
-    await run("mount", ["-t", "tmpfs", "-o", "size=64m", "klm-faults", out]);
-    onCleanup(`umount ${out}`, () => run("umount", ["-l", out], { allowFail: true }).then(() => undefined));
+    const out = join(dir, 'discovery');
+    await run('mkdir', ['-p', out]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'klm-faults', out]);
+    onCleanup(`umount ${out}`, () => run('umount', ['-l', out], { allowFail: true }).then(() => undefined));
   },
   async fault(ctx) {
-    const filler = join(ctx.outputDir, "filler");
-    await run("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M", "count=100"], { allowFail: true });
+    const filler = join(ctx.outputDir, 'filler');
+    await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=100'], { allowFail: true });
     await sleep(15_000);
     const errors = ctx.mon.count(/ENOSPC|no space/i);
     rmSync(filler);
@@ -73,8 +87,8 @@ export const diskFull: ScenarioSpec = {
 const BURST = 1_000_000;
 
 export const burst: ScenarioSpec = {
-  name: "1,000,000 leases in one burst, file mode",
-  mode: "file",
+  name: '1,000,000 leases in one burst, file mode',
+  mode: 'file',
   rate: 50,
   warmMs: 1000,
   timeoutMs: 480_000,
@@ -86,11 +100,16 @@ export const burst: ScenarioSpec = {
     const appended = (Date.now() - t0) / 1000;
     // Cheap progress check first; the full comparison runs once everything is in.
     let rss = 0;
-    await waitFor("burst reserved", async () => {
-      if (alive(ctx.mon)) rss = Math.max(rss, peakRssMiB(ctx.mon.proc.pid!));
-      const n = Number((await query<{ n: string }>(ctx.pg, "SELECT count(*) AS n FROM hosts"))[0]!.n);
-      return n >= stream.current.size + BURST || !alive(ctx.mon);
-    }, 470_000, 2000).catch(() => undefined);
+    await waitFor(
+      'burst reserved',
+      async () => {
+        if (alive(ctx.mon)) rss = Math.max(rss, peakRssMiB(ctx.mon.proc.pid!));
+        const n = Number((await query<{ n: string }>(ctx.pg, 'SELECT count(*) AS n FROM hosts'))[0].n);
+        return n >= stream.current.size + BURST || !alive(ctx.mon);
+      },
+      470_000,
+      2000,
+    ).catch(() => undefined);
     if (alive(ctx.mon)) rss = Math.max(rss, peakRssMiB(ctx.mon.proc.pid!));
     const took = (Date.now() - t0) / 1000;
     return {
@@ -98,7 +117,10 @@ export const burst: ScenarioSpec = {
       range,
       checks: [
         { ok: rss > 0 && rss < 150, what: `peak RSS ${rss.toFixed(0)} MiB (target < 150 MiB)` },
-        { ok: true, what: `appended in ${appended.toFixed(1)} s, all reserved ${took.toFixed(0)} s after the burst began (${Math.round(BURST / took)}/s)` },
+        {
+          ok: true,
+          what: `appended in ${appended.toFixed(1)} s, all reserved ${took.toFixed(0)} s after the burst began (${Math.round(BURST / took)}/s)`,
+        },
       ],
     };
   },
