@@ -150,7 +150,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
             declare(y, 'db')
               .option('notify-only', {
                 type: 'boolean',
-                describe: 'Drop only the NOTIFY trigger and its functions (the default, spelled out for scripts)',
+                describe: "Drop only the NOTIFY trigger and its functions; keep the migrations' version table",
               })
               .option('drop-constraint', {
                 type: 'boolean',
@@ -159,7 +159,10 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
               .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
               .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
               .conflicts('notify-only', 'drop-constraint'),
-          (argv) => printDb(argv, (o) => dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun))),
+          (argv) =>
+            printDb(argv, (o) =>
+              dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun), Boolean(argv.notifyOnly)),
+            ),
         )
         .command(
           'status',

@@ -115,6 +115,21 @@ for (const schema of keaSchemas())
       }
     });
 
+    test('rollback --notify-only drops just the trigger, so a file-mode deploy run twice changes nothing', async () => {
+      const db = await cluster.freshDatabase(schema);
+      const c = await connect(db);
+      try {
+        await migrate(c, { notify: true, dryRun: false });
+        // What the Ansible role runs on every file-mode deploy: migrate, then drop a trigger an event-mode deploy left.
+        assert.deepEqual((await rollback(c, { dropConstraint: false, notifyOnly: true, dryRun: false })).steps, [notifyStep]);
+        assert.equal((await readSchemaState(c)).notifyTrigger, false);
+        assert.equal((await migrate(c, { notify: false, dryRun: false })).changed, false, 'the migrations version is still recorded');
+        assert.equal((await rollback(c, { dropConstraint: false, notifyOnly: true, dryRun: false })).changed, false);
+      } finally {
+        await c.end();
+      }
+    });
+
     test('add the named constraint only where no equivalent unique index exists, and drop only it', async () => {
       const db = await cluster.freshDatabase(schema);
       const c = await connect(db);

@@ -37,9 +37,9 @@ export function dbMigrate(db: DbOptions, notify: boolean, dryRun: boolean, allow
   });
 }
 
-export function dbRollback(db: DbOptions, dropConstraint: boolean, dryRun: boolean): Promise<DbCommandOutput> {
+export function dbRollback(db: DbOptions, dropConstraint: boolean, dryRun: boolean, notifyOnly = false): Promise<DbCommandOutput> {
   return withClient(db, async (c) => {
-    const r = await rollback(c, { dropConstraint, dryRun });
+    const r = await rollback(c, { dropConstraint, dryRun, notifyOnly });
     return { json: { changed: r.changed, reverted: r.steps, dry_run: r.dry_run }, text: describeResult('revert', r) };
   });
 }

@@ -14,6 +14,8 @@ export interface MigrateRequest {
 export interface RollbackRequest {
   /** Also drop the project's own unique constraint (never Kea's index). */
   dropConstraint: boolean;
+  /** Drop only the NOTIFY trigger and its functions; the migrations' version stays recorded. */
+  notifyOnly?: boolean;
   dryRun: boolean;
 }
 
@@ -86,7 +88,13 @@ export function migrate(db: ClientBase, req: MigrateRequest): Promise<MigrationR
 
 /** Undoes in reverse order; the migrations version goes first, so a half-undone database says so. */
 export function rollback(db: ClientBase, req: RollbackRequest): Promise<MigrationResult> {
-  const ids = req.dropConstraint ? [VERSION_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION] : [VERSION_MIGRATION, NOTIFY_MIGRATION];
+  // --notify-only is what a switch back to file mode runs on every deploy: it must leave the
+  // version table alone, or each deploy would revert and re-apply it (never idempotent).
+  const ids = req.notifyOnly
+    ? [NOTIFY_MIGRATION]
+    : req.dropConstraint
+      ? [VERSION_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]
+      : [VERSION_MIGRATION, NOTIFY_MIGRATION];
   const steps = pick(ids, listMigrations()).map((m) => ({ name: m.name, sql: m.down }));
   return runSteps(db, steps, req.dryRun);
 }
