@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestCluster } from '../test/helpers/pg';
+import { TestCluster, dbFlags } from '../test/helpers/pg';
 import { CSV_HEADER } from '../test/helpers/leases';
 
 export interface ReplayRss {
@@ -73,25 +73,7 @@ export async function measureReplayRss(o: ReplayRssOptions): Promise<ReplayRss> 
     const state = join(outDir, '.memfile-position.json');
     const child = spawn(
       bin,
-      [
-        'run',
-        '--lease-file',
-        file,
-        '--output-dir',
-        outDir,
-        '--state-file',
-        state,
-        '--db-host',
-        db.host,
-        '--db-port',
-        String(db.port),
-        '--db-name',
-        db.database,
-        '--db-user',
-        db.user,
-        '--log-level',
-        'warn',
-      ],
+      ['run', '--lease-file', file, '--output-dir', outDir, '--state-file', state, ...dbFlags(db), '--log-level', 'warn'],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: process.env.RSS_NODE_OPTIONS ?? '' } },
     );
     // Interrupted: leave no monitor, cluster or files behind.

@@ -17,7 +17,7 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, TestCluster, dbFlags } from './helpers/pg';
 import { CSV_HEADER, csvRow, fileStem, manyLeases, reservations, TestLease } from './helpers/leases';
 import { memoryLogger, startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { Monitor } from '../src/monitor';
@@ -110,14 +110,7 @@ function spawnMonitor(db: DbOptions, file: string, outputDir: string): ChildProc
     file,
     '--output-dir',
     outputDir,
-    '--db-host',
-    db.host,
-    '--db-port',
-    String(db.port),
-    '--db-name',
-    db.database,
-    '--db-user',
-    db.user,
+    ...dbFlags(db),
     '--log-format',
     'json',
   ];

@@ -7,7 +7,7 @@ import { migrate } from '../src/db/migrate';
 import type { DbOptions } from '../src/options';
 import { CSV_HEADER, csvRow, fileStem, insertLeases, manyLeases, reservations, TestLease } from './helpers/leases';
 import { startMonitor, tempDir, testOptions } from './helpers/monitor';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, TestCluster, dbFlags } from './helpers/pg';
 import { SmallTmpfs } from './helpers/tmpfs';
 import { waitFor } from './helpers/wait';
 
@@ -118,14 +118,7 @@ describe('discovery records are never lost', () => {
       'tsx',
       join(ROOT, 'src', 'main.ts'),
       '--use-database-events',
-      '--db-host',
-      db.host,
-      '--db-port',
-      String(db.port),
-      '--db-name',
-      db.database,
-      '--db-user',
-      db.user,
+      ...dbFlags(db),
       '--output-dir',
       out,
       '--log-format',

@@ -144,3 +144,8 @@ export async function connect(db: DbOptions): Promise<pg.Client> {
   await c.connect();
   return c;
 }
+
+/** The connection flags for `db`, as the monitor's command line takes them (no password: trust on the socket). */
+export function dbFlags(db: DbOptions): string[] {
+  return ['--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', db.user];
+}
