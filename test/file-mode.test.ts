@@ -17,8 +17,8 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
-import { connect, TestCluster, dbFlags } from './helpers/pg';
-import { CSV_HEADER, csvRow, fileStem, manyLeases, reservations, TestLease } from './helpers/leases';
+import { connect, TestCluster, dbFlags, hostRows } from './helpers/pg';
+import { CSV_HEADER, csvRow, fileStem, keaLfc, manyLeases, TestLease } from './helpers/leases';
 import { memoryLogger, startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { Monitor } from '../src/monitor';
 import { REPLAY_CHUNK } from '../src/sources/replay';
@@ -29,15 +29,6 @@ before(() => {
   cluster = TestCluster.start();
 });
 after(() => cluster.stop());
-
-async function hostRows(db: DbOptions) {
-  const c = await connect(db);
-  try {
-    return await reservations(c);
-  } finally {
-    await c.end();
-  }
-}
 
 function leaseDir(): { dir: string; file: string } {
   const dir = tempDir('klm-leases-');
@@ -65,18 +56,7 @@ function rotate(file: string, rows: TestLease[] = []): void {
   writeFileSync(file, CSV_HEADER + '\n' + rows.map(csvRow).join(''));
 }
 
-/** kea-lfc: merge .2 and .1 (last row per address wins) into .2, unlink .1. */
-function lfc(file: string): void {
-  const rows = new Map<string, string>();
-  for (const f of [`${file}.2`, `${file}.1`]) {
-    if (!existsSync(f)) continue;
-    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
-  }
-  writeFileSync(`${file}.output`, [CSV_HEADER, ...rows.values()].join('\n') + '\n');
-  renameSync(`${file}.output`, `${file}.completed`);
-  for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
-  renameSync(`${file}.completed`, `${file}.2`);
-}
+const lfc = (file: string): void => keaLfc(file);
 
 /** Creates `file` holding `content` on inode `ino` if the filesystem hands that number out again (ext4 does). */
 function createOnInode(file: string, content: string, ino: number): boolean {
