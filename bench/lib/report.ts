@@ -15,6 +15,8 @@ export interface Row {
 }
 export const rows: Row[] = [];
 export const notes: string[] = [];
+/** Extra markdown sections (e.g. the CPU profile table), written after the main table. */
+export const sections: string[] = [];
 
 export function add(r: Row): Row {
   rows.push(r);
@@ -77,6 +79,7 @@ export function markdown(command: string, started: Date, seconds: number): strin
     );
     group = r.group;
   }
+  for (const sct of sections) out.push('', sct);
   if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
   out.push('');
   return out.join('\n');
