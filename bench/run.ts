@@ -128,7 +128,9 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
         const f = await fsLoop(ld, mon[mon.length - 1].n);
         rmSync(ld, { recursive: true, force: true });
         loop.push((f.cpu / mon[mon.length - 1].n) * 10000);
-        process.stdout.write(`    bare file creation, ${mon[mon.length - 1].n} files on ${fs}: ${f.ms.toFixed(0)} ms, CPU ${f.cpu.toFixed(2)} s\n`);
+        process.stdout.write(
+          `    bare file creation, ${mon[mon.length - 1].n} files on ${fs}: ${f.ms.toFixed(0)} ms, CPU ${f.cpu.toFixed(2)} s\n`,
+        );
       }
       const g = `1. Latency, db mode, ${rate.toLocaleString('en-US')}/s, records on ${FS_LABEL[fs]}`;
       add({ group: g, metric: 'achieved insert rate, monitor runs', unit: 'leases/s', runs: mon.map((x) => x.rate) });
@@ -163,7 +165,14 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
       if (rate === 2000) {
         const steady = mon.map((x) => x.steady),
           peak = mon.map((x) => x.peak);
-        add({ group: cpuG, metric: `${c}: monitor steady RSS`, unit: 'MB', runs: steady, target: '<= 70 MB', met: agg(steady).median <= 70 });
+        add({
+          group: cpuG,
+          metric: `${c}: monitor steady RSS`,
+          unit: 'MB',
+          runs: steady,
+          target: '<= 70 MB',
+          met: agg(steady).median <= 70,
+        });
         add({ group: cpuG, metric: `${c}: monitor peak RSS`, unit: 'MB', runs: peak, target: '<= 90 MB', met: agg(peak).median <= 90 });
       }
     }
@@ -634,7 +643,12 @@ async function main() {
         met: agg(startupMs).median < 500,
       });
       const size = statSync(MONITOR_BIN).size;
-      add({ group: g, metric: `binary size (${size.toLocaleString('en-US')} bytes, Node ${PINNED_NODE_VERSION})`, unit: 'MiB', runs: [size / 2 ** 20] });
+      add({
+        group: g,
+        metric: `binary size (${size.toLocaleString('en-US')} bytes, Node ${PINNED_NODE_VERSION})`,
+        unit: 'MiB',
+        runs: [size / 2 ** 20],
+      });
     });
   }
   if (ONLY.includes('profile')) await section('CPU profile', () => profile(pg, dir));

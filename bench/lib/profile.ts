@@ -14,8 +14,14 @@ export type Category = (typeof CATEGORIES)[number];
 const RULES: [RegExp, Category][] = [
   [/^src\/sources\/(notify-payload|memfile-row|line-reader)\.ts$/, 'parsing'],
   [/^src\/lease\.ts$/, 'validation'],
-  [/^(node_modules\/(pg|pg-protocol|pg-pool|pg-types|pg-connection-string|pgpass|postgres-[a-z]+|buffer-writer|packet-reader|split2)\/|src\/db\/|src\/writers\/)/, 'SQL'],
-  [/^(node_modules\/(winston|winston-transport|logform|triple-beam|readable-stream|safe-stable-stringify|@colors|colors|fecha|ms|one-time|fn\.name|stack-trace|text-hex|kuler|color[a-z-]*|simple-swizzle|is-arrayish|@dabh|enabled|async|string_decoder|util-deprecate|inherits|safe-buffer)\/|src\/logger\.ts$)/, 'logging'],
+  [
+    /^(node_modules\/(pg|pg-protocol|pg-pool|pg-types|pg-connection-string|pgpass|postgres-[a-z]+|buffer-writer|packet-reader|split2)\/|src\/db\/|src\/writers\/)/,
+    'SQL',
+  ],
+  [
+    /^(node_modules\/(winston|winston-transport|logform|triple-beam|readable-stream|safe-stable-stringify|@colors|colors|fecha|ms|one-time|fn\.name|stack-trace|text-hex|kuler|color[a-z-]*|simple-swizzle|is-arrayish|@dabh|enabled|async|string_decoder|util-deprecate|inherits|safe-buffer)\/|src\/logger\.ts$)/,
+    'logging',
+  ],
   [/^(src\/discovery\.ts$|src\/pipeline\/records\.ts$|src\/discovery\/)/, 'discovery write'],
   [/^(node_modules\/(prom-client|tdigest|bintrees)\/|src\/metrics\.ts$)/, 'metrics'],
 ];
