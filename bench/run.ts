@@ -561,6 +561,16 @@ async function profileOn(pg: Pg, base: string, fs: 'disk' | 'tmpfs') {
       .sort((x, y) => y[1] - x[1])
       .slice(0, 12)
       .map(([m, us]) => `| ${m} | ${m.startsWith('(') || m.startsWith('node:') ? '' : categoryOf(m)} | ${perLease(us)} |`),
+    '',
+    'Top functions (the innermost bundle function, with what it called outside the bundle):',
+    '',
+    '| Function | µs per lease |',
+    '|---|---:|',
+    ...[...b.byFunction]
+      .filter(([f]) => f !== '(idle)')
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 12)
+      .map(([f, us]) => `| ${f} | ${perLease(us)} |`),
   ];
   sections.push(lines.join('\n'));
   rmSync(out, { recursive: true, force: true });

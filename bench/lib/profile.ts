@@ -92,6 +92,8 @@ export interface CpuBreakdown {
   us: Record<Category, number>;
   /** Microseconds per bundle module (self time as attributed above), for the top list. */
   byModule: Map<string, number>;
+  /** Microseconds per bundle function ("module: function"), for the top list. */
+  byFunction: Map<string, number>;
   files: number;
 }
 
@@ -99,6 +101,7 @@ export interface CpuBreakdown {
 export function readProfiles(dir: string, window?: { fromUs: number; toUs: number }): CpuBreakdown {
   const us = Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>;
   const byModule = new Map<string, number>();
+  const byFunction = new Map<string, number>();
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   for (const f of files) {
     const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile;
@@ -109,24 +112,27 @@ export function readProfiles(dir: string, window?: { fromUs: number; toUs: numbe
       for (const c of n.children ?? []) parent.set(c, n.id);
     }
     // Per node: the category and module it is charged to (memoised walk up to the nearest bundle frame).
-    const charged = new Map<number, { cat: Category; mod: string }>();
-    const chargeOf = (id: number): { cat: Category; mod: string } => {
+    const charged = new Map<number, { cat: Category; mod: string; fn: string }>();
+    const chargeOf = (id: number): { cat: Category; mod: string; fn: string } => {
       const hit = charged.get(id);
       if (hit) return hit;
       const n = byId.get(id)!;
       const name = n.callFrame.functionName;
-      let r: { cat: Category; mod: string };
-      if (name === '(root)') r = { cat: 'other', mod: name };
-      else if (name === '(garbage collector)') r = { cat: 'GC', mod: name };
-      else if (name === '(idle)') r = { cat: 'idle', mod: name };
+      let r: { cat: Category; mod: string; fn: string };
+      if (name === '(root)') r = { cat: 'other', mod: name, fn: name };
+      else if (name === '(garbage collector)') r = { cat: 'GC', mod: name, fn: name };
+      else if (name === '(idle)') r = { cat: 'idle', mod: name, fn: name };
       else {
         const mod = moduleOf(n.callFrame);
-        if (mod) r = { cat: categoryOf(mod), mod };
+        if (mod) r = { cat: categoryOf(mod), mod, fn: `${mod}: ${name || '(anonymous)'}` };
         else {
           const up = parent.get(id);
-          r = up === undefined ? { cat: 'other', mod: '(root)' } : chargeOf(up);
+          r = up === undefined ? { cat: 'other', mod: '(root)', fn: '(root)' } : chargeOf(up);
           // Below the root with no bundle frame above: name the outermost function (e.g. "(program)").
-          if (r.mod === '(root)') r = { cat: 'other', mod: name.startsWith('(') ? name : `node: ${name || n.callFrame.url || 'native'}` };
+          if (r.mod === '(root)') {
+            const top = name.startsWith('(') ? name : `node: ${name || n.callFrame.url || 'native'}`;
+            r = { cat: 'other', mod: top, fn: top };
+          }
         }
       }
       charged.set(id, r);
@@ -140,7 +146,8 @@ export function readProfiles(dir: string, window?: { fromUs: number; toUs: numbe
       const c = chargeOf(p.samples[i]);
       us[c.cat] += d;
       byModule.set(c.mod, (byModule.get(c.mod) ?? 0) + d);
+      byFunction.set(c.fn, (byFunction.get(c.fn) ?? 0) + d);
     }
   }
-  return { us, byModule, files: files.length };
+  return { us, byModule, byFunction, files: files.length };
 }
