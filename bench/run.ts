@@ -98,6 +98,16 @@ async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', r
   return { l, rate: s.rate, n: s.sent.size, cpu10k: (cpu / s.sent.size) * 10000, peak: mem.peak, steady: mem.steady };
 }
 
+/** The bare file-creation loop, watched by the same inotify stamper as the monitor's directory (same kernel work). */
+async function watchedFsLoop(dir: string, n: number) {
+  const w = await watchDiscovery(dir);
+  try {
+    return await fsLoop(dir, n);
+  } finally {
+    await w.stop();
+  }
+}
+
 const FS_LABEL = { tmpfs: 'tmpfs', disk: 'disk (ext4)' } as const;
 
 /**
@@ -125,7 +135,7 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
         }
         const ld = join(base, `fsloop-${rate}-${fs}-${r}`);
         mkdirSync(ld);
-        const f = await fsLoop(ld, mon[mon.length - 1].n);
+        const f = await watchedFsLoop(ld, mon[mon.length - 1].n);
         rmSync(ld, { recursive: true, force: true });
         loop.push((f.cpu / mon[mon.length - 1].n) * 10000);
         process.stdout.write(
@@ -343,7 +353,7 @@ async function burst(pg: Pg, dir: string) {
     const b = await burstRun('monitor', pg, dir, 'one', BURST_N, `one-${r}`);
     const ld = join(dir, `fsloop-burst-${r}`);
     mkdirSync(ld);
-    const f = await fsLoop(ld, BURST_N);
+    const f = await watchedFsLoop(ld, BURST_N);
     rmSync(ld, { recursive: true, force: true });
     const raw = await rawUpsert(rawPg, b.leases);
     x.one.push(b.fromCommit);
