@@ -337,7 +337,7 @@ async function burstRun(kind: Kind, pg: Pg, dir: string, how: 'one' | 'many', n:
 async function recordsDone(w: Stamper, out: string, n: number, limit: number): Promise<number> {
   const end = now() + limit;
   for (let i = 1; now() < end; i++) {
-    if ((await w.count()) >= n) return Math.max(...(await w.dump()).values());
+    if ((await w.count()) >= n) return [...(await w.dump()).values()].reduce((a, b) => Math.max(a, b), 0);
     if (i % 20 === 0 && readdirSync(out).filter((f) => f.endsWith('.json') && !f.startsWith('.')).length >= n) return now();
     await sleep(50);
   }
