@@ -12,7 +12,7 @@ import { createNet, netnsUnavailable } from '../test/e2e/lib/netns';
 import { Pg, query, ROOT, startPg } from '../test/e2e/lib/pg';
 import { cleanupMark, now, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { fsLoop } from './lib/fsloop';
-import { burstManyTxns, burstOneTxn, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
+import { burstManyTxns, burstOneTxn, freshTables, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
 import { CATEGORIES, categoryOf, CpuBreakdown, readProfiles } from './lib/profile';
 import { add, markdown, notes, rows, sections } from './lib/report';
 import { agg, cpuSeconds, foreignCpu, percentile, sampleRss } from './lib/stats';
@@ -80,6 +80,7 @@ interface Steady {
 /** One steady-load measurement of one system under test into a fresh output directory (removed afterwards). */
 async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', rate: number, stateDir: string): Promise<Steady> {
   mkdirSync(out);
+  await freshTables(pg);
   const leaseFile = `${out}.csv`;
   const w = await watchDiscovery(out);
   const sut = await startSut(kind, pg, { outputDir: out, mode, leaseFile, stateFile: join(stateDir, `${basename(out)}.pos.json`) });
@@ -303,6 +304,7 @@ async function realKea(dir: string) {
 async function burstRun(kind: Kind, pg: Pg, dir: string, how: 'one' | 'many', n: number, tag: string) {
   const out = join(dir, `burst-${tag}`);
   mkdirSync(out);
+  await freshTables(pg);
   const w = how === 'one' ? await watchDiscovery(out) : undefined;
   const sut = await startSut(kind, pg, { outputDir: out });
   const before = await hostCount(pg);
@@ -458,6 +460,7 @@ async function cost(pg: Pg, basePg: Pg | undefined, dir: string) {
     for (let r = 0; r < RUNS; r++) {
       const out = join(dir, `cost-${kind}-${r}`);
       mkdirSync(out);
+      await freshTables(p);
       const w = await watchDiscovery(out);
       let sut = await start(out);
       const a = await snap();
@@ -524,6 +527,7 @@ async function profileOn(pg: Pg, base: string, fs: 'disk' | 'tmpfs') {
   const out = join(base, `profile-out-${fs}`);
   mkdirSync(profDir);
   mkdirSync(out);
+  await freshTables(pg);
   const w = await watchDiscovery(out);
   const sut = await startSut('monitor', pg, { outputDir: out, cpuProfDir: profDir });
   await sleep(1000); // start-up and the first catch-up are not what is profiled

@@ -209,3 +209,21 @@ export async function rawUpsert(pg: Pg, leases: Lease[]): Promise<{ ms: number; 
     await c.end();
   }
 }
+
+/**
+ * Empties lease4 (with Kea's lease4_stat) and hosts before a measurement. A monitor that starts reconciles every live
+ * lease against its (fresh) output directory, so leases left by earlier runs, or by a minimal-listener run that never
+ * reserved them, would be re-recorded or reserved during the next measurement and counted against it.
+ */
+export async function freshTables(pg: Pg): Promise<void> {
+  const c = client(pg, 'bench-reset');
+  await c.connect();
+  try {
+    const extra = await c.query<{ t: string }>(
+      "SELECT t FROM unnest(ARRAY['lease4_stat', 'lease4_stat_by_client_class']) t WHERE to_regclass(t) IS NOT NULL",
+    );
+    await c.query(`TRUNCATE ${['lease4', ...extra.rows.map((r) => r.t), 'hosts'].join(', ')} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
