@@ -221,6 +221,29 @@ describe('file mode (Kea memfile CSV)', () => {
     }
   });
 
+  test('--batch-linger: leases arriving one by one share batches; an idle monitor writes the first at once', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const kea = new FakeKeaMemfile(file);
+    const run = await startMonitor(testOptions(db, { leaseFile: file, batchLinger: 400 }));
+    try {
+      const leases = manyLeases(12, 7000);
+      kea.append(leases[0]);
+      await waitFor('the first lease, alone', async () => (await hostRows(db)).length === 1);
+      // Eleven more, one row per write, 20 ms apart: inside one linger, so one or two batches more.
+      for (const l of leases.slice(1)) {
+        kea.append(l);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await waitFor('all twelve', async () => (await hostRows(db)).length === 12);
+      const batches = run.monitor.metrics.value('kea_lease_monitor_batches_total');
+      assert.ok(batches <= 3, `12 leases in ${batches} batches`);
+    } finally {
+      kea.close();
+      await run.stop();
+    }
+  });
+
   test('remembers its position: a restart does not reprocess what it already handled', async () => {
     const db = await cluster.freshDatabase();
     const { file } = leaseDir();
