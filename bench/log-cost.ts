@@ -63,7 +63,7 @@ function runCase(format: 'text' | 'json', sink: Sink, dir: string): Promise<Resu
   if (fd !== null) closeSync(fd);
   let out = '';
   let piped = 0;
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr?.on('data', (d: Buffer) => (piped += d.length));
   return new Promise((resolve, reject) => {
     p.on('error', reject);
