@@ -1,7 +1,8 @@
 // Cost of one reservation log line through createLogger(), per format and per kind of stderr.
 // Usage: npx tsx bench/log-cost.ts [--lines 100000] [--runs 3]
 // Each case runs in its own child process (stderr redirected there), so JIT state and buffers do not
-// carry over. Printed: µs per line, median of the runs with min-max; "call" is the time spent inside
+// carry over. The original logger (bench/lib/logger-original.ts) runs alternately with the current one,
+// so both are measured under the same load on a shared machine. Printed: µs per line, median of the runs with min-max; "call" is the time spent inside
 // the log calls, "wall" adds the flush at the end, "cpu" is process.cpuUsage() (user+system) over both.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, statSync } from 'node:fs';
@@ -17,9 +18,9 @@ const WARMUP = 10_000;
 type Result = { callUs: number; wallUs: number; cpuUs: number; lines: number };
 
 /** The measuring child: logs WARMUP lines, then LINES lines, then flushes; prints one JSON result on stdout. */
-async function child(format: 'text' | 'json', lines: number): Promise<void> {
+async function child(impl: Impl, format: 'text' | 'json', lines: number): Promise<void> {
   // Loaded here so the parent process does not pay for winston.
-  const { createLogger, flushLogger } = await import('../src/logger');
+  const { createLogger, flushLogger } = impl === 'current' ? await import('../src/logger') : await import('./lib/logger-original');
   const root = createLogger('info', format);
   const log = root.child({ module: 'writer' });
   const line = (i: number): void => {
@@ -52,12 +53,13 @@ async function child(format: 'text' | 'json', lines: number): Promise<void> {
 }
 
 type Sink = 'file' | '/dev/null' | 'pipe';
+type Impl = 'current' | 'original';
 
 /** Runs one case in a child with stderr on the given sink; returns its result and the bytes written. */
-function runCase(format: 'text' | 'json', sink: Sink, dir: string): Promise<Result & { bytes: number }> {
+function runCase(impl: Impl, format: 'text' | 'json', sink: Sink, dir: string): Promise<Result & { bytes: number }> {
   const file = join(dir, `${format}.log`);
   const fd = sink === 'file' ? openSync(file, 'w') : sink === '/dev/null' ? openSync('/dev/null', 'w') : null;
-  const p = spawn(process.execPath, [...process.execArgv, __filename, '--child', format, '--lines', String(LINES)], {
+  const p = spawn(process.execPath, [...process.execArgv, __filename, '--child', impl, format, '--lines', String(LINES)], {
     stdio: ['ignore', 'pipe', fd ?? 'pipe'],
   });
   if (fd !== null) closeSync(fd);
@@ -83,16 +85,21 @@ async function parent(): Promise<void> {
   try {
     console.log(`${LINES} reservation lines per case after ${WARMUP} warm-up lines, ${RUNS} runs, node ${process.version}`);
     console.log('µs per line: median (min-max)');
-    console.log('| format | stderr | call | wall (call + flush) | cpu (user+sys) | bytes/line |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| logger | format | stderr | call | wall (call + flush) | cpu (user+sys) | bytes/line |');
+    console.log('|---|---|---|---|---|---|---|');
     for (const format of ['text', 'json'] as const) {
       for (const sink of ['file', '/dev/null', 'pipe'] as const) {
-        const rs: (Result & { bytes: number })[] = [];
-        for (let i = 0; i < RUNS; i++) rs.push(await runCase(format, sink, dir));
-        const bytes = rs[0].bytes > 0 ? (rs[0].bytes / (LINES + WARMUP)).toFixed(0) : '-';
-        console.log(
-          `| ${format} | ${sink} | ${fmt(rs.map((r) => r.callUs))} | ${fmt(rs.map((r) => r.wallUs))} | ${fmt(rs.map((r) => r.cpuUs))} | ${bytes} |`,
-        );
+        const rs: Record<Impl, (Result & { bytes: number })[]> = { original: [], current: [] };
+        for (let i = 0; i < RUNS; i++) {
+          for (const impl of ['original', 'current'] as const) rs[impl].push(await runCase(impl, format, sink, dir));
+        }
+        for (const impl of ['original', 'current'] as const) {
+          const r = rs[impl];
+          const bytes = r[0].bytes > 0 ? (r[0].bytes / (LINES + WARMUP)).toFixed(0) : '-';
+          console.log(
+            `| ${impl} | ${format} | ${sink} | ${fmt(r.map((x) => x.callUs))} | ${fmt(r.map((x) => x.wallUs))} | ${fmt(r.map((x) => x.cpuUs))} | ${bytes} |`,
+          );
+        }
       }
     }
   } finally {
@@ -101,7 +108,7 @@ async function parent(): Promise<void> {
 }
 
 if (argv[0] === '--child') {
-  child(argv[1] as 'text' | 'json', LINES).catch((err: unknown) => {
+  child(argv[1] as Impl, argv[2] as 'text' | 'json', LINES).catch((err: unknown) => {
     process.stdout.write(String(err) + '\n');
     process.exit(1);
   });
