@@ -75,8 +75,8 @@ function jsonLine(info: Record<string, unknown>): string | null {
 
 const errorsFormat = winston.format.errors({ stack: false });
 
-/** timestamp + errors + text or json in one pass, instead of a combine() chain. */
-const lineFormat = winston.format((info, opts) => {
+/** timestamp + errors + text or json in one pass, instead of a combine() chain. Exported for tests. */
+export const lineFormat = winston.format((info, opts) => {
   info.timestamp = isoNow();
   // Only when an Error object is logged: winston's own errors format, as before.
   if (info instanceof Error || info.message instanceof Error) info = errorsFormat.transform(info, errorsFormat.options) as typeof info;
