@@ -8,5 +8,5 @@ kea-roots: ## build (once) the cached Debian roots holding Kea 2.6.3 (trixie) an
 	test/lib/kea-rootfs.sh trixie
 	test/lib/kea-rootfs.sh forky
 
-bench: build ## benchmarks (minutes): latency, burst, seed baseline, DB cost, footprint, catch-up -> BENCHMARKS.md
+bench: build ## benchmarks (about 30 min) beside the physical limits measured in the same run: latency (tmpfs, disk), burst, seed baseline, DB cost, CPU/RSS, catch-up, CPU profile -> BENCHMARKS.md
 	node --import tsx bench/run.ts $(BENCH_ARGS)

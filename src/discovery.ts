@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -30,20 +31,15 @@ export interface DiscoveryRecord {
 
 export type RecordedResult = ReservationResult & { outcome: DiscoveryRecord['reservation'] };
 
-const REMEMBERED_DEVICES = 200_000;
-
 /**
  * Writes one record per device, atomically (temp file in the same directory, then rename).
  *
- * The writes are synchronous on purpose: a record is four small syscalls, and doing them inline
- * costs about half of what the same work costs as thread-pool requests (measured); it also keeps
- * libuv's pool free for the lease-file follower. A batch of 1,000 records blocks for tens of ms.
+ * The writes are synchronous on purpose: a record is a handful of small syscalls, and doing them
+ * inline costs about half of what the same work costs as thread-pool requests (measured); the
+ * caller (pipeline/records.ts) runs them in short slices between database round trips. Nothing is
+ * kept per device: first_seen and a kept hostname are read back from the record on disk.
  */
 export class DiscoveryWriter {
-  // first_seen per file stem, so a record keeps it without re-reading the file every time.
-  private readonly firstSeen = new Map<string, string>();
-  // Stems that had a file when we started; any other stem has no file unless we wrote it.
-  private existing = new Set<string>();
   private seq = 0;
 
   constructor(readonly dir: string) {}
@@ -56,11 +52,6 @@ export class DiscoveryWriter {
       const probe = join(this.dir, `.write-probe-${process.pid}`);
       closeSync(openSync(probe, 'w', 0o600));
       unlinkSync(probe);
-      this.existing = new Set(
-        readdirSync(this.dir)
-          .filter((n) => n.endsWith('.json'))
-          .map((n) => n.slice(0, -5)),
-      );
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       throw new FatalError(`output directory ${this.dir} is not writable (${code}): fix --output-dir or its permissions`);
@@ -77,14 +68,14 @@ export class DiscoveryWriter {
     const stem = macFileStem(lease.hwaddr);
     const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
+    const old = readRecord(path);
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the
-      // record. Read back from the record itself, so no hostname is held in memory per device.
-      hostname: lease.hostname ?? this.readHostname(path),
+      // A lease without a hostname leaves the reservation's name as it was (COALESCE): so does the record.
+      hostname: lease.hostname ?? (typeof old?.hostname === 'string' ? old.hostname : null),
       subnet_id: lease.subnetId,
-      first_seen: this.firstSeen.get(stem) ?? this.readFirstSeen(stem, path) ?? stamp,
+      first_seen: typeof old?.first_seen === 'string' && !Number.isNaN(Date.parse(old.first_seen)) ? old.first_seen : stamp,
       last_seen: stamp,
       source: lease.source,
       reservation: result.outcome,
@@ -99,7 +90,6 @@ export class DiscoveryWriter {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
       this.writeAtomically(stem, path, text);
     }
-    this.rememberFirstSeen(stem, record.first_seen);
     return path;
   }
 
@@ -137,33 +127,15 @@ export class DiscoveryWriter {
       throw err;
     }
   }
+}
 
-  private rememberFirstSeen(stem: string, value: string): void {
-    // Bounded: past this many devices the oldest entries fall back to reading the file again.
-    if (this.firstSeen.size >= REMEMBERED_DEVICES) {
-      const oldest = this.firstSeen.keys().next().value as string;
-      this.firstSeen.delete(oldest);
-      this.existing.add(oldest);
-    }
-    this.firstSeen.set(stem, value);
-  }
-
-  private readHostname(path: string): string | null {
-    try {
-      const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
-      return typeof old.hostname === 'string' ? old.hostname : null;
-    } catch {
-      return null; // no record yet (or unreadable): nothing to keep
-    }
-  }
-
-  private readFirstSeen(stem: string, path: string): string | undefined {
-    if (!this.existing.has(stem)) return undefined;
-    try {
-      const old = JSON.parse(readFileSync(path, 'utf8')) as Partial<DiscoveryRecord>;
-      return typeof old.first_seen === 'string' && !Number.isNaN(Date.parse(old.first_seen)) ? old.first_seen : undefined;
-    } catch {
-      return undefined; // unreadable: this sighting is the first we can vouch for
-    }
+/** The record now on disk, if any and readable; a first sighting (ENOENT) costs one stat, no exception. */
+function readRecord(path: string): Partial<DiscoveryRecord> | null {
+  if (!statSync(path, { throwIfNoEntry: false })) return null;
+  try {
+    const old: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return old !== null && typeof old === 'object' ? (old as Partial<DiscoveryRecord>) : null;
+  } catch {
+    return null; // unreadable or not ours: this sighting is the first we can vouch for
   }
 }

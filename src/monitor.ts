@@ -98,6 +98,7 @@ export class Monitor {
       this.discovery,
       {
         batchSize: options.batchSize,
+        batchLingerMs: options.batchLinger,
         reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
         shutdownGraceMs: options.shutdownGrace * 1000,
         // SQL in database mode without pruning: the listener checks privileges on every connect.

@@ -63,6 +63,8 @@ export interface Options {
   metricsHost: string;
   /** Most leases written in one statement. */
   batchSize: number;
+  /** Milliseconds between the starts of two batches while leases keep coming (coalesces single-lease commits); 0: none. */
+  batchLinger: number;
   /** Most leases waiting to be written; beyond it sources wait (file) or fall back to a catch-up (database). */
   queueSize: number;
   /** Write pool size. */
@@ -221,6 +223,16 @@ export const OPTION_SPECS = {
     min: 1,
     max: 10000,
     describe: 'Most leases written in one statement',
+  },
+  batchLinger: {
+    flag: 'batch-linger',
+    kind: 'number',
+    group: 'run',
+    default: '1',
+    min: 0,
+    max: 100,
+    describe:
+      'Milliseconds: while leases keep coming, a batch starts at most this long after the one before, so single-lease commits share one transaction (0: never wait)',
   },
   queueSize: {
     flag: 'queue-size',
@@ -652,6 +664,7 @@ export function buildOptions(
     metricsPort: v.metricsPort as number,
     metricsHost: v.metricsHost as string,
     batchSize: v.batchSize as number,
+    batchLinger: v.batchLinger as number,
     queueSize: v.queueSize as number,
     poolSize: v.poolSize as number,
     heartbeatInterval: v.heartbeatInterval as number,

@@ -17,8 +17,8 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
-import { connect, TestCluster, dbFlags } from './helpers/pg';
-import { CSV_HEADER, csvRow, fileStem, manyLeases, reservations, TestLease } from './helpers/leases';
+import { connect, TestCluster, dbFlags, hostRows } from './helpers/pg';
+import { CSV_HEADER, csvRow, fileStem, keaLfc, manyLeases, TestLease } from './helpers/leases';
 import { memoryLogger, startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { Monitor } from '../src/monitor';
 import { REPLAY_CHUNK } from '../src/sources/replay';
@@ -29,15 +29,6 @@ before(() => {
   cluster = TestCluster.start();
 });
 after(() => cluster.stop());
-
-async function hostRows(db: DbOptions) {
-  const c = await connect(db);
-  try {
-    return await reservations(c);
-  } finally {
-    await c.end();
-  }
-}
 
 function leaseDir(): { dir: string; file: string } {
   const dir = tempDir('klm-leases-');
@@ -65,18 +56,7 @@ function rotate(file: string, rows: TestLease[] = []): void {
   writeFileSync(file, CSV_HEADER + '\n' + rows.map(csvRow).join(''));
 }
 
-/** kea-lfc: merge .2 and .1 (last row per address wins) into .2, unlink .1. */
-function lfc(file: string): void {
-  const rows = new Map<string, string>();
-  for (const f of [`${file}.2`, `${file}.1`]) {
-    if (!existsSync(f)) continue;
-    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
-  }
-  writeFileSync(`${file}.output`, [CSV_HEADER, ...rows.values()].join('\n') + '\n');
-  renameSync(`${file}.output`, `${file}.completed`);
-  for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
-  renameSync(`${file}.completed`, `${file}.2`);
-}
+const lfc = (file: string): void => keaLfc(file);
 
 /** Creates `file` holding `content` on inode `ino` if the filesystem hands that number out again (ext4 does). */
 function createOnInode(file: string, content: string, ino: number): boolean {
@@ -217,6 +197,29 @@ describe('file mode (Kea memfile CSV)', () => {
       assert.ok(run.monitor.metrics.value('kea_lease_monitor_lease_file_rotations_total') >= 1);
       assert.equal(run.monitor.metrics.total('kea_lease_monitor_input_rejected_total'), 0);
     } finally {
+      await run.stop();
+    }
+  });
+
+  test('--batch-linger: leases arriving one by one share batches; an idle monitor writes the first at once', async () => {
+    const db = await cluster.freshDatabase();
+    const { file } = leaseDir();
+    const kea = new FakeKeaMemfile(file);
+    const run = await startMonitor(testOptions(db, { leaseFile: file, batchLinger: 400 }));
+    try {
+      const leases = manyLeases(12, 7000);
+      kea.append(leases[0]);
+      await waitFor('the first lease, alone', async () => (await hostRows(db)).length === 1);
+      // Eleven more, one row per write, 20 ms apart: inside one linger, so one or two batches more.
+      for (const l of leases.slice(1)) {
+        kea.append(l);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await waitFor('all twelve', async () => (await hostRows(db)).length === 12);
+      const batches = run.monitor.metrics.value('kea_lease_monitor_batches_total');
+      assert.ok(batches <= 3, `12 leases in ${batches} batches`);
+    } finally {
+      kea.close();
       await run.stop();
     }
   });

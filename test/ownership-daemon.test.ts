@@ -11,8 +11,8 @@ import { planStore, PlanLine } from '../src/lifecycle/plan';
 import type { DbOptions, Options } from '../src/options';
 import { readMark } from '../src/ownership';
 import { compilePolicy } from '../src/policy/select';
-import { connect, TestCluster } from './helpers/pg';
-import { CSV_HEADER, csvRow, fileStem, insertLeases, intToIp, ipToInt, macFor, macHex, reservations, TestLease } from './helpers/leases';
+import { connect, hostRows, TestCluster } from './helpers/pg';
+import { CSV_HEADER, csvRow, fileStem, insertLeases, intToIp, ipToInt, macFor, macHex, TestLease } from './helpers/leases';
 import { startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { waitFor } from './helpers/wait';
 
@@ -39,15 +39,6 @@ async function eventDatabase(): Promise<DbOptions> {
   await migrate(c, { notify: true, dryRun: false });
   await c.end();
   return db;
-}
-
-async function hostRows(db: DbOptions) {
-  const c = await connect(db);
-  try {
-    return await reservations(c);
-  } finally {
-    await c.end();
-  }
 }
 
 function record(o: Options, mac: string): Record<string, unknown> | null {

@@ -181,3 +181,49 @@ export function burstCsv(file: string, n: number): { t0: number; leases: Lease[]
   closeSync(fd);
   return { t0, leases };
 }
+
+/**
+ * The database's own limit for a burst: the same leases' reservations as one plain INSERT ... ON CONFLICT straight
+ * into hosts (no lease4 read, no ownership check, no advisory lock), into an emptied hosts table (TRUNCATE: a fresh
+ * relation, as on a fresh cluster). Timed from the statement's start to its commit.
+ */
+export async function rawUpsert(pg: Pg, leases: Lease[]): Promise<{ ms: number; rate: number }> {
+  const c = client(pg, 'bench-raw-upsert');
+  await c.connect();
+  try {
+    await c.query('TRUNCATE hosts CASCADE');
+    const first = leases[0].addr - ADDR_BASE;
+    const mark = JSON.stringify({ 'kea-lease-monitor': { created: new Date().toISOString(), source: 'database' } });
+    const t0 = now();
+    await c.query(
+      `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
+       SELECT decode('0200' || lpad(to_hex($2::int + g), 8, '0'), 'hex'), 0, 1, $1::bigint + g, 'bench-' || lpad(to_hex($2::int + g), 8, '0'), $4
+         FROM generate_series(0, $3::int - 1) g
+       ON CONFLICT (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) WHERE dhcp4_subnet_id IS NOT NULL
+       DO UPDATE SET ipv4_address = EXCLUDED.ipv4_address, hostname = EXCLUDED.hostname`,
+      [ADDR_BASE + first, first, leases.length, mark],
+    );
+    const ms = now() - t0;
+    return { ms, rate: leases.length / (ms / 1000) };
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Empties lease4 (with Kea's lease4_stat) and hosts before a measurement. A monitor that starts reconciles every live
+ * lease against its (fresh) output directory, so leases left by earlier runs, or by a minimal-listener run that never
+ * reserved them, would be re-recorded or reserved during the next measurement and counted against it.
+ */
+export async function freshTables(pg: Pg): Promise<void> {
+  const c = client(pg, 'bench-reset');
+  await c.connect();
+  try {
+    const extra = await c.query<{ t: string }>(
+      "SELECT t FROM unnest(ARRAY['lease4_stat', 'lease4_stat_by_client_class']) t WHERE to_regclass(t) IS NOT NULL",
+    );
+    await c.query(`TRUNCATE ${['lease4', ...extra.rows.map((r) => r.t), 'hosts'].join(', ')} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}

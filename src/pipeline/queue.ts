@@ -69,6 +69,10 @@ export class LeaseQueue {
     if (this.entries.size >= this.limit) return false;
     this.entries.set(key, { lease, waiters: done ? [done] : [] });
     this.itemWaiters.wakeAll();
+    if (this.fill && this.entries.size >= this.fill.n) {
+      this.fill.resolve();
+      this.fill = null;
+    }
     return true;
   }
 
@@ -135,8 +139,19 @@ export class LeaseQueue {
     return new Promise((resolve) => this.itemWaiters.push(resolve));
   }
 
+  private fill: { n: number; resolve: () => void } | null = null;
+
+  /** Resolves once `n` entries are queued (one waiter at a time: the writer's linger). */
+  whenAtLeast(n: number): Promise<void> {
+    if (this.entries.size >= n) return Promise.resolve();
+    this.fill?.resolve();
+    return new Promise((resolve) => (this.fill = { n, resolve }));
+  }
+
   /** Wakes any waiter (used on stop). */
   wakeAll(): void {
+    this.fill?.resolve();
+    this.fill = null;
     this.itemWaiters.wakeAll();
     this.roomWaiters.wakeAll();
   }

@@ -10,23 +10,35 @@ interface Pending {
   waiters: Array<() => void>;
 }
 
+// One slice of synchronous writes lasts about this long before the event loop gets a turn (the
+// database round trips of the next batch run meanwhile).
+const SLICE_MS = 4;
+
 /**
- * Writes discovery records after their reservations commit, and keeps the ones it could not write
- * (full disk, read-only filesystem, a directory it cannot recreate) until it can: a lease counts
- * as handled, and its waiters (file mode's read position) are released, only once its record is
- * on disk. One pending record per device: newer news replaces older, so memory is bounded by the
- * number of devices.
+ * Writes discovery records after their reservations commit, off the commit path: records wait in
+ * their own queue and are written in short synchronous slices between event-loop turns, so the
+ * next batch's round trips to PostgreSQL overlap with file creation instead of waiting for it.
+ *
+ * A lease counts as handled (its waiters run: file mode's read position) only once its record is
+ * on disk. One pending record per device, kept in first-submitted order: newer news replaces
+ * older in place, so records of a device are written in order and memory is bounded by the number
+ * of devices waiting. A failed write (full disk, read-only filesystem, a directory it cannot
+ * recreate) keeps everything and retries with backoff.
  */
 export class RecordWriter {
   private readonly pending = new Map<string, Pending>();
-  private timer: NodeJS.Timeout | null = null;
+  private slice: NodeJS.Immediate | null = null;
+  private retry: NodeJS.Timeout | null = null;
   private attempt = 0;
   private outageSince: number | null = null;
   private stopped = false;
+  private roomWaiters: Array<() => void> = [];
 
   constructor(
     private readonly discovery: DiscoveryWriter,
     private readonly maxDelayMs: number,
+    /** Records waiting past which `whenRoom` holds the writer back (back-pressure). */
+    private readonly limit: number,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
@@ -36,28 +48,82 @@ export class RecordWriter {
     return this.pending.size;
   }
 
-  /** Writes now, or keeps it for the next retry (after any older record of the same device). */
+  /** Queues a record (after any older record of the same device, which it replaces). */
   submit(result: RecordedResult, waiters: Array<() => void>): void {
     const stem = macFileStem(result.lease.hwaddr);
     const queued = this.pending.get(stem);
     if (queued) {
       queued.result = result;
-      queued.waiters.push(...waiters);
-      return;
+      for (const w of waiters) queued.waiters.push(w);
+    } else {
+      this.pending.set(stem, { result, waiters });
     }
-    if (this.pending.size === 0 && this.tryWrite(stem, { result, waiters })) return;
-    this.pending.set(stem, { result, waiters });
-    this.metrics.set(...M.recordBacklog, this.pending.size);
     this.schedule();
+  }
+
+  /** Resolves once the backlog is under the limit: the writer takes no new batch before. */
+  whenRoom(): Promise<void> | null {
+    if (this.pending.size < this.limit || this.stopped) return null;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   /** Last attempt at what is pending; whatever is left stays unhandled (replayed or reconciled next start). */
   stop(): number {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.drain();
+    if (this.slice) clearImmediate(this.slice);
+    if (this.retry) clearTimeout(this.retry);
+    this.slice = null;
+    this.retry = null;
+    this.drain(Infinity);
+    this.wakeRoom();
     return this.pending.size;
+  }
+
+  private schedule(): void {
+    if (this.slice || this.retry || this.stopped) return;
+    this.slice = setImmediate(() => {
+      this.slice = null;
+      if (this.drain(SLICE_MS)) {
+        this.attempt = 0;
+        if (this.pending.size > 0) this.schedule();
+      } else if (!this.stopped) {
+        this.retry = setTimeout(
+          () => {
+            this.retry = null;
+            this.schedule();
+          },
+          backoffDelay(this.attempt++, 250, this.maxDelayMs),
+        );
+      }
+    });
+  }
+
+  /** Writes pending records oldest first for up to `budgetMs`; false at the first failure. */
+  private drain(budgetMs: number): boolean {
+    const until = performance.now() + budgetMs;
+    let ok = true;
+    for (const [stem, p] of this.pending) {
+      if (!this.tryWrite(stem, p)) {
+        ok = false;
+        break;
+      }
+      this.pending.delete(stem);
+      if (performance.now() >= until) break;
+    }
+    this.metrics.set(...M.recordBacklog, this.pending.size);
+    if (ok && this.outageSince !== null) {
+      this.metrics.health.set('records', true);
+      this.log.info('Writing discovery records again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
+      this.outageSince = null;
+    }
+    if (this.pending.size < this.limit) this.wakeRoom();
+    return ok;
+  }
+
+  private wakeRoom(): void {
+    const waiting = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiting) w();
   }
 
   private tryWrite(stem: string, p: Pending): boolean {
@@ -80,36 +146,5 @@ export class RecordWriter {
     }
     for (const done of p.waiters) done();
     return true;
-  }
-
-  /** Writes pending records oldest first; stops at the first failure. */
-  private drain(): boolean {
-    for (const [stem, p] of this.pending) {
-      if (!this.tryWrite(stem, p)) return false;
-      this.pending.delete(stem);
-    }
-    this.metrics.set(...M.recordBacklog, 0);
-    if (this.outageSince !== null) {
-      this.metrics.health.set('records', true);
-      this.log.info('Writing discovery records again', { outage_seconds: (Date.now() - this.outageSince) / 1000 });
-      this.outageSince = null;
-    }
-    this.attempt = 0;
-    return true;
-  }
-
-  private schedule(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        if (!this.drain()) {
-          this.attempt++;
-          this.metrics.set(...M.recordBacklog, this.pending.size);
-          this.schedule();
-        }
-      },
-      backoffDelay(this.attempt, 250, this.maxDelayMs),
-    );
   }
 }

@@ -13,6 +13,11 @@ import { RecordWriter } from './records';
 
 export interface WriterSettings {
   batchSize: number;
+  /**
+   * While leases keep coming, a batch starts at most this many ms after the previous one started,
+   * so a stream of single-lease commits shares transactions. An idle writer never waits.
+   */
+  batchLingerMs: number;
   reconnectMaxDelayMs: number;
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
@@ -33,13 +38,15 @@ export interface WriterSettings {
 
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
 const REMEMBERED = 100_000;
+const RECORD_BACKLOG_BATCHES = 4;
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
 
 /**
- * Takes batches off the queue, writes them as reservations, then writes the discovery records.
- * One batch is in flight at a time, which keeps per-device order.
+ * Takes batches off the queue and writes them as reservations; their discovery records go to the
+ * record writer, which writes them while the next batch is being committed. One batch is in flight
+ * at a time, which keeps per-device order.
  */
 export class ReservationWriter {
   private readonly stopping = new AbortController();
@@ -57,7 +64,8 @@ export class ReservationWriter {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
-    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, log, metrics);
+    // Back-pressure: a few batches' worth of records may wait for the disk before reservations pause.
+    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, RECORD_BACKLOG_BATCHES * settings.batchSize, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
   }
@@ -136,6 +144,9 @@ export class ReservationWriter {
   private async loopBatches(): Promise<void> {
     for (;;) {
       if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
+      const room = this.records.whenRoom();
+      if (room && !this.stopping.signal.aborted) await Promise.race([room, this.stopped]);
+      await this.linger();
       if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
@@ -145,6 +156,17 @@ export class ReservationWriter {
       const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
       this.finish(selected, results);
     }
+  }
+
+  private lastBatchAt = -Infinity;
+
+  /** Waits out the rest of the linger since the previous batch began, unless a full batch is ready. */
+  private async linger(): Promise<void> {
+    const wait = this.lastBatchAt + this.settings.batchLingerMs - performance.now();
+    if (wait > 0 && this.queue.size < this.settings.batchSize && !this.stopping.signal.aborted) {
+      await Promise.race([sleep(wait), this.queue.whenAtLeast(this.settings.batchSize), this.stopped]);
+    }
+    this.lastBatchAt = performance.now();
   }
 
   private readonly stopped = new Promise<void>((resolve) =>

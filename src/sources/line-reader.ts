@@ -50,9 +50,10 @@ export class LineReader {
   async read(maxBytes = 4 * CHUNK): Promise<Line[]> {
     const lines: Line[] = [];
     let budget = maxBytes;
+    const want = Math.min(CHUNK, maxBytes);
     while (budget > 0) {
       const buf = this.buf;
-      const { bytesRead } = await readAt(this.fd, buf, 0, CHUNK, this.readOffset);
+      const { bytesRead } = await readAt(this.fd, buf, 0, want, this.readOffset);
       if (bytesRead === 0) break;
       budget -= bytesRead;
       const base = this.readOffset - this.partial.length;
@@ -80,7 +81,7 @@ export class LineReader {
         start = data.length;
       }
       this.partial = Buffer.from(data.subarray(start));
-      if (lines.length > 0 && bytesRead < CHUNK) break;
+      if (lines.length > 0 && bytesRead < want) break;
     }
     return lines;
   }

@@ -1,7 +1,7 @@
 import { fstatSync, FSWatcher, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../errors';
-import { classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
+import { classifyLease, InvalidLeaseError, LeaseFields } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
@@ -10,7 +10,10 @@ import { identify, sameGeneration } from './generation';
 import { Line, LineReader } from './line-reader';
 import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
 import { loadPosition, PositionKeeper } from './position';
-import { REPLAY_CHUNK, replayGenerations } from './replay';
+import { replayGenerations } from './replay';
+
+// Bytes of rows per read while following: two reads in flight bound what waits in memory.
+const LIVE_READ_BYTES = 256 << 10;
 
 export interface MemfileSettings {
   leaseFile: string;
@@ -190,23 +193,24 @@ export class MemfileSource {
     }
   }
 
-  /** Queues the live leases among `rows` and waits until they are written, a bounded chunk at a time. */
-  private async submit(rows: LeaseFields[], readAt?: number): Promise<void> {
+  /**
+   * Queues the live leases among `rows` and resolves when all are handled. The queue's limit bounds
+   * what is queued; the rest wait in `put` (callers pass a bounded number of rows).
+   */
+  private submit(rows: LeaseFields[], readAt?: number): Promise<void> {
     const now = Date.now() / 1000;
-    for (let i = 0; i < rows.length; i += REPLAY_CHUNK) {
-      const leases: Lease[] = [];
-      for (const f of rows.slice(i, i + REPLAY_CHUNK)) {
-        const c = classifyLease(f, 'file', this.settings.subnets, now);
-        if (c.kind !== 'live') {
-          this.metrics.inc(...M.ignored, { reason: c.reason });
-          continue;
-        }
-        // Read time, for the read -> reservation latency (live rows only, not the replay).
-        if (readAt !== undefined) c.lease.committedAt = readAt;
-        leases.push(c.lease);
+    const handled: Promise<void>[] = [];
+    for (const f of rows) {
+      const c = classifyLease(f, 'file', this.settings.subnets, now);
+      if (c.kind !== 'live') {
+        this.metrics.inc(...M.ignored, { reason: c.reason });
+        continue;
       }
-      await Promise.all(leases.map((l) => this.queue.put(l)));
+      // Read time, for the read -> reservation latency (live rows only, not the replay).
+      if (readAt !== undefined) c.lease.committedAt = readAt;
+      handled.push(this.queue.put(c.lease));
     }
+    return Promise.all(handled).then(() => undefined);
   }
 
   private watch(): void {
@@ -286,19 +290,35 @@ export class MemfileSource {
     } while (this.again && !this.stopped);
   }
 
-  /** Reads and writes everything available in the current file. */
+  /**
+   * Reads and writes everything available in the current file. The next read is parsed and queued
+   * while the one before it is still being written (at most two in flight); the position moves
+   * past a read only once it and every read before it are handled.
+   */
   private async drain(): Promise<void> {
     const file = this.current;
     if (!file) return;
-    while (!this.stopped) {
-      const lines = await file.reader.read();
-      if (lines.length === 0) return;
-      const readAt = Date.now();
-      const rows: LeaseFields[] = [];
-      this.parseLines(file, lines, (f) => rows.push(f));
-      await this.submit(rows, readAt);
-      file.handled = lines[lines.length - 1].end;
-      this.position.schedule();
+    let inFlight: Promise<void> | null = null;
+    try {
+      while (!this.stopped) {
+        const lines = await file.reader.read(LIVE_READ_BYTES);
+        if (lines.length === 0) return;
+        const readAt = Date.now();
+        const rows: LeaseFields[] = [];
+        this.parseLines(file, lines, (f) => rows.push(f));
+        const end = lines[lines.length - 1].end;
+        const before = inFlight;
+        const sent: Promise<void> = this.submit(rows, readAt).then(async () => {
+          await before;
+          file.handled = end;
+          this.position.schedule();
+        });
+        sent.catch(() => undefined); // awaited below or in finally; this only keeps it from counting as unhandled meanwhile
+        if (before) await before;
+        inFlight = sent;
+      }
+    } finally {
+      if (inFlight) await inFlight;
     }
   }
 

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type pg from 'pg';
 
 export interface TestLease {
@@ -101,4 +102,18 @@ export function csvRow(l: TestLease): string {
     [l.ip, l.mac, '01:' + l.mac, l.validLifetime ?? 3600, l.expire ?? now + 3600, l.subnet ?? 1, 0, 0, host, l.state ?? 0, ''].join(',') +
     '\n'
   );
+}
+
+/** kea-lfc: merge .2 and .1 (last row per address wins; with dropReleased, rows with valid_lifetime 0 go) into .2, unlink .1. */
+export function keaLfc(file: string, dropReleased = false): void {
+  const rows = new Map<string, string>();
+  for (const f of [`${file}.2`, `${file}.1`]) {
+    if (!existsSync(f)) continue;
+    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
+  }
+  const kept = [...rows.values()].filter((l) => !dropReleased || l.split(',')[3] !== '0');
+  writeFileSync(`${file}.output`, [CSV_HEADER, ...kept].join('\n') + '\n');
+  renameSync(`${file}.output`, `${file}.completed`);
+  for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
+  renameSync(`${file}.completed`, `${file}.2`);
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { DbOptions } from '../../src/options';
+import { reservations } from './leases';
 
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'pg-throwaway.sh');
 const SCHEMAS = join(__dirname, '..', '..', 'scripts', 'kea-schemas.sh');
@@ -148,4 +149,14 @@ export async function connect(db: DbOptions): Promise<pg.Client> {
 /** The connection flags for `db`, as the monitor's command line takes them (no password: trust on the socket). */
 export function dbFlags(db: DbOptions): string[] {
   return ['--db-host', db.host, '--db-port', String(db.port), '--db-name', db.database, '--db-user', db.user];
+}
+
+/** The reservations in `db` now, through a connection of its own. */
+export async function hostRows(db: DbOptions): ReturnType<typeof reservations> {
+  const c = await connect(db);
+  try {
+    return await reservations(c);
+  } finally {
+    await c.end();
+  }
 }

@@ -57,7 +57,7 @@ export function writeReport(started: Date, seconds: number, partial: boolean): s
     '',
     `- Date: ${started.toISOString()} (took ${Math.round(seconds)} s)${partial ? '; a partial run (FAULTS_ONLY)' : ''}`,
     `- Binary: \`${MONITOR_BIN.replace(ROOT + '/', '')}\` built ${built} from commit ${sh('git rev-parse --short HEAD')}${dirty} (${sh('git log -1 --format=%s').slice(0, 80)})`,
-    `- PostgreSQL: ${sh('/usr/lib/postgresql/15/bin/postgres --version')}, durable (fsync and synchronous_commit on); Kea schema from \`kea-admin db-init\` (${sh("kea-admin --version 2>/dev/null || dpkg-query -W -f='${Version}' kea-admin")}); Node ${process.version}`,
+    `- PostgreSQL: ${sh('/usr/lib/postgresql/15/bin/postgres --version')}, durable (fsync and synchronous_commit on); Kea schema from \`kea-admin db-init\` (${sh("kea-admin --version 2>/dev/null || dpkg-query -W -f='${Version}' kea-admin")}); monitor ${sh(`${MONITOR_BIN} --version`)}; suite on Node ${process.version}`,
     `- Monitor flags on top of the defaults: \`${SUITE_FLAGS.join(' ')}\``,
     `- Result: ${passed} passed, ${rows.length - passed} failed`,
     '',

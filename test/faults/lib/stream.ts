@@ -2,9 +2,9 @@
 // transaction), with some clients moving to a new address (Kea DELETEs the old row, INSERTs the new).
 // File mode: rows appended to a memfile CSV, renewals included, with lease-file cleanup like Kea's
 // (rename to .1, new file with the header, kea-lfc merging .2 + .1 into .2).
-import { closeSync, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { Client } from 'pg';
-import { CSV_HEADER, csvRow, intToIp, ipToInt, macFor, macHex } from '../../helpers/leases';
+import { CSV_HEADER, csvRow, intToIp, ipToInt, keaLfc, macFor, macHex } from '../../helpers/leases';
 import { client, Pg } from '../../e2e/lib/pg';
 import { sleep } from '../../e2e/lib/proc';
 
@@ -197,15 +197,7 @@ export class FileStream extends Stream {
     this.rows = 0;
     this.cleanups++;
     await sleep(100);
-    const rows = new Map<string, string>();
-    for (const f of [`${file}.2`, `${file}.1`]) {
-      if (!existsSync(f)) continue;
-      for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line) rows.set(line.split(',')[0], line);
-    }
-    writeFileSync(`${file}.output`, [CSV_HEADER, ...[...rows.values()].filter((l) => l.split(',')[3] !== '0')].join('\n') + '\n');
-    renameSync(`${file}.output`, `${file}.completed`);
-    for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
-    renameSync(`${file}.completed`, `${file}.2`);
+    keaLfc(file, true);
   }
 
   close(): void {
