@@ -54,23 +54,24 @@ function textLine(info: Record<string, unknown>): string {
 // it is used as is for anything but flat objects of strings, numbers, booleans and nulls.
 const winstonJson = winston.format.json();
 
-/** The same bytes as winston.format.json() for a flat object, without its per-line setup. */
+/**
+ * The same bytes as winston.format.json() for a flat object, without its per-line setup: the values
+ * copied in sorted key order, then one native JSON.stringify. Keys JSON.stringify would not keep in
+ * that order (array indexes) or could not set (__proto__) go the reference way.
+ */
 function jsonLine(info: Record<string, unknown>): string | null {
   const keys = Object.keys(info);
   for (const k of keys) {
     const v = info[k];
     const t = typeof v;
-    if (v !== null && v !== undefined && t !== 'string' && t !== 'number' && t !== 'boolean') return null;
+    if (v !== null && t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'undefined') return null;
+    const c = k.charCodeAt(0);
+    if ((c >= 48 && c <= 57) || k === '__proto__') return null;
   }
   keys.sort();
-  let out = '{';
-  for (const k of keys) {
-    const v = info[k];
-    if (v === undefined) continue;
-    if (out.length > 1) out += ',';
-    out += `${JSON.stringify(k)}:${typeof v === 'number' && !Number.isFinite(v) ? 'null' : JSON.stringify(v)}`;
-  }
-  return out + '}';
+  const sorted: Record<string, unknown> = {};
+  for (const k of keys) sorted[k] = info[k];
+  return JSON.stringify(sorted);
 }
 
 const errorsFormat = winston.format.errors({ stack: false });
@@ -111,11 +112,14 @@ function skipDisabledLevels(logger: Logger): void {
   for (const name of Object.keys(logger.levels)) {
     const write = proto[name];
     const rank = logger.levels[name];
-    proto[name] = function (this: Logger, ...args: unknown[]): Logger {
+    proto[name] = function (this: Logger, message: unknown, meta: unknown): Logger {
       const self = this ?? logger;
       const enabled = self.levels[self.level];
       if (enabled !== undefined && rank > enabled) return self;
-      return write.apply(self, args);
+      // The usual call, (message, fields): what winston's own method would do, without its rest array.
+      if (arguments.length === 2 && typeof message === 'string') return self.log(name, message, meta);
+      // eslint-disable-next-line prefer-rest-params
+      return write.apply(self, arguments as unknown as unknown[]);
     };
   }
 }
