@@ -51,7 +51,8 @@ export class LineReader {
     const lines: Line[] = [];
     let budget = maxBytes;
     const want = Math.min(CHUNK, maxBytes);
-    while (budget > 0) {
+    // Past the budget only while no complete line has turned up: an empty answer means end of file.
+    while (budget > 0 || lines.length === 0) {
       const buf = this.buf;
       const { bytesRead } = await readAt(this.fd, buf, 0, want, this.readOffset);
       if (bytesRead === 0) break;
