@@ -134,7 +134,7 @@ function readRecord(path: string): Partial<DiscoveryRecord> | null {
   if (!statSync(path, { throwIfNoEntry: false })) return null;
   try {
     const old: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    return old !== null && typeof old === 'object' ? (old as Partial<DiscoveryRecord>) : null;
+    return old !== null && typeof old === 'object' ? old : null;
   } catch {
     return null; // unreadable or not ours: this sighting is the first we can vouch for
   }

@@ -124,7 +124,9 @@ test('text: any string value stays on its line, with no control character', () =
   const ours = lineFormat({ json: false });
   fc.assert(
     fc.property(fc.string({ unit: 'binary' }), (hostname) => {
-      const line = (ours.transform({ level: 'info', message: 'm', hostname, [LEVEL]: 'info' }, ours.options) as Record<symbol, string>)[MESSAGE];
+      const line = (ours.transform({ level: 'info', message: 'm', hostname, [LEVEL]: 'info' }, ours.options) as Record<symbol, string>)[
+        MESSAGE
+      ];
       assert.ok(!/[\u0000-\u001f]/.test(line), JSON.stringify(line));
       assert.ok(line.endsWith(` hostname=${/^[\w.:/@+-]{1,200}$/.test(hostname) ? hostname : JSON.stringify(hostname)}`));
     }),
@@ -141,7 +143,11 @@ function logToFile(format: 'text' | 'json', calls: string): { status: number | n
     const code = `const { createLogger, flushLogger } = require(${JSON.stringify(LOGGER)});
       const log = createLogger('info', ${JSON.stringify(format)});
       ${calls}`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { stdio: ['ignore', 'pipe', fd], encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+      stdio: ['ignore', 'pipe', fd],
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     closeSync(fd);
     return { status: r.status, lines: readFileSync(file, 'utf8').split('\n'), stdout: r.stdout };
   } finally {
@@ -175,10 +181,16 @@ test('nothing lost when the process exits without flushLogger: process.exit(), a
   const exit = logToFile('text', `${BURST}\nsetImmediate(() => { log.info('seq', { n: 100000 }); process.exit(3); });`);
   assert.equal(exit.status, 3);
   assertSequence(exit.lines, 100_001, 'text');
-  const crash = logToFile('text', `log.info('seq', { n: 0 });\nlog.info('seq', { n: 1 });\nsetImmediate(() => { log.info('seq', { n: 2 }); throw new Error('boom'); });`);
+  const crash = logToFile(
+    'text',
+    `log.info('seq', { n: 0 });\nlog.info('seq', { n: 1 });\nsetImmediate(() => { log.info('seq', { n: 2 }); throw new Error('boom'); });`,
+  );
   assert.equal(crash.status, 1);
   assertSequence(crash.lines, 3, 'text');
-  assert.ok(crash.lines.indexOf(crash.lines.find((l) => l.includes('n=2'))!) < crash.lines.findIndex((l) => l.includes('Error: boom')), 'the last line comes before the crash report');
+  assert.ok(
+    crash.lines.indexOf(crash.lines.find((l) => l.includes('n=2'))!) < crash.lines.findIndex((l) => l.includes('Error: boom')),
+    'the last line comes before the crash report',
+  );
 });
 
 test('a stderr pipe that is full (non-blocking, reader slow): every line waits its turn, none lost', async () => {

@@ -32,7 +32,11 @@ describe('record writer', () => {
     const { records, dir } = writer(100);
     let handled = false;
     records.submit(result('0c:c4:7a:00:00:01', '10.0.0.1'), [() => (handled = true)]);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.json')), [], 'nothing written inside submit');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.json')),
+      [],
+      'nothing written inside submit',
+    );
     assert.equal(handled, false);
     for (let i = 0; i < 10 && !handled; i++) await turn();
     assert.equal(handled, true);

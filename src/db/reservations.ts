@@ -343,14 +343,35 @@ function literalArgs(batch: Array<{ lease: Lease; idx: number }>, policy: Reserv
     database: textLiteral(newRowContext(makeMark('database', now))),
   };
   return [
-    arrayLiteral(batch.map(({ lease }) => byteaLiteral(lease.hwaddr)), 'bytea'),
-    arrayLiteral(batch.map(({ lease }) => intLiteral(lease.subnetId)), 'bigint'),
-    arrayLiteral(batch.map(({ lease }) => intLiteral(lease.address)), 'bigint'),
-    arrayLiteral(batch.map(({ lease }) => textLiteral(lease.hostname)), 'text'),
-    arrayLiteral(batch.map(({ idx }) => intLiteral(idx)), 'int'),
-    arrayLiteral(batch.map(({ lease }) => boolLiteral(lease.source === 'database')), 'bool'),
+    arrayLiteral(
+      batch.map(({ lease }) => byteaLiteral(lease.hwaddr)),
+      'bytea',
+    ),
+    arrayLiteral(
+      batch.map(({ lease }) => intLiteral(lease.subnetId)),
+      'bigint',
+    ),
+    arrayLiteral(
+      batch.map(({ lease }) => intLiteral(lease.address)),
+      'bigint',
+    ),
+    arrayLiteral(
+      batch.map(({ lease }) => textLiteral(lease.hostname)),
+      'text',
+    ),
+    arrayLiteral(
+      batch.map(({ idx }) => intLiteral(idx)),
+      'int',
+    ),
+    arrayLiteral(
+      batch.map(({ lease }) => boolLiteral(lease.source === 'database')),
+      'bool',
+    ),
     `${intLiteral(policy.maxPerSubnet)}::int`,
-    arrayLiteral(batch.map(({ lease }) => (lease.source === 'database' ? context.database : context.memfile)), 'text'),
+    arrayLiteral(
+      batch.map(({ lease }) => (lease.source === 'database' ? context.database : context.memfile)),
+      'text',
+    ),
   ].join(', ');
 }
 
