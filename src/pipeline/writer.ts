@@ -64,8 +64,10 @@ export class ReservationWriter {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
-    // Back-pressure: a few batches' worth of records may wait for the disk before reservations pause.
-    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, RECORD_BACKLOG_BATCHES * settings.batchSize, log, metrics);
+    // Back-pressure: as many records as the queue holds (at least four batches) may wait for the disk
+    // before reservations pause, so a burst commits at the database's speed, in bounded memory.
+    const backlog = Math.max(RECORD_BACKLOG_BATCHES * settings.batchSize, queue.limit);
+    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, backlog, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
   }
