@@ -19,7 +19,7 @@ const RULES: [RegExp, Category][] = [
     'SQL',
   ],
   [
-    /^(node_modules\/(winston|winston-transport|logform|triple-beam|readable-stream|safe-stable-stringify|@colors|colors|fecha|ms|one-time|fn\.name|stack-trace|text-hex|kuler|color[a-z-]*|simple-swizzle|is-arrayish|@dabh|enabled|async|string_decoder|util-deprecate|inherits|safe-buffer)\/|src\/logger\.ts$)/,
+    /^(node_modules\/(winston|winston-transport|logform|triple-beam|readable-stream|safe-stable-stringify|@colors|colors|fecha|ms|one-time|fn\.name|stack-trace|text-hex|kuler|color[a-z-]*|simple-swizzle|is-arrayish|@dabh|enabled|async|string_decoder|util-deprecate|inherits|safe-buffer)\/|src\/logger\.ts$|src\/log-sink\.ts$)/,
     'logging',
   ],
   [/^(src\/discovery\.ts$|src\/pipeline\/records\.ts$|src\/discovery\/)/, 'discovery write'],
