@@ -13,21 +13,26 @@ export interface Pg {
   database: string;
 }
 
-/** schemaFile: a Kea release's dhcpdb_create.pgsql (default: this machine's kea-admin db-init). */
-export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean; schemaFile?: string } = {}): Promise<Pg> {
-  const env = { ...process.env, PG_DURABLE: opts.durable ? '1' : '0', ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
-  // Register the stop first: a half-started cluster must still be stopped.
+/** scripts/pg-throwaway.sh start DIR [ARGS]; its stop is registered first, so a half-started cluster is still stopped. */
+export async function startThrowaway(dir: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<Pg> {
+  const script = join(ROOT, 'scripts/pg-throwaway.sh');
   onCleanup(`pg ${dir}`, async () => {
-    await run(join(ROOT, 'scripts/pg-throwaway.sh'), ['stop', dir], { allowFail: true });
+    await run(script, ['stop', dir], { allowFail: true });
   });
-  const r = await run(join(ROOT, 'scripts/pg-throwaway.sh'), ['start', dir], { env });
+  const r = await run(script, ['start', dir, ...args], { env });
   const kv = Object.fromEntries(
     r.stdout
       .trim()
       .split('\n')
       .map((l) => l.split('=', 2) as [string, string]),
   );
-  const pg: Pg = { dir, host: kv.PGHOST, port: Number(kv.PGPORT), user: kv.PGUSER, database: kv.PGDATABASE };
+  return { dir, host: kv.PGHOST, port: Number(kv.PGPORT), user: kv.PGUSER, database: kv.PGDATABASE };
+}
+
+/** schemaFile: a Kea release's dhcpdb_create.pgsql (default: this machine's kea-admin db-init). */
+export async function startPg(dir: string, opts: { durable?: boolean; statStatements?: boolean; schemaFile?: string } = {}): Promise<Pg> {
+  const env = { ...process.env, PG_DURABLE: opts.durable ? '1' : '0', ...(opts.schemaFile ? { KEA_SCHEMA_FILE: opts.schemaFile } : {}) };
+  const pg = await startThrowaway(dir, env);
   if (opts.statStatements) {
     await query(pg, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
     // pg_ctl restart reuses the original -o options (postmaster.opts).

@@ -2,8 +2,8 @@
 // pg_ctl steps the faults need: stop, start again with the same options, immediate restart, other listen addresses.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Pg, query, ROOT } from '../../e2e/lib/pg';
-import { onCleanup, run, tempDir } from '../../e2e/lib/proc';
+import { Pg, query, startThrowaway } from '../../e2e/lib/pg';
+import { run, tempDir } from '../../e2e/lib/proc';
 
 const PGBIN = '/usr/lib/postgresql/15/bin';
 export const DB_PASSWORD = 'faults-only-password';
@@ -16,19 +16,8 @@ export interface Cluster extends Pg {
 /** A durable cluster (fsync and synchronous_commit on) with the real Kea schema and a password for TCP. */
 export async function startCluster(tag: string, opts: { durable?: boolean; port?: number } = {}): Promise<Cluster> {
   const dir = join(tempDir(`klm-faults-${tag}-`), 'pg');
-  const script = join(ROOT, 'scripts/pg-throwaway.sh');
-  onCleanup(`pg ${dir}`, async () => {
-    await run(script, ['stop', dir], { allowFail: true });
-  });
   const env = { ...process.env, PG_DURABLE: opts.durable === false ? '0' : '1' };
-  const r = await run(script, ['start', dir, ...(opts.port ? [String(opts.port)] : [])], { env });
-  const kv = Object.fromEntries(
-    r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-  const pg: Pg = { dir, host: kv.PGHOST, port: Number(kv.PGPORT), user: kv.PGUSER, database: kv.PGDATABASE };
+  const pg = await startThrowaway(dir, env, opts.port ? [String(opts.port)] : []);
   await query(pg, `ALTER ROLE postgres PASSWORD '${DB_PASSWORD}'`);
   return { ...pg, opts: () => postmasterOpts(pg) };
 }
