@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import { LineReader } from './line-reader';
 import type { Header } from './memfile-row';
@@ -147,7 +148,7 @@ export class LeaseFileGenerations {
       }
       this.pending.push(...next);
     } catch (err) {
-      this.log.warn('Cannot open the new lease file yet', { error: err instanceof Error ? err.message : String(err) });
+      this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) });
     }
   }
 
