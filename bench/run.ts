@@ -99,6 +99,12 @@ async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', r
   return { l, rate: s.rate, n: s.sent.size, cpu10k: (cpu / s.sent.size) * 10000, peak: mem.peak, steady: mem.steady };
 }
 
+/** The load alone, nobody listening: Kea's achieved rate when the database is all its own. */
+async function aloneRun(pg: Pg, rate: number): Promise<number> {
+  await freshTables(pg);
+  return (await steadyDb(pg, rate, STEADY_S)).rate;
+}
+
 /** The bare file-creation loop, watched by the same inotify stamper as the monitor's directory (same kernel work). */
 async function watchedFsLoop(dir: string, n: number) {
   const w = await watchDiscovery(dir);
@@ -124,12 +130,19 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
       if (!base) continue;
       const mon: Steady[] = [],
         lis: Steady[] = [],
+        flo: Steady[] = [],
+        alone: number[] = [],
         loop: number[] = [];
+      const into: Record<string, Steady[]> = { monitor: mon, listener: lis, floor: flo };
       for (let r = 0; r < RUNS; r++) {
-        const order: Kind[] = r % 2 ? ['listener', 'monitor'] : ['monitor', 'listener'];
+        const kinds: Kind[] = ['monitor', 'listener', 'floor'];
+        const order = kinds.slice(r % 3).concat(kinds.slice(0, r % 3));
+        // Kea's own rate with nobody listening: what the monitor's commits must not take from.
+        alone.push(await aloneRun(pg, rate));
+        process.stdout.write(`    db ${rate}/s ${fs} run ${r + 1} Kea alone: ${alone[alone.length - 1].toFixed(0)}/s\n`);
         for (const kind of order) {
           const x = await steadyRun(kind, pg, join(base, `lat-db-${rate}-${fs}-${r}-${kind}`), 'db', rate, dir);
-          (kind === 'monitor' ? mon : lis).push(x);
+          into[kind].push(x);
           process.stdout.write(
             `    db ${rate}/s ${fs} run ${r + 1} ${kind}: ${x.n} leases at ${x.rate.toFixed(0)}/s, p50 ${x.l.p50.toFixed(2)} p99 ${x.l.p99.toFixed(2)} max ${x.l.max.toFixed(1)} ms, ${x.l.missing} without a file, CPU ${x.cpu10k.toFixed(2)} s/10k\n`,
           );
@@ -146,6 +159,18 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
       const g = `1. Latency, db mode, ${rate.toLocaleString('en-US')}/s, records on ${FS_LABEL[fs]}`;
       add({ group: g, metric: 'achieved insert rate, monitor runs', unit: 'leases/s', runs: mon.map((x) => x.rate) });
       add({ group: g, metric: 'achieved insert rate, minimal listener runs', unit: 'leases/s', runs: lis.map((x) => x.rate) });
+      add({ group: g, metric: 'achieved insert rate, floor runs', unit: 'leases/s', runs: flo.map((x) => x.rate) });
+      add({ group: g, metric: 'achieved insert rate, Kea alone (no listener)', unit: 'leases/s', runs: alone });
+      const share = mon.map((x, i) => (100 * x.rate) / alone[i]);
+      const keaTarget = rate === 1000 ? 95 : 90;
+      add({
+        group: g,
+        metric: "Kea's rate beside the monitor / alone",
+        unit: '%',
+        runs: share,
+        target: `>= ${keaTarget}%`,
+        met: agg(share).median >= keaTarget,
+      });
       const slow = [...mon, ...lis].filter((x) => x.rate < 0.95 * rate);
       if (slow.length)
         notes.push(
@@ -158,6 +183,16 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
       if (fs === 'tmpfs') {
         const t = rate === 1000 ? 2 : 5;
         Object.assign(r99, { target: `<= ${t} ms in every run (max)`, met: agg(p99).max <= t });
+      }
+      add({ group: g, metric: 'floor p50', unit: 'ms', runs: flo.map((x) => x.l.p50) });
+      add({ group: g, metric: 'floor p99', unit: 'ms', runs: flo.map((x) => x.l.p99) });
+      const fr99 = mon.map((x, i) => x.l.p99 / flo[i].l.p99);
+      const fp50 = mon.map((x, i) => x.l.p50 - flo[i].l.p50);
+      const rf = add({ group: g, metric: 'monitor p99 / floor p99', unit: 'x', runs: fr99, note: '(each run)' });
+      const pf = add({ group: g, metric: 'monitor p50 - floor p50', unit: 'ms', runs: fp50, note: '(each run)' });
+      if (fs === 'tmpfs') {
+        Object.assign(rf, { target: '<= 1.5x', met: agg(fr99).median <= 1.5 });
+        Object.assign(pf, { target: '<= 1 ms', met: agg(fp50).median <= 1 });
       }
       add({ group: g, metric: 'minimal listener p50', unit: 'ms', runs: lis.map((x) => x.l.p50) });
       add({ group: g, metric: 'minimal listener p99', unit: 'ms', runs: lis.map((x) => x.l.p99) });

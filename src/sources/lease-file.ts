@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import { LineReader } from './line-reader';
 import type { Header } from './memfile-row';
@@ -43,10 +44,24 @@ export function closeLeaseFile(file: LeaseFile | null | undefined): void {
 const same = (a: { ino: number; dev: number }, b: { ino: number; dev: number }): boolean => a.ino === b.ino && a.dev === b.dev;
 
 /**
- * Whether `next` is provably the generation right after `prev`. Kea renames the file to .1, creates
- * the next one, and only then does kea-lfc merge .1 into .2 and unlink it. So while `prev` is still
- * linked nothing was merged past it; once unlinked, its successor was born before that unlink
- * (which set prev's ctime). A generation born later means at least one generation in between.
+ * The merged generation: what kea-lfc made of .2 and .1. kea-lfc writes `.output`, renames it to
+ * `.completed`, removes .2, then .1, then renames `.completed` to .2; between those steps only
+ * `.completed` holds the merged rows, and Kea itself loads `.completed` instead of .2 and .1 when it
+ * exists. Each step only moves forward, so alternating the two names finds the merge in a few tries.
+ */
+export function openMergedGeneration(path: string): LeaseFile | null {
+  for (let i = 0; i < 3; i++) {
+    const file = openLeaseFile(`${path}.completed`) ?? openLeaseFile(`${path}.2`);
+    if (file) return file;
+  }
+  return null;
+}
+
+/**
+ * Whether `next` is provably the generation right after `prev`. Kea renames the file to .1 and
+ * creates the next one; kea-lfc removes .1 only after merging it. So while `prev` is still linked
+ * nothing was merged past it; once unlinked, its successor was born before that unlink (which set
+ * prev's ctime). A generation born later means at least one generation in between.
  */
 export function follows(prev: LeaseFile, next: LeaseFile): boolean {
   try {
@@ -121,17 +136,19 @@ export class LeaseFileGenerations {
       if (file && !isKnown(file)) next.push(file);
       else closeLeaseFile(file);
       if (next.length > 0 && !follows(newest, next[0])) {
-        // Generations came and went (merged into .2 and unlinked) while this process could not
-        // look: .2 holds them. Reading it again costs renewals, which the writer turns into no-ops.
-        const merged = openLeaseFile(`${this.path}.2`);
+        // Generations came and went (merged and unlinked) while this process could not look: the
+        // merge holds them. Reading it again costs renewals, which the writer turns into no-ops.
+        const merged = openMergedGeneration(this.path);
         if (merged) {
-          this.log.warn('Lease file generations were merged before they could be read; reading .2 again', { file: merged.name });
+          this.log.warn('Lease file generations were merged before they could be read; reading the merge again', {
+            file: merged.name,
+          });
           next.unshift(merged);
         }
       }
       this.pending.push(...next);
     } catch (err) {
-      this.log.warn('Cannot open the new lease file yet', { error: err instanceof Error ? err.message : String(err) });
+      this.log.warn('Cannot open the new lease file yet', { error: errorMessage(err) });
     }
   }
 

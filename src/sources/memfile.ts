@@ -5,7 +5,7 @@ import { classifyLease, InvalidLeaseError, LeaseFields } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
-import { closeLeaseFile, LeaseFile, LeaseFileGenerations, openLeaseFile } from './lease-file';
+import { closeLeaseFile, LeaseFile, LeaseFileGenerations, openLeaseFile, openMergedGeneration } from './lease-file';
 import { identify, sameGeneration } from './generation';
 import { Line, LineReader } from './line-reader';
 import { Header, isHeaderLine, parseHeader, parseRow } from './memfile-row';
@@ -92,15 +92,16 @@ export class MemfileSource {
 
   /**
    * From the saved position if the file it names is provably the same generation, else a replay of
-   * .2, .1 and the file. Opened newest first: rows only move file -> .1 -> .2 (rename, then kea-lfc
-   * merging), so a cleanup running meanwhile can only make a row show up twice, never not at all.
+   * the merge (.completed or .2), .1 and the file, as Kea loads them. Opened newest first: rows only
+   * move file -> .1 -> merge, so a cleanup running meanwhile can only make a row show up twice, never
+   * not at all.
    */
   private async resume(): Promise<void> {
     const saved = await loadPosition(this.settings.stateFile);
     const main = this.settings.leaseFile;
     const live = openLeaseFile(main);
     const one = openLeaseFile(`${main}.1`);
-    const two = openLeaseFile(`${main}.2`);
+    const two = openMergedGeneration(main);
     if (saved) {
       const why: Record<string, string> = {};
       for (const file of [live, one]) {

@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import { GenerationId, isGenerationId } from './generation';
 
@@ -82,7 +83,7 @@ export class PositionKeeper {
     try {
       pos = this.current();
     } catch (err) {
-      this.log.warn('Cannot identify the lease file for its position', { error: err instanceof Error ? err.message : String(err) });
+      this.log.warn('Cannot identify the lease file for its position', { error: errorMessage(err) });
       return;
     }
     if (!pos) return;
@@ -92,7 +93,7 @@ export class PositionKeeper {
       await savePosition(this.path, pos);
       this.saved = { ino: pos.file.ino, offset: pos.offset };
     } catch (err) {
-      this.log.warn('Cannot save the lease file position', { file: this.path, error: err instanceof Error ? err.message : String(err) });
+      this.log.warn('Cannot save the lease file position', { file: this.path, error: errorMessage(err) });
     }
   }
 }

@@ -104,8 +104,8 @@ export function csvRow(l: TestLease): string {
   );
 }
 
-/** kea-lfc: merge .2 and .1 (last row per address wins; with dropReleased, rows with valid_lifetime 0 go) into .2, unlink .1. */
-export function keaLfc(file: string, dropReleased = false): void {
+/** kea-lfc: merge .2 and .1 (last row per address wins; with dropReleased, rows with valid_lifetime 0 go) into .completed, then rotate it to .2. */
+export function keaLfc(file: string, dropReleased = false, stopInWindow = false): void {
   const rows = new Map<string, string>();
   for (const f of [`${file}.2`, `${file}.1`]) {
     if (!existsSync(f)) continue;
@@ -114,6 +114,8 @@ export function keaLfc(file: string, dropReleased = false): void {
   const kept = [...rows.values()].filter((l) => !dropReleased || l.split(',')[3] !== '0');
   writeFileSync(`${file}.output`, [CSV_HEADER, ...kept].join('\n') + '\n');
   renameSync(`${file}.output`, `${file}.completed`);
-  for (const f of [`${file}.1`, `${file}.2`]) if (existsSync(f)) unlinkSync(f);
-  renameSync(`${file}.completed`, `${file}.2`);
+  // kea-lfc's fileRotate(): remove .2, remove .1, rename .completed to .2. `stopInWindow` stops
+  // after the removals, where only .completed holds the merged rows.
+  for (const f of [`${file}.2`, `${file}.1`]) if (existsSync(f)) unlinkSync(f);
+  if (!stopInWindow) renameSync(`${file}.completed`, `${file}.2`);
 }

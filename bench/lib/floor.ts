@@ -1,0 +1,102 @@
+// The floor of database mode: the least work that meets the monitor's contract. LISTEN on the monitor's channel;
+// take every notification that has arrived; upsert them all in one durable transaction; commit; then write each
+// record atomically (temp file + rename). No validation, no lease4 check, no ownership, no logging, no metrics.
+// `make bench` runs it under the same load and on the same directory as the monitor, and reads the monitor's
+// latency and Kea's achieved rate against it. Usage: node --import tsx bench/lib/floor.ts OUTPUT_DIR   (PG* env vars)
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+
+const CHANNEL = 'kea_lease_events'; // src/db/schema.ts NOTIFY_CHANNEL, migrations/0002_lease4_notify.up.sql
+const outDir = process.argv[2];
+let seq = 0;
+
+interface Payload {
+  address: number;
+  hwaddr: string;
+  subnet_id: number;
+  hostname: string | null;
+}
+
+const ip = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+const MARK = JSON.stringify({ 'kea-lease-monitor': { created: new Date().toISOString(), source: 'database' } });
+
+/** A record of the same shape and size as the monitor's (src/discovery.ts). */
+function writeRecord(p: Payload): void {
+  const stem = p.hwaddr.match(/../g)!.join('-');
+  const t = new Date().toISOString();
+  const text =
+    JSON.stringify(
+      {
+        mac: stem.replace(/-/g, ':'),
+        ip: ip(p.address),
+        hostname: p.hostname,
+        subnet_id: p.subnet_id,
+        first_seen: t,
+        last_seen: t,
+        source: 'database',
+        reservation: 'created',
+        host_id: 1000000,
+      },
+      null,
+      2,
+    ) + '\n';
+  const tmp = join(outDir, `.${stem}.json.${process.pid}.${++seq}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o644);
+  writeSync(fd, text);
+  closeSync(fd);
+  renameSync(tmp, join(outDir, `${stem}.json`));
+}
+
+const UPSERT = `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
+  SELECT decode(m, 'hex'), 0, s, a, h, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(m, s, a, h)
+  ON CONFLICT (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) WHERE dhcp4_subnet_id IS NOT NULL
+  DO UPDATE SET ipv4_address = EXCLUDED.ipv4_address, hostname = EXCLUDED.hostname`;
+
+async function main() {
+  const listen = new Client({ application_name: 'bench-floor-listen' });
+  const write = new Client({ application_name: 'bench-floor-write' });
+  let pending: Payload[] = [];
+  let busy = false;
+  const drain = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      while (pending.length > 0) {
+        // One device once per transaction (ON CONFLICT cannot touch a row twice): the newest wins.
+        const batch = [...new Map(pending.map((p) => [`${p.hwaddr}/${p.subnet_id}`, p])).values()];
+        pending = [];
+        await write.query(UPSERT, [
+          batch.map((p) => p.hwaddr),
+          batch.map((p) => p.subnet_id),
+          batch.map((p) => p.address),
+          batch.map((p) => p.hostname),
+          MARK,
+        ]);
+        for (const p of batch) writeRecord(p);
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  listen.on('notification', (n) => {
+    if (!n.payload) return;
+    pending.push(JSON.parse(n.payload) as Payload);
+    void drain().catch((e: Error) => {
+      process.stderr.write(`floor: ${e.message}\n`);
+      process.exit(1);
+    });
+  });
+  await write.connect();
+  await listen.connect();
+  await listen.query(`LISTEN ${CHANNEL}`);
+  process.stdout.write('floor: Listening for database lease events\n');
+  const stop = () => void Promise.all([listen.end(), write.end()]).finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((e) => {
+  process.stderr.write(`floor: ${(e as Error).message}\n`);
+  process.exit(1);
+});
