@@ -1,15 +1,49 @@
+import { errorMessage } from '../errors';
+import { subnetVerdicts, SubnetVerdict } from '../kea/config-verdict';
+import { configSocket, readKeaConfig } from '../kea/config-watch';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
 import { planStore } from '../lifecycle/plan';
 import type { Options } from '../options';
 import { compilePolicy } from '../policy/select';
 import { emit, Output, withClient } from './client';
 
+/**
+ * --kea-control-socket: kea-dhcp4's verdict per subnet, printed before the leases. Unreadable, it is
+ * said so and nothing is refused, as the daemon does without a configuration.
+ */
+async function keaVerdicts(o: Options, out: Output): Promise<ReadonlyMap<number, SubnetVerdict> | null> {
+  if (o.keaControlSocket === null) return null;
+  let verdicts: Map<number, SubnetVerdict>;
+  try {
+    verdicts = subnetVerdicts(await readKeaConfig(configSocket(o.keaControlSocket, o.keaApiTimeout * 1000)), o.writer);
+  } catch (err) {
+    emit(
+      out,
+      { kea_config: 'unreadable', socket: o.keaControlSocket, error: errorMessage(err) },
+      `kea-dhcp4 configuration unreadable (${errorMessage(err)}): no subnet is refused for it`,
+    );
+    return null;
+  }
+  const wanted = new Set(o.subnetIds);
+  for (const v of verdicts.values()) {
+    if (wanted.size > 0 && !wanted.has(v.subnetId)) continue;
+    const where = v.sharedNetwork === null ? v.prefix : `${v.prefix}, shared network ${JSON.stringify(v.sharedNetwork)}`;
+    emit(
+      out,
+      { subnet_id: v.subnetId, subnet: v.prefix, shared_network: v.sharedNetwork, verdict: v.verdict, detail: v.detail },
+      `kea subnet ${v.subnetId} (${where}): ${v.verdict}${v.detail ? `: ${v.detail}` : ''}`,
+    );
+  }
+  return verdicts;
+}
+
 /** `plan`: what the daemon would do with the lease store as it stands; writes nothing. */
 export async function planCommand(o: Options, out: Output): Promise<number> {
   const policy = compilePolicy(o.policy);
+  const verdicts = await keaVerdicts(o, out);
   const lines = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
     const store = o.useDatabaseEvents ? await readLease4Store(c) : await readMemfileStore(o.leaseFile);
-    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet });
+    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, verdicts);
   });
   const counts: Record<string, number> = {};
   for (const l of lines) {
