@@ -141,6 +141,7 @@ describe('kea config watch: reads config-get, refuses what Kea would not honour,
     assert.ok(messages(logs, 'warn').some((l) => l.subnet_id === 1 && /only out-of-pool reservations/.test(l.message)));
     for (let i = 0; i < 3; i++) assert.deepEqual(watch.admit(lease(1, '10.0.1.150')), { selected: true });
     watch.admit(lease(1, '10.0.1.20'));
+    watch.admit(lease(1, '10.0.1.151'));
     watch.admit(lease(1, '10.0.1.160', '02:00:00:00:00:02'));
     const ignored = messages(logs, 'warn').filter((l) => /would ignore the address/.test(l.message));
     assert.equal(ignored.length, 2, 'once per device, and not for the out-of-pool address');

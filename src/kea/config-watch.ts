@@ -146,7 +146,7 @@ export class KeaConfigWatch implements LeaseGate {
       return s;
     }
     const p = reservedAddressProblem(subnet, lease.address);
-    if (p && this.once(`${formatMac(lease.hwaddr)}/${lease.subnetId}/${lease.address}/${p.problem}`)) {
+    if (p && this.once(`${formatMac(lease.hwaddr)}/${lease.subnetId}/${p.problem}`)) {
       this.metrics.inc(...M.keaAddressWarnings, { problem: p.problem });
       this.log.warn('kea-dhcp4 would ignore the address reserved for this device', {
         mac: formatMac(lease.hwaddr),
