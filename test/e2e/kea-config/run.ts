@@ -235,10 +235,105 @@ async function operatorReservationControl(release: KeaRelease, net: Net, pg: Pg)
   }
 }
 
+/**
+ * The timer and an unreachable socket, through the binary: Kea stopped (the monitor warns, keeps the last
+ * configuration, keeps running), then back with reservations off (the next read refuses); and a socket
+ * that is not there at start refuses nothing.
+ */
+async function keaAwayAndBack(release: KeaRelease, net: Net, pg: Pg): Promise<void> {
+  const tag = `kea-config ${release}`;
+  await query(pg, 'DELETE FROM hosts');
+  const dir = tempDir('lmk-e2e-kcfg-');
+  let kea = await startKea({ release, dir, net, pg, backend: 'memfile' });
+  const out = join(dir, 'discovery');
+  const port = await freePort();
+  const env = { ...process.env, ...pgEnv(pg), NODE_OPTIONS: '' };
+  const gauge = () => metric(port, 'kea_lease_monitor_subnet_reservations_honoured{subnet_id="1"}');
+  const mon = startProcess(
+    MONITOR_BIN,
+    ['run', ...monitorArgs(kea, out, ['--log-format', 'json', '--metrics-port', String(port), '--kea-config-interval', '1'])],
+    env,
+  );
+  try {
+    await mon.waitLog(WATCHING, 15000);
+    const before = await gauge();
+    await kea.stop();
+    const kept = await mon.waitLog(/Cannot read kea-dhcp4's configuration; keeping the last one read/, 5000).then(
+      () => true,
+      () => false,
+    );
+    check(
+      `${tag}: Kea stopped: the monitor warns, keeps the last configuration (gauge still 1) and keeps running`,
+      before === 1 && kept && (await gauge()) === 1 && mon.proc.exitCode === null,
+      `gauge before ${before}, warned ${kept}, exit ${mon.proc.exitCode}`,
+    );
+    kea = await startKea({ release, dir, net, pg, backend: 'memfile', configure: (d) => (subnet1(d)['reservations-in-subnet'] = false) });
+    const warned = await mon.waitLog(/would not honour reservations in this subnet/, 5000).then(
+      () => true,
+      () => false,
+    );
+    await udhcpcOnce(net, dir);
+    const series = 'kea_lease_monitor_leases_not_selected_total{reason="kea-not-honoured",subnet_id="1"}';
+    const refused = await waitFor('the lease refused', async () => ((await metric(port, series)) ?? 0) >= 1 && true, 15000, 100).catch(
+      () => false,
+    );
+    check(
+      `${tag}: Kea back with reservations-in-subnet false: the next timed read warns and the lease is refused`,
+      warned && (await gauge()) === 0 && refused && (await reservedIp(pg)) === undefined,
+      `warned ${warned}, gauge ${await gauge()}, refused ${refused}`,
+    );
+  } finally {
+    await mon.stop();
+    await kea.stop();
+  }
+
+  // No socket at all at start: a warning, and reservations go ahead.
+  await query(pg, 'DELETE FROM hosts');
+  const dir2 = tempDir('lmk-e2e-kcfg-');
+  const kea2 = await startKea({ release, dir: dir2, net, pg, backend: 'memfile' });
+  const missing = join(dir2, 'no-such-socket');
+  const args = [
+    '--lease-file',
+    kea2.leaseFile,
+    '--output-dir',
+    join(dir2, 'discovery'),
+    '--kea-control-socket',
+    missing,
+    '--subnet-id',
+    '1',
+  ];
+  const mon2 = startProcess(MONITOR_BIN, ['run', ...args, '--log-format', 'json'], env);
+  try {
+    await mon2.waitLog(WATCHING, 15000);
+    const warned = mon2.lines.some((l) => /until it is read, no reservation is refused/.test(l));
+    await udhcpcOnce(net, dir2);
+    const reserved = await waitFor('the udhcpc client reserved', () => reservedIp(pg), 15000, 100).catch(() => undefined);
+    check(
+      `${tag}: no control socket at start: one warning, and the lease is reserved all the same`,
+      warned && reserved !== undefined,
+      `warned ${warned}, reserved ${reserved}`,
+    );
+    const plan = await run(MONITOR_BIN, ['plan', '--json', ...args], { env, allowFail: true });
+    const first = plan.stdout.split('\n').find((l) => l.startsWith('{'));
+    check(
+      `${tag}: plan with an unreachable socket says so and refuses nothing (exit 0)`,
+      plan.code === 0 &&
+        first !== undefined &&
+        (JSON.parse(first) as Obj).kea_config === 'unreadable' &&
+        !plan.stdout.includes('kea-not-honoured'),
+      `exit ${plan.code}: ${plan.stdout.slice(0, 200)} ${plan.stderr.slice(0, 200)}`,
+    );
+  } finally {
+    await mon2.stop();
+    await kea2.stop();
+  }
+}
+
 export async function keaConfigSection(net: Net, release: KeaRelease): Promise<void> {
   const dir = tempDir('lmk-e2e-kcfg-pg-');
   const pg = await startPg(join(dir, 'pg'), { schemaFile: (await keaRelease(release)).schemaFile });
   await migrate(pg, false);
   await operatorReservationControl(release, net, pg);
   for (const c of cases(release)) await oneCase(c, release, net, pg);
+  await keaAwayAndBack(release, net, pg);
 }
