@@ -170,6 +170,17 @@ async function oneCase(c: Case, release: KeaRelease, net: Net, pg: Pg): Promise<
           w.length === 1 && w[0].includes('in-pool-out-of-pool'),
           w.join(' | ').slice(0, 300),
         );
+        const plan2 = await run(MONITOR_BIN, ['plan', '--json', ...monitorArgs(kea, out, [])], { env, allowFail: true });
+        const warning = plan2.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Obj)
+          .find((o) => o.kea_warning !== undefined);
+        check(
+          `${tag}: plan --json warns about the device's in-pool reserved address`,
+          warning?.kea_warning === 'in-pool-out-of-pool' && warning.mac === UDHCPC_MAC,
+          plan2.stdout.slice(0, 400),
+        );
         check(
           `${tag}: and Kea indeed does not hand the in-pool reserved address back (lease deleted, next DORA)`,
           reserved === first && del.result === 0 && again !== first,
