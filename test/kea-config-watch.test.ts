@@ -8,6 +8,9 @@ import { KeaConfigWatch } from '../src/kea/config-watch';
 import { parseHwaddr, parseIPv4 } from '../src/lease';
 import { M, Metrics } from '../src/metrics';
 import { memoryLogger, tempDir } from './helpers/monitor';
+import { waitFor } from './helpers/wait';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Obj = Record<string, unknown>;
 
@@ -131,6 +134,28 @@ describe('kea config watch: reads config-get, refuses what Kea would not honour,
     assert.deepEqual(watch.admit(lease(2, '10.0.2.6')), { selected: true });
     assert.ok(messages(logs, 'info').some((l) => l.subnet_id === 2 && /honours reservations/.test(l.message)));
     assert.equal(metrics.value(M.keaSubnetHonoured[0], { subnet_id: 2 }), 1);
+  });
+
+  test('a lease in a subnet the last configuration lacks triggers an early re-read, at most every 30 s', async (t) => {
+    const { kea, watch } = setup();
+    kea.answer = config([{ id: 1, subnet: '10.0.1.0/24' }]);
+    await kea.listen();
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    await watch.start();
+    kea.answer = config([
+      { id: 1, subnet: '10.0.1.0/24' },
+      { id: 3, subnet: '10.0.3.0/24', 'reservations-in-subnet': false },
+    ]);
+    t.mock.timers.tick(29_000);
+    assert.deepEqual(watch.admit(lease(3, '10.0.3.5')), { selected: true }, 'unknown: not refused');
+    await sleep(200);
+    assert.equal(kea.commands.length, 1, 'no re-read within 30 s of the last one');
+    t.mock.timers.tick(2_000);
+    assert.deepEqual(watch.admit(lease(3, '10.0.3.5')), { selected: true });
+    t.mock.timers.reset();
+    await waitFor('the early re-read', () => watch.current?.has(3), 5000);
+    assert.equal(kea.commands.length, 2);
+    assert.deepEqual(watch.admit(lease(3, '10.0.3.6')), { selected: false, reason: 'kea-not-honoured' });
   });
 
   test('an error answer or an unreadable configuration keeps the last one; addresses Kea ignores are warned once per device', async () => {
