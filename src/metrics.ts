@@ -34,7 +34,18 @@ export function product(values: Record<string, readonly string[]>): Labels[] {
 }
 
 const OUTCOMES = ['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit', 'stale', 'superseded', 'failed'];
-const POLICY_REASONS = ['subnet', 'mac-denied', 'hostname-denied', 'mac-not-allowed', 'hostname-not-allowed', 'address-not-allowed'];
+const POLICY_REASONS = [
+  'subnet',
+  'mac-denied',
+  'hostname-denied',
+  'mac-not-allowed',
+  'hostname-not-allowed',
+  'address-not-allowed',
+  'kea-not-honoured',
+];
+// kea/config-verdict.ts VERDICT_REASONS and AddressProblem.
+const KEA_VERDICTS = ['no-hosts-database', 'no-hw-address-identifier', 'reservations-disabled', 'global-only'];
+const ADDRESS_PROBLEMS = ['outside-subnet', 'in-pool-out-of-pool'];
 const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'subnet-not-selected'];
 const FILE_REJECTS = ['bad-header', 'no-header', 'invalid-row', 'oversized', 'truncated'];
 // Commit -> reservation is milliseconds when healthy, minutes in an outage.
@@ -109,6 +120,29 @@ export const M = {
     },
   ),
   pruned: def('kea_lease_monitor_reservations_pruned_total', "The monitor's own reservations removed by the --prune-unseen-for timer"),
+  keaSubnetHonoured: def(
+    'kea_lease_monitor_subnet_reservations_honoured',
+    "1 when kea-dhcp4's configuration honours an hw-address reservation in this subnet, 0 when not (--kea-control-socket)",
+    { labelNames: ['subnet_id'] },
+  ),
+  keaRefused: def(
+    'kea_lease_monitor_leases_refused_kea_config_total',
+    "Leases not reserved because kea-dhcp4's configuration would not honour the reservation, by subnet and verdict",
+    { labelNames: ['subnet_id', 'verdict'], zero: product({ verdict: KEA_VERDICTS }) },
+  ),
+  keaAddressWarnings: def(
+    'kea_lease_monitor_reserved_address_warnings_total',
+    'Devices whose reserved address Kea would ignore (outside the prefix, or in a pool with out-of-pool reservations), by problem',
+    { labelNames: ['problem'], zero: product({ problem: ADDRESS_PROBLEMS }) },
+  ),
+  keaConfigRead: def(
+    'kea_lease_monitor_kea_config_read_timestamp_seconds',
+    "Unix time kea-dhcp4's configuration was last read through its control socket (0: never)",
+  ),
+  keaConfigErrors: def(
+    'kea_lease_monitor_kea_config_read_errors_total',
+    "Failed reads of kea-dhcp4's configuration (socket unreachable, error answer, unreadable configuration)",
+  ),
   migrationsVersion: def(
     'kea_lease_monitor_migrations_version',
     "kea-lease-monitor's migrations version recorded in the database (0: none)",

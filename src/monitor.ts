@@ -3,6 +3,7 @@ import { Database } from './db/pool';
 import { SchemaGuard } from './db/schema-guard';
 import { DiscoveryWriter } from './discovery';
 import { errorMessage } from './errors';
+import { KeaConfigWatch } from './kea/config-watch';
 import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
 import { M, Metrics } from './metrics';
@@ -40,6 +41,8 @@ export class Monitor {
   private readonly schemaGuard: SchemaGuard | null;
   private readonly guardStop = new AbortController();
   private readonly policy: Policy;
+  /** --kea-control-socket: kea-dhcp4's configuration, read to refuse reservations it would not honour. */
+  private readonly keaConfig: KeaConfigWatch | null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -91,6 +94,19 @@ export class Monitor {
             { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence },
             log.child({ module: 'writer' }),
           );
+    this.keaConfig =
+      options.keaControlSocket === null
+        ? null
+        : new KeaConfigWatch(
+            {
+              socketPath: options.keaControlSocket,
+              timeoutMs: options.keaApiTimeout * 1000,
+              intervalMs: options.keaConfigInterval * 1000,
+              writer: options.writer,
+            },
+            log.child({ module: 'kea-config' }),
+            this.metrics,
+          );
     this.discovery = new DiscoveryWriter(options.outputDir);
     this.writer = new ReservationWriter(
       this.backend,
@@ -106,6 +122,7 @@ export class Monitor {
         policy: this.policy,
         reservationPolicy,
         dryRun: options.dryRun,
+        keaGate: this.keaConfig ?? undefined,
         onStale: () => this.notify?.recheck(),
       },
       log.child({ module: 'writer' }),
@@ -172,6 +189,8 @@ export class Monitor {
       void this.shutdown().then(() => this.rejectDone(err));
     });
     await this.schemaGuard?.start(this.guardStop.signal);
+    // Before the first lease: which subnets Kea would honour reservations in (a failed read refuses nothing).
+    await this.keaConfig?.start();
     this.writer.failed.catch((err: Error) => {
       void this.shutdown().then(() => this.rejectDone(err));
     });
@@ -243,12 +262,14 @@ export class Monitor {
     this.shutdownRun ??= (async () => {
       this.guardStop.abort();
       if (this.pruneTimer) clearTimeout(this.pruneTimer);
+      const keaConfigStopped = this.keaConfig?.stop();
       await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();
+      await keaConfigStopped;
       await this.db?.end();
       await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
       this.log.info('Stopped', {

@@ -83,6 +83,8 @@ export interface Options {
   keaApiConcurrency: number;
   /** Seconds one control-socket command may take. */
   keaApiTimeout: number;
+  /** Seconds between reads of kea-dhcp4's configuration through --kea-control-socket. */
+  keaConfigInterval: number;
   /** Which leases become reservations (subnetIds above is its subnet rule). */
   policy: PolicyConfig;
   /** Most of the monitor's own reservations per subnet; null: no cap. */
@@ -347,7 +349,8 @@ export const OPTION_SPECS = {
     flag: 'kea-control-socket',
     kind: 'string',
     group: 'run',
-    describe: "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api",
+    describe:
+      "kea-dhcp4's UNIX control socket (e.g. /run/kea/kea4-ctrl-socket); required with --writer kea-api. With any writer, Kea's configuration is read through it (config-get) so that no reservation is written where Kea would not honour it",
   },
   keaApiConcurrency: {
     flag: 'kea-api-concurrency',
@@ -365,7 +368,17 @@ export const OPTION_SPECS = {
     default: '10',
     min: 0.1,
     max: 600,
-    describe: 'Seconds one control-socket command may take (--writer kea-api)',
+    describe: 'Seconds one control-socket command may take (--writer kea-api, and the reads of --kea-config-interval)',
+  },
+  keaConfigInterval: {
+    flag: 'kea-config-interval',
+    kind: 'number',
+    group: 'run',
+    default: '300',
+    min: 1,
+    max: 86400,
+    describe:
+      "With --kea-control-socket (any writer): seconds between reads of kea-dhcp4's configuration (config-get); leases in subnets where Kea would not honour a reservation are not reserved",
   },
   allowMacPrefix: {
     flag: 'allow-mac-prefix',
@@ -674,6 +687,7 @@ export function buildOptions(
     keaControlSocket: (v.keaControlSocket as string | undefined) ?? null,
     keaApiConcurrency: v.keaApiConcurrency as number,
     keaApiTimeout: v.keaApiTimeout as number,
+    keaConfigInterval: v.keaConfigInterval as number,
     policy: {
       subnetIds: (v.subnetId as number[] | undefined) ?? [],
       allowMacPrefix: (v.allowMacPrefix as string[] | undefined) ?? [],

@@ -6,6 +6,8 @@
 import type { ClientBase } from 'pg';
 import { classifyReservations, ReservationAction, ReservationPolicy } from '../db/reservations';
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
+import type { SubnetVerdict } from '../kea/config-verdict';
+import { keaSelection } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
 import { classifyStore, LeaseStore } from './lease-store';
 
@@ -45,7 +47,14 @@ function line(l: Lease, action: PlanAction, reason: string, hostId: number | nul
   };
 }
 
-export async function planStore(db: ClientBase, store: LeaseStore, policy: Policy, cap: ReservationPolicy): Promise<PlanLine[]> {
+/** `verdicts`: kea-dhcp4's per-subnet verdicts (--kea-control-socket), applied after the policy as the daemon does. */
+export async function planStore(
+  db: ClientBase,
+  store: LeaseStore,
+  policy: Policy,
+  cap: ReservationPolicy,
+  verdicts: ReadonlyMap<number, SubnetVerdict> | null = null,
+): Promise<PlanLine[]> {
   // As the queue does: later news about a device replaces earlier news, in the earlier one's place.
   const byDevice = new Map<string, Lease>();
   for (const c of classifyStore(store, new Set())) if (c.kind === 'live') byDevice.set(leaseKey(c.lease), c.lease);
@@ -53,7 +62,8 @@ export async function planStore(db: ClientBase, store: LeaseStore, policy: Polic
   const selected: Lease[] = [];
   const slot: number[] = [];
   for (const lease of byDevice.values()) {
-    const s = selectLease(lease, policy);
+    const chosen = selectLease(lease, policy);
+    const s = chosen.selected ? keaSelection(lease.subnetId, verdicts) : chosen;
     if (!s.selected) {
       out.push(line(lease, 'not-selected', s.reason, null));
     } else {

@@ -6,6 +6,7 @@ import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import type { LeaseGate } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
 import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
@@ -32,6 +33,8 @@ export interface WriterSettings {
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
+  /** After the policy: refuses leases in subnets kea-dhcp4 would not honour a reservation in (--kea-control-socket). */
+  keaGate?: LeaseGate;
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
 }
@@ -261,7 +264,8 @@ export class ReservationWriter {
   /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
   private selected(entry: QueueEntry): boolean {
     const { lease } = entry;
-    const s = selectLease(lease, this.settings.policy);
+    const chosen = selectLease(lease, this.settings.policy);
+    const s = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
     if (s.selected) return true;
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {

@@ -27,7 +27,14 @@ export interface Policy {
 }
 
 export type NotSelectedReason =
-  'subnet' | 'mac-denied' | 'hostname-denied' | 'mac-not-allowed' | 'hostname-not-allowed' | 'address-not-allowed';
+  | 'subnet'
+  | 'mac-denied'
+  | 'hostname-denied'
+  | 'mac-not-allowed'
+  | 'hostname-not-allowed'
+  | 'address-not-allowed'
+  // kea-dhcp4's configuration would not honour a reservation in the lease's subnet (policy/kea.ts).
+  | 'kea-not-honoured';
 
 export type Selection = { selected: true } | { selected: false; reason: NotSelectedReason };
 

@@ -1,7 +1,7 @@
 // End-to-end suite: real kea-dhcp4 in a private network namespace, real DHCP clients, the built monitor.
 // Every Kea release (lib/kea-release.ts) in both lease backends; each section starts "# kea-dhcp4 <version> <backend>".
 // Usage: node --import tsx test/e2e/run.ts   (root; `make e2e`). Last line: "N passed, N failed" over all sections.
-//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database|kea-api only that part.
+//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database|kea-api|kea-config only that part.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, checkPrefix, results, summary } from './lib/checks';
@@ -9,6 +9,7 @@ import { perfdhcp, perfdhcpSummary, udhcpcOnce, UDHCPC_MAC } from './lib/dhcp';
 import { Kea, startKea } from './lib/kea';
 import { keaRelease, KeaRelease, selectedReleases } from './lib/kea-release';
 import { keaApiSections } from './kea-api/run';
+import { keaConfigSection } from './kea-config/run';
 import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from './lib/monitor';
 
 const WATCHING = /Watching the lease file/;
@@ -275,6 +276,7 @@ async function main(): Promise<number> {
     const modes = [
       ['postgresql', 'database mode', databaseMode],
       ['memfile', 'file mode', fileMode],
+      ['memfile', 'kea-config verdicts', keaConfigSection],
     ] as const;
     const t00 = Date.now();
     for (const release of selectedReleases()) {
