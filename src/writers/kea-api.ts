@@ -1,7 +1,10 @@
-import type { ErrorClass } from '../db/errors';
+import { classifyDbError, ErrorClass } from '../db/errors';
+import { confirmLiveLeases } from '../db/live-leases';
+import type { Database } from '../db/pool';
+import { fatalFromError } from '../db/privileges';
 import { ReservationResult, supersededInBatch } from '../db/reservations';
 import { errorMessage, FatalError } from '../errors';
-import { KEA_ERROR, KEA_UNSUPPORTED, KeaCommandError, KeaControlSocket } from '../kea/control-socket';
+import { KEA_CONFLICT, KEA_ERROR, KEA_UNSUPPORTED, KeaCommandError, KeaControlSocket } from '../kea/control-socket';
 import { HostCmds, KeaHost, REQUIRED_COMMANDS } from '../kea/host-cmds';
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { Logger } from '../logger';
@@ -19,14 +22,32 @@ export interface KeaApiSettings {
   knownLimit?: number;
   /** How long a 'foreign' or 'conflict' answer is trusted before Kea is asked again. */
   negativeTtlMs?: number;
+  /**
+   * Database mode: the pool that confirms each database-sourced lease against lease4 before any
+   * call. Without one, such a lease is never written ('stale').
+   */
+  db?: Database | null;
 }
 
 // Kea's answers when a row it is asked to insert collides with an identifier or address.
 const DUPLICATE = /duplicate/i;
-// Answers that are about this one lease (subnet not configured, address outside it): retrying cannot help.
-const LEASE_REFUSED = /not configured|not matching|out of range|invalid|unable to parse|too long|not recognized/i;
+// Result-1 answers that are about Kea's hosts database, not the lease: retry the batch. Any other
+// error answer about one lease is that lease's failure (retrying cannot help, and must not hold
+// up the rest): subnet not configured, address outside it, or a text no release has used yet.
+const HOSTS_DB_DOWN = /not available|connectivity lost|unusable|read-only|timed out|timeout/i;
 
-class LeaseRefused extends Error {}
+/** Kea answered this lease's command with an error about the lease itself. */
+function refusedByKea(err: unknown): err is KeaCommandError {
+  return err instanceof KeaCommandError && (err.result === KEA_ERROR || err.result === KEA_CONFLICT) && !HOSTS_DB_DOWN.test(err.text);
+}
+
+/** lease4 could not be read: the batch is retried, or the process stops on a missing privilege. */
+class LeaseCheckError extends Error {
+  override name = 'LeaseCheckError';
+  constructor(override readonly cause: unknown) {
+    super(`checking leases against lease4: ${errorMessage(cause)}`);
+  }
+}
 
 function newContext(lease: Lease): Record<string, unknown> {
   return { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') };
@@ -98,6 +119,10 @@ export class KeaApiBackend implements ReservationBackend {
   }
 
   fatal(err: unknown): Promise<FatalError> {
+    const db = this.settings.db;
+    if (err instanceof LeaseCheckError && db) {
+      return fatalFromError(err.cause, db.target, db.options.user, () => db.connect(), { lease4Required: true });
+    }
     return Promise.resolve(new FatalError(`--writer kea-api: ${errorMessage(err)}`));
   }
 
@@ -125,10 +150,11 @@ export class KeaApiBackend implements ReservationBackend {
   async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
     const superseded = supersededInBatch(leases);
     const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
+    const writable = await this.confirm(leases, superseded, results);
     // All at once: the socket bounds what is in flight; each device's own calls stay in order.
     const settled = await Promise.allSettled(
-      leases.map(async (lease, i) => {
-        if (!superseded.has(i)) results[i] = { lease, outcome: await this.writeOne(lease), hostId: null };
+      [...writable].map(async ([i, lease]) => {
+        results[i] = { lease, outcome: await this.writeOne(lease), hostId: null };
       }),
     );
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -136,7 +162,47 @@ export class KeaApiBackend implements ReservationBackend {
     return results;
   }
 
+  /**
+   * The leases that may be written, by index. A NOTIFY proves nothing: every database-sourced lease
+   * must be live in lease4 (address, MAC, subnet), checked before any call, else it is 'stale'.
+   * Kea's own lease file (file mode) is trusted as it is.
+   */
+  private async confirm(leases: readonly Lease[], superseded: Set<number>, results: ReservationResult[]): Promise<Map<number, Lease>> {
+    const writable = new Map<number, Lease>();
+    const check: number[] = [];
+    leases.forEach((lease, i) => {
+      if (superseded.has(i)) return;
+      if (lease.source === 'database') check.push(i);
+      else writable.set(i, lease);
+    });
+    if (check.length === 0) return writable;
+    let live: (Lease | null)[] = check.map(() => null);
+    const db = this.settings.db;
+    if (db) {
+      try {
+        live = await confirmLiveLeases(
+          db,
+          check.map((i) => leases[i]),
+        );
+      } catch (err) {
+        throw new LeaseCheckError(err);
+      }
+    }
+    check.forEach((i, k) => {
+      const lease = live[k];
+      if (lease) writable.set(i, lease);
+      else results[i] = { lease: leases[i], outcome: 'stale', hostId: null };
+    });
+    return writable;
+  }
+
   classify(err: unknown): ErrorClass {
+    // lease4 unreadable: the database's own classes (a missing privilege is fatal); never 'data',
+    // since no lease of the batch is at fault.
+    if (err instanceof LeaseCheckError) {
+      const kind = classifyDbError(err.cause);
+      return kind === 'data' ? 'transient' : kind;
+    }
     // host_cmds unloaded by a reconfiguration: an operator must act.
     if (err instanceof KeaCommandError && err.result === KEA_UNSUPPORTED) return 'config';
     return 'transient';
@@ -154,7 +220,7 @@ export class KeaApiBackend implements ReservationBackend {
       return await this.reserve(lease, key, false);
     } catch (err) {
       this.known.delete(key);
-      if (!(err instanceof LeaseRefused)) throw err;
+      if (!refusedByKea(err)) throw err;
       this.metrics.inc(...M.failed);
       this.log.error('Kea refused this reservation; skipped', {
         mac: formatMac(lease.hwaddr),
@@ -204,7 +270,6 @@ export class KeaApiBackend implements ReservationBackend {
         this.known.set(key, { kind: 'conflict', address: lease.address, until: negativeUntil });
         return 'conflict';
       }
-      if (LEASE_REFUSED.test(err.text)) throw new LeaseRefused(err.message);
       throw err;
     }
     this.known.set(key, { kind: 'reserved', address: lease.address, hostname });
@@ -225,7 +290,6 @@ export class KeaApiBackend implements ReservationBackend {
     } catch (err) {
       if (!(err instanceof KeaCommandError) || err.result !== KEA_ERROR) throw err;
       if (DUPLICATE.test(err.text)) return false;
-      if (LEASE_REFUSED.test(err.text)) throw new LeaseRefused(err.message);
       throw err;
     }
     this.known.set(key, { kind: 'reserved', address: lease.address, hostname });
