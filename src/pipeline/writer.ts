@@ -36,6 +36,10 @@ export interface WriterSettings {
   onStale?: () => void;
 }
 
+// Outcomes decided after lease4 confirmed the lease (database mode): its subnet is real. Kea's own
+// lease file (file mode) is trusted as it is; stale, superseded and failed leases were never confirmed.
+const CONFIRMS_SUBNET: ReadonlySet<string> = new Set(['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit']);
+
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
 const REMEMBERED = 100_000;
 const RECORD_BACKLOG_BATCHES = 4;
@@ -263,6 +267,8 @@ export class ReservationWriter {
     const { lease } = entry;
     const s = selectLease(lease, this.settings.policy);
     if (s.selected) return true;
+    // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
+    if (lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr),
@@ -304,6 +310,7 @@ export class ReservationWriter {
       host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
