@@ -149,6 +149,25 @@ describe('KeaApiBackend: every database-sourced lease is confirmed in lease4 bef
     }
   });
 
+  test("a forged payload for a real device's address cannot supersede that device's lease in the batch", async () => {
+    const s = await setup(await withLeases([A]));
+    try {
+      const results = await s.backend.write([lease(A), lease({ ...A, mac: '02:de:ad:be:ef:99', hostname: 'evil' })]);
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        ['created', 'stale'],
+      );
+      // Among leases Kea's own lease file reported, the newest holder of an address still wins.
+      const file = await s.backend.write([lease(B, 'file'), lease({ ...B, mac: '02:de:ad:be:ef:98' }, 'file')]);
+      assert.deepEqual(
+        file.map((r) => r.outcome),
+        ['superseded', 'created'],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
   test('file-sourced leases (Kea wrote the lease file) are not looked up; without a pool a database lease is never written', async () => {
     const s = await setup(null);
     try {

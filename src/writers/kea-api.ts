@@ -148,12 +148,19 @@ export class KeaApiBackend implements ReservationBackend {
   }
 
   async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
-    const superseded = supersededInBatch(leases);
-    const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
-    const writable = await this.confirm(leases, superseded, results);
+    const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'stale', hostId: null }));
+    const confirmed = await this.confirm(leases);
+    // Superseded among confirmed leases only: a forged payload for a real device's address must not
+    // push that device's lease out of the batch.
+    const superseded = supersededInBatch(confirmed.map(([, lease]) => lease));
+    const writable = confirmed.filter(([i], k) => {
+      if (!superseded.has(k)) return true;
+      results[i] = { lease: leases[i], outcome: 'superseded', hostId: null };
+      return false;
+    });
     // All at once: the socket bounds what is in flight; each device's own calls stay in order.
     const settled = await Promise.allSettled(
-      [...writable].map(async ([i, lease]) => {
+      writable.map(async ([i, lease]) => {
         results[i] = { lease, outcome: await this.writeOne(lease), hostId: null };
       }),
     );
@@ -163,37 +170,34 @@ export class KeaApiBackend implements ReservationBackend {
   }
 
   /**
-   * The leases that may be written, by index. A NOTIFY proves nothing: every database-sourced lease
-   * must be live in lease4 (address, MAC, subnet), checked before any call, else it is 'stale'.
-   * Kea's own lease file (file mode) is trusted as it is.
+   * The leases that may be written, with their index, in batch order. A NOTIFY proves nothing: a
+   * database-sourced lease must be live in lease4 (address, MAC, subnet), checked before any call,
+   * else it is left out (stale). Kea's own lease file (file mode) is trusted as it is.
    */
-  private async confirm(leases: readonly Lease[], superseded: Set<number>, results: ReservationResult[]): Promise<Map<number, Lease>> {
-    const writable = new Map<number, Lease>();
-    const check: number[] = [];
-    leases.forEach((lease, i) => {
-      if (superseded.has(i)) return;
-      if (lease.source === 'database') check.push(i);
-      else writable.set(i, lease);
-    });
-    if (check.length === 0) return writable;
-    let live: (Lease | null)[] = check.map(() => null);
+  private async confirm(leases: readonly Lease[]): Promise<[number, Lease][]> {
+    const check = leases.flatMap((lease, i) => (lease.source === 'database' ? [i] : []));
+    const live = new Map<number, Lease>();
     const db = this.settings.db;
-    if (db) {
+    if (check.length > 0 && db) {
+      let found: (Lease | null)[];
       try {
-        live = await confirmLiveLeases(
+        found = await confirmLiveLeases(
           db,
           check.map((i) => leases[i]),
         );
       } catch (err) {
         throw new LeaseCheckError(err);
       }
+      check.forEach((i, k) => {
+        const lease = found[k];
+        if (lease) live.set(i, lease);
+      });
     }
-    check.forEach((i, k) => {
-      const lease = live[k];
-      if (lease) writable.set(i, lease);
-      else results[i] = { lease: leases[i], outcome: 'stale', hostId: null };
+    return leases.flatMap((lease, i): [number, Lease][] => {
+      if (lease.source !== 'database') return [[i, lease]];
+      const confirmed = live.get(i);
+      return confirmed ? [[i, confirmed]] : [];
     });
-    return writable;
   }
 
   classify(err: unknown): ErrorClass {
