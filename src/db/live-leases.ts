@@ -18,8 +18,8 @@ SELECT i.idx, l.hostname
  * A NOTIFY payload proves nothing (any role that can connect can send one): looks up each lease in
  * lease4, in one statement with bound parameters. Returns, per input index, the lease as it may be
  * written, or null when lease4 holds no such live lease (expired since, moved, or never there: a
- * forgery). The hostname counts only when lease4 has the same one (after the sanitising lease.ts
- * applies); otherwise it is null, which keeps the reservation's own: no forged renames.
+ * forgery). Its hostname is lease4's (sanitised as lease.ts does), never the payload's: a forged
+ * rename reaches neither the reservation nor the discovery record.
  */
 export async function confirmLiveLeases(db: Queryable, leases: readonly Lease[]): Promise<(Lease | null)[]> {
   const out: (Lease | null)[] = leases.map(() => null);
@@ -33,7 +33,7 @@ export async function confirmLiveLeases(db: Queryable, leases: readonly Lease[])
   for (const r of rows) {
     const lease = leases[r.idx];
     if (lease === undefined || out[r.idx] !== null) continue;
-    const hostname = lease.hostname !== null && sanitizeHostname(r.hostname) === lease.hostname ? lease.hostname : null;
+    const hostname = sanitizeHostname(r.hostname);
     out[r.idx] = hostname === lease.hostname ? lease : { ...lease, hostname };
   }
   return out;
