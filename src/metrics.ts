@@ -1,6 +1,7 @@
 import { createServer, Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Health } from './health';
+import { SubnetLabels } from './subnet-labels';
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -177,13 +178,17 @@ interface Family {
 export class Metrics {
   readonly registry = new Registry();
   readonly health = new Health();
+  /** Every subnet_id label passes through here: configured or confirmed subnets only, the rest "other". */
+  readonly subnets: SubnetLabels;
   private readonly families = new Map<string, Family>();
   private readonly collectors: Array<() => void> = [];
 
   /** `subnets`: the configured subnet ids, whose per-subnet counters then exist at zero too. */
   constructor(subnets: Iterable<number> = []) {
     collectDefaultMetrics({ register: this.registry });
-    const ids = [...subnets].map(String);
+    const configured = [...subnets];
+    this.subnets = new SubnetLabels(configured);
+    const ids = configured.map(String);
     for (const [name, help] of Object.values(M)) {
       const spec = SPECS.get(name) ?? {};
       const f = this.family(name, help, spec.type ?? defaultType(name), spec.labelNames ?? []);
@@ -267,6 +272,7 @@ export class Metrics {
   }
 
   private series(name: string, help: string, type: Kind, labels: Labels): Series {
+    if (labels.subnet_id !== undefined) labels = { ...labels, subnet_id: this.subnets.label(labels.subnet_id) };
     let f = this.families.get(name);
     // Not declared with def(): typed by the first call, labelled by the first label set.
     f ??= this.family(name, help, SPECS.get(name)?.type ?? type, SPECS.get(name)?.labelNames ?? Object.keys(labels));

@@ -85,6 +85,8 @@ export class Monitor {
               socketPath: options.keaControlSocket ?? '',
               concurrency: options.keaApiConcurrency,
               timeoutMs: options.keaApiTimeout * 1000,
+              // Database mode: each NOTIFY is checked against lease4 before Kea is asked anything.
+              db,
             },
             log.child({ module: 'kea-api' }),
             this.metrics,

@@ -61,16 +61,25 @@ async function role(db: DbOptions, revoke: string[] = []): Promise<DbOptions> {
   return { ...db, user: name };
 }
 
+/** `p`, or a rejection with `message` after `ms`; the timer is cleared either way, so none is left armed. */
+async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Settles with the monitor's fatal error, or fails the test if it keeps running. */
 async function fatalOf(options: Options): Promise<{ error: FatalError; logs: string[] }> {
   const run = await startMonitorAllowingFailure(options);
   try {
-    const error = await Promise.race([
+    const error = await within(
       run.done.then(() => assert.fail('the monitor stopped without an error')),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('the monitor kept running: no fatal error within 15 s')), 15_000),
-      ),
-    ]).catch((err: unknown) => err);
+      15_000,
+      'the monitor kept running: no fatal error within 15 s',
+    ).catch((err: unknown) => err);
     assert.ok(error instanceof FatalError, `a FatalError, got ${String(error)}`);
     return { error, logs: run.logs };
   } finally {
@@ -207,9 +216,11 @@ describe('missing privileges stop the monitor with one line naming the fix', () 
       await waitFor('the first reservation', async () => (await countHosts(db)) === 1);
       await cluster.sql(db.database, `REVOKE INSERT ON hosts FROM ${db.user}`);
       appendFileSync(file, csvRow(manyLeases(1, 321)[0]));
-      const err = await Promise.race([run.done.then(() => null), new Promise((r) => setTimeout(() => r('still running'), 15_000))]).catch(
-        (e: unknown) => e,
-      );
+      const err = await within(
+        run.done.then(() => null),
+        15_000,
+        'still running',
+      ).catch((e: unknown) => e);
       assert.ok(err instanceof FatalError, `stopped with a FatalError, got ${String(err)}`);
       assert.equal(err.message, `role "${db.user}" lacks INSERT on table hosts: GRANT INSERT ON hosts TO ${db.user}`);
       assert.ok(!run.logs.some((l) => l.includes('Cannot write reservations')), 'no retry loop was entered');

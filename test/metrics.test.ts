@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Health } from '../src/health';
 import { M, Metrics } from '../src/metrics';
+import { MAX_SUBNET_LABELS, OTHER_SUBNET } from '../src/subnet-labels';
 import { CSV_HEADER, csvRow, manyLeases } from './helpers/leases';
 import { memoryLogger, tempDir, testOptions } from './helpers/monitor';
 import { TestCluster } from './helpers/pg';
@@ -40,6 +41,8 @@ describe('metrics on prom-client', () => {
   test('inc/set/observe keep the old API; value() sums the series matching the labels; registries are per instance', async () => {
     const a = new Metrics();
     const b = new Metrics();
+    a.subnets.confirm(1);
+    a.subnets.confirm(2);
     a.inc(...M.reservations, { result: 'created', subnet_id: 1 });
     a.inc(...M.reservations, { result: 'created', subnet_id: 2 }, 3);
     a.set(...M.queueDepth, 12);
@@ -57,6 +60,33 @@ describe('metrics on prom-client', () => {
     // An entry another module adds as a plain [name, help] pair still works.
     a.inc('kea_lease_monitor_example_total', 'An undeclared counter', { kind: 'x' });
     assert.match(await a.render(), /^kea_lease_monitor_example_total\{kind="x"\} 1$/m);
+  });
+
+  test('subnet_id labels: configured or confirmed subnets only, at most MAX_SUBNET_LABELS learned, the rest "other"', async () => {
+    const m = new Metrics([7]);
+    m.inc(...M.reservations, { result: 'stale', subnet_id: 12345 });
+    m.inc(...M.notSelected, { reason: 'mac-denied', subnet_id: 999 });
+    m.inc(...M.reservations, { result: 'created', subnet_id: 7 });
+    assert.equal(m.value(M.reservations[0], { result: 'stale', subnet_id: OTHER_SUBNET }), 1);
+    assert.equal(m.value(M.notSelected[0], { subnet_id: OTHER_SUBNET }), 1);
+    assert.equal(m.value(M.reservations[0], { result: 'created', subnet_id: '7' }), 1, 'a configured subnet is its own label');
+    m.subnets.confirm(12345);
+    m.inc(...M.reservations, { result: 'created', subnet_id: 12345 });
+    assert.equal(m.value(M.reservations[0], { result: 'created', subnet_id: '12345' }), 1, 'a confirmed one too');
+    // Far more subnets confirmed than the cap: the label values stop growing at the cap.
+    for (let id = 100_000; id < 100_000 + 3 * MAX_SUBNET_LABELS; id++) {
+      m.subnets.confirm(id);
+      m.inc(...M.reservations, { result: 'created', subnet_id: id });
+    }
+    const text = await m.render();
+    const values = new Set([...text.matchAll(/^kea_lease_monitor_reservations_total\{[^}]*subnet_id="([^"]*)"/gm)].map((x) => x[1]));
+    assert.equal(values.size, MAX_SUBNET_LABELS + 2, 'the cap, plus the configured subnet and "other"');
+    assert.ok(values.has('7') && values.has(OTHER_SUBNET) && values.has('12345'));
+    assert.equal(
+      m.value(M.reservations[0], { result: 'created' }),
+      2 + 3 * MAX_SUBNET_LABELS,
+      'nothing is lost: the rest count as "other"',
+    );
   });
 
   test('Health: ready only when every component is; reasons name the component', () => {

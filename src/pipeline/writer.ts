@@ -9,6 +9,7 @@ import { M, Metrics } from '../metrics';
 import type { LeaseGate } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
 import type { ReservationBackend } from '../writers/backend';
+import { LogBudget } from './log-budget';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 
@@ -38,6 +39,14 @@ export interface WriterSettings {
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
 }
+
+// Outcomes decided after lease4 confirmed the lease (database mode): its subnet is real. Kea's own
+// lease file (file mode) is trusted as it is; stale, superseded and failed leases were never confirmed.
+const CONFIRMS_SUBNET: ReadonlySet<string> = new Set(['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit']);
+
+// Anyone who can connect can make stale outcomes: at most this many lines about them per window.
+const STALE_LOG_LIMIT = 10;
+const STALE_LOG_WINDOW_MS = 10_000;
 
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
 const REMEMBERED = 100_000;
@@ -267,6 +276,8 @@ export class ReservationWriter {
     const chosen = selectLease(lease, this.settings.policy);
     const s = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
     if (s.selected) return true;
+    // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
+    if (lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr),
@@ -282,6 +293,7 @@ export class ReservationWriter {
   private readonly foreignLogged = new Set<string>();
   private readonly limitWarned = new Set<number>();
   private readonly staleLogged = new Set<string>();
+  private readonly staleBudget = new LogBudget(STALE_LOG_LIMIT, STALE_LOG_WINDOW_MS);
 
   private once(set: Set<string>, key: string): boolean {
     if (set.has(key)) return false;
@@ -308,6 +320,7 @@ export class ReservationWriter {
       host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
@@ -330,10 +343,20 @@ export class ReservationWriter {
         return null;
       case 'stale':
         if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
-          this.log.info(
-            'No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written',
-            fields,
-          );
+          const budget = this.staleBudget.take();
+          if (budget.heldBack > 0) {
+            this.log.warn('More leases had no live lease in lease4 than are logged; counted in reservations_total{result="stale"}', {
+              not_logged: budget.heldBack,
+              per_seconds: STALE_LOG_WINDOW_MS / 1000,
+              logged: STALE_LOG_LIMIT,
+            });
+          }
+          if (budget.log) {
+            this.log.info(
+              'No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written',
+              fields,
+            );
+          }
         }
         return null;
       case 'updated':

@@ -1,7 +1,10 @@
-import type { ErrorClass } from '../db/errors';
+import { classifyDbError, ErrorClass } from '../db/errors';
+import { confirmLiveLeases } from '../db/live-leases';
+import type { Database } from '../db/pool';
+import { fatalFromError } from '../db/privileges';
 import { ReservationResult, supersededInBatch } from '../db/reservations';
 import { errorMessage, FatalError } from '../errors';
-import { KEA_ERROR, KEA_UNSUPPORTED, KeaCommandError, KeaControlSocket } from '../kea/control-socket';
+import { KEA_CONFLICT, KEA_ERROR, KEA_UNSUPPORTED, KeaCommandError, KeaControlSocket } from '../kea/control-socket';
 import { HostCmds, KeaHost, REQUIRED_COMMANDS } from '../kea/host-cmds';
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { Logger } from '../logger';
@@ -19,14 +22,32 @@ export interface KeaApiSettings {
   knownLimit?: number;
   /** How long a 'foreign' or 'conflict' answer is trusted before Kea is asked again. */
   negativeTtlMs?: number;
+  /**
+   * Database mode: the pool that confirms each database-sourced lease against lease4 before any
+   * call. Without one, such a lease is never written ('stale').
+   */
+  db?: Database | null;
 }
 
 // Kea's answers when a row it is asked to insert collides with an identifier or address.
 const DUPLICATE = /duplicate/i;
-// Answers that are about this one lease (subnet not configured, address outside it): retrying cannot help.
-const LEASE_REFUSED = /not configured|not matching|out of range|invalid|unable to parse|too long|not recognized/i;
+// Result-1 answers that are about Kea's hosts database, not the lease: retry the batch. Any other
+// error answer about one lease is that lease's failure (retrying cannot help, and must not hold
+// up the rest): subnet not configured, address outside it, or a text no release has used yet.
+const HOSTS_DB_DOWN = /not available|connectivity lost|unusable|read-only|timed out|timeout/i;
 
-class LeaseRefused extends Error {}
+/** Kea answered this lease's command with an error about the lease itself. */
+function refusedByKea(err: unknown): err is KeaCommandError {
+  return err instanceof KeaCommandError && (err.result === KEA_ERROR || err.result === KEA_CONFLICT) && !HOSTS_DB_DOWN.test(err.text);
+}
+
+/** lease4 could not be read: the batch is retried, or the process stops on a missing privilege. */
+class LeaseCheckError extends Error {
+  override name = 'LeaseCheckError';
+  constructor(override readonly cause: unknown) {
+    super(`checking leases against lease4: ${errorMessage(cause)}`);
+  }
+}
 
 function newContext(lease: Lease): Record<string, unknown> {
   return { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') };
@@ -98,6 +119,10 @@ export class KeaApiBackend implements ReservationBackend {
   }
 
   fatal(err: unknown): Promise<FatalError> {
+    const db = this.settings.db;
+    if (err instanceof LeaseCheckError && db) {
+      return fatalFromError(err.cause, db.target, db.options.user, () => db.connect(), { lease4Required: true });
+    }
     return Promise.resolve(new FatalError(`--writer kea-api: ${errorMessage(err)}`));
   }
 
@@ -123,12 +148,20 @@ export class KeaApiBackend implements ReservationBackend {
   }
 
   async write(leases: readonly Lease[]): Promise<ReservationResult[]> {
-    const superseded = supersededInBatch(leases);
-    const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
+    const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'stale', hostId: null }));
+    const confirmed = await this.confirm(leases);
+    // Superseded among confirmed leases only: a forged payload for a real device's address must not
+    // push that device's lease out of the batch.
+    const superseded = supersededInBatch(confirmed.map(([, lease]) => lease));
+    const writable = confirmed.filter(([i], k) => {
+      if (!superseded.has(k)) return true;
+      results[i] = { lease: leases[i], outcome: 'superseded', hostId: null };
+      return false;
+    });
     // All at once: the socket bounds what is in flight; each device's own calls stay in order.
     const settled = await Promise.allSettled(
-      leases.map(async (lease, i) => {
-        if (!superseded.has(i)) results[i] = { lease, outcome: await this.writeOne(lease), hostId: null };
+      writable.map(async ([i, lease]) => {
+        results[i] = { lease, outcome: await this.writeOne(lease), hostId: null };
       }),
     );
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -136,7 +169,44 @@ export class KeaApiBackend implements ReservationBackend {
     return results;
   }
 
+  /**
+   * The leases that may be written, with their index, in batch order. A NOTIFY proves nothing: a
+   * database-sourced lease must be live in lease4 (address, MAC, subnet), checked before any call,
+   * else it is left out (stale). Kea's own lease file (file mode) is trusted as it is.
+   */
+  private async confirm(leases: readonly Lease[]): Promise<[number, Lease][]> {
+    const check = leases.flatMap((lease, i) => (lease.source === 'database' ? [i] : []));
+    const live = new Map<number, Lease>();
+    const db = this.settings.db;
+    if (check.length > 0 && db) {
+      let found: (Lease | null)[];
+      try {
+        found = await confirmLiveLeases(
+          db,
+          check.map((i) => leases[i]),
+        );
+      } catch (err) {
+        throw new LeaseCheckError(err);
+      }
+      check.forEach((i, k) => {
+        const lease = found[k];
+        if (lease) live.set(i, lease);
+      });
+    }
+    return leases.flatMap((lease, i): [number, Lease][] => {
+      if (lease.source !== 'database') return [[i, lease]];
+      const confirmed = live.get(i);
+      return confirmed ? [[i, confirmed]] : [];
+    });
+  }
+
   classify(err: unknown): ErrorClass {
+    // lease4 unreadable: the database's own classes (a missing privilege is fatal); never 'data',
+    // since no lease of the batch is at fault.
+    if (err instanceof LeaseCheckError) {
+      const kind = classifyDbError(err.cause);
+      return kind === 'data' ? 'transient' : kind;
+    }
     // host_cmds unloaded by a reconfiguration: an operator must act.
     if (err instanceof KeaCommandError && err.result === KEA_UNSUPPORTED) return 'config';
     return 'transient';
@@ -154,7 +224,7 @@ export class KeaApiBackend implements ReservationBackend {
       return await this.reserve(lease, key, false);
     } catch (err) {
       this.known.delete(key);
-      if (!(err instanceof LeaseRefused)) throw err;
+      if (!refusedByKea(err)) throw err;
       this.metrics.inc(...M.failed);
       this.log.error('Kea refused this reservation; skipped', {
         mac: formatMac(lease.hwaddr),
@@ -204,7 +274,6 @@ export class KeaApiBackend implements ReservationBackend {
         this.known.set(key, { kind: 'conflict', address: lease.address, until: negativeUntil });
         return 'conflict';
       }
-      if (LEASE_REFUSED.test(err.text)) throw new LeaseRefused(err.message);
       throw err;
     }
     this.known.set(key, { kind: 'reserved', address: lease.address, hostname });
@@ -225,7 +294,6 @@ export class KeaApiBackend implements ReservationBackend {
     } catch (err) {
       if (!(err instanceof KeaCommandError) || err.result !== KEA_ERROR) throw err;
       if (DUPLICATE.test(err.text)) return false;
-      if (LEASE_REFUSED.test(err.text)) throw new LeaseRefused(err.message);
       throw err;
     }
     this.known.set(key, { kind: 'reserved', address: lease.address, hostname });

@@ -6,6 +6,7 @@ import { runCleanups } from '../e2e/lib/proc';
 import { failover, privilegeRevoked } from './scenarios/config';
 import { listenerKilled, pgImmediate, pgStopped, sigkillDb, writerKilled } from './scenarios/database';
 import { burst, diskFull, sigkillFile } from './scenarios/file';
+import { forgedFlood } from './scenarios/forged';
 import { haKill, haLockLost } from './scenarios/ha';
 import { halfOpen } from './scenarios/network';
 import { rows, writeReport } from './lib/report';
@@ -24,6 +25,7 @@ const ALL: ScenarioSpec[] = [
   privilegeRevoked,
   haKill,
   haLockLost,
+  forgedFlood,
   burst,
 ];
 

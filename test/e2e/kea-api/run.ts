@@ -188,6 +188,70 @@ async function common(tag: string, kea: Kea3, port: number, out: string, net: Ne
   return { uniHostname: keaText(uni?.hostname) };
 }
 
+/**
+ * Forged NOTIFYs from a role with no privilege on lease4: a device lease4 never saw (in subnet 1 and in a
+ * random subnet), a move and a rename of the client's own reservation. Nothing reaches Kea, so no row
+ * appears in (or changes in) the hosts table Kea writes.
+ */
+async function forgedNotify(tag: string, kea: Kea3, port: number, pgK: Pg) {
+  const forger = { ...pgK, user: 'klm_forger' };
+  await query(pgK, 'CREATE ROLE klm_forger LOGIN');
+  const [{ lease4 }] = await query<{ lease4: boolean }>(forger, "SELECT has_table_privilege('lease4', 'SELECT') AS lease4");
+  const own = await getHost(kea, UDHCPC_MAC);
+  const ip = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const payload = (address: number, hwaddr: string, subnet: number, hostname: string) =>
+    JSON.stringify({
+      v: 1,
+      op: 'insert',
+      address,
+      hwaddr,
+      subnet_id: subnet,
+      state: 0,
+      valid_lifetime: 3600,
+      expire: Math.floor(Date.now() / 1000) + 3600,
+      hostname,
+    });
+  const forge = (payloads: string[]) =>
+    query(forger, 'SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p', ['kea_lease_events', payloads]);
+  const hex = UDHCPC_MAC.replace(/:/g, '');
+  const m0 = await metrics(port);
+  await forge([
+    payload(ip('10.99.201.100'), '02deadbeef01', 1, 'evil'),
+    payload(ip('10.99.201.101'), '02deadbeef02', 4_000_000_000, 'evil'),
+    payload(ip('10.99.201.102'), hex, 1, own?.hostname ?? 'x'),
+  ]);
+  await waitFor('forgeries judged', async () => outcome(await metrics(port), 'stale') >= outcome(m0, 'stale') + 3, 15000, 200).catch(
+    () => undefined,
+  );
+  const m1 = await metrics(port);
+  // lease4 holds the client's lease at its address: only the hostname is forged.
+  await forge([payload(ip(own?.['ip-address'] ?? '0.0.0.0'), hex, 1, 'evil')]);
+  await waitFor('rename judged', async () => outcome(await metrics(port), 'unchanged') > outcome(m1, 'unchanged'), 15000, 200).catch(
+    () => undefined,
+  );
+  const m2 = await metrics(port);
+  const forgedRows = await query<{ n: string }>(
+    pgK,
+    "SELECT count(*) AS n FROM hosts WHERE encode(dhcp_identifier, 'hex') IN ('02deadbeef01', '02deadbeef02')",
+  );
+  check(
+    `${tag}: forged NOTIFYs from a role without privilege on lease4 reach Kea with 0 calls; no row appears in hosts`,
+    lease4 === false && Number(forgedRows[0].n) === 0 && apiCalls(m2) === apiCalls(m0) && outcome(m1, 'stale') - outcome(m0, 'stale') === 3,
+    `lease4 SELECT ${lease4}, ${forgedRows[0].n} forged rows, ${apiCalls(m2) - apiCalls(m0)} reservation-* calls, stale +${outcome(m1, 'stale') - outcome(m0, 'stale')}`,
+  );
+  const after = await getHost(kea, UDHCPC_MAC);
+  check(
+    `${tag}: a forged move or rename leaves the client's own reservation as it was`,
+    own !== null && after?.['ip-address'] === own['ip-address'] && after?.hostname === own.hostname,
+    `before ${own?.['ip-address']} ${own?.hostname}, after ${after?.['ip-address']} ${after?.hostname}`,
+  );
+  check(
+    `${tag}: a forged subnet id gets no metric series of its own`,
+    ![...m2.keys()].some((k) => k.includes('subnet_id="4000000000"')) && [...m2.keys()].some((k) => k.includes('subnet_id="other"')),
+    [...m2.keys()].filter((k) => k.includes('result="stale"')).join(' '),
+  );
+}
+
 async function section(tag: string, body: () => Promise<void>) {
   const mark = cleanupMark();
   try {
@@ -279,6 +343,7 @@ export async function keaApiSections(): Promise<void> {
         `api ${String(uniHostname)}, table ${rows[0]?.hostname}`,
       );
       check(`${tag}: the mark is in hosts.user_context`, rows[0]?.uc?.includes(MARK) ?? false, rows[0]?.uc);
+      await forgedNotify(tag, kea, port, pgK);
       const code = await mon.stop();
       check(`${tag}: SIGTERM stops the monitor with exit 0`, code === 0, `exit ${code}`);
     });

@@ -22,12 +22,26 @@ export interface Launch {
   /** Connect over TCP (scram, password from KEA_DB_PASSWORD) instead of the unix socket. */
   tcp?: { host: string; port: number };
   user?: string;
+  /** Serve /metrics here (default 0: no listener). */
+  metricsPort?: number;
+  logLevel?: 'info' | 'debug';
 }
 
 export function launch(o: Launch): Monitor {
   if (!existsSync(MONITOR_BIN)) throw new Error(`${MONITOR_BIN} missing: run make build`);
   mkdirSync(o.outputDir, { recursive: true });
-  const args = ['run', '--output-dir', o.outputDir, '--log-format', 'json', '--log-level', 'info', '--metrics-port', '0', ...SUITE_FLAGS];
+  const args = [
+    'run',
+    '--output-dir',
+    o.outputDir,
+    '--log-format',
+    'json',
+    '--log-level',
+    o.logLevel ?? 'info',
+    '--metrics-port',
+    String(o.metricsPort ?? 0),
+    ...SUITE_FLAGS,
+  ];
   if (o.mode === 'db') args.push('--use-database-events');
   else args.push('--lease-file', o.leaseFile!);
   args.push(...(o.args ?? []));
