@@ -79,7 +79,7 @@ describe('kea config watch: reads config-get, refuses what Kea would not honour,
     const kea = new FakeKea(join(tempDir('klm-kea-'), 'kea4-ctrl.sock'));
     fakes.push(kea);
     const { logger, logs } = memoryLogger('debug');
-    const metrics = new Metrics();
+    const metrics = new Metrics([1, 2]); // configured subnets get their own subnet_id label
     const watch = new KeaConfigWatch({ socketPath: kea.path, timeoutMs: 500, intervalMs: 3_600_000, writer: 'sql' }, logger, metrics);
     watches.push(watch);
     return { kea, logs, metrics, watch };
