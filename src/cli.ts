@@ -13,6 +13,7 @@ import { parseDuration } from './duration';
 import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
 import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec, Options, RawValues } from './options';
+import { rewordYargsMessage, usageLine } from './usage-messages';
 
 const EXIT_USAGE = 2;
 
@@ -225,14 +226,14 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
     .wrap(helpWidth())
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      throw err ?? new UsageError(rewordYargsMessage(msg, typedArgs));
     });
   try {
     await parser.parseAsync();
     return exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`kea-lease-monitor: ${err.message.replace(/\s*\n\s*/g, ' ')} (see --help)\n`);
+      process.stderr.write(`kea-lease-monitor: ${usageLine(err.message, argvIn)}\n`);
       return EXIT_USAGE;
     }
     process.stderr.write(`kea-lease-monitor: ${errorMessage(err)}\n`);

@@ -1,3 +1,4 @@
+import { createLogger } from '../logger';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
 import { planStore } from '../lifecycle/plan';
 import type { Options } from '../options';
@@ -7,9 +8,13 @@ import { emit, Output, withClient } from './client';
 /** `plan`: what the daemon would do with the lease store as it stands; writes nothing. */
 export async function planCommand(o: Options, out: Output): Promise<number> {
   const policy = compilePolicy(o.policy);
-  const lines = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
-    const store = o.useDatabaseEvents ? await readLease4Store(c) : await readMemfileStore(o.leaseFile);
-    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet });
+  // Malformed rows are logged (stderr; warnings are written at once) and counted as the daemon does.
+  const log = createLogger(o.logLevel, o.logFormat).child({ module: 'memfile' });
+  const { lines, malformed } = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
+    const store = o.useDatabaseEvents
+      ? await readLease4Store(c)
+      : await readMemfileStore(o.leaseFile, undefined, (r) => log.warn('Malformed lease file row skipped', { ...r }));
+    return { lines: await planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }), malformed: store.rejected };
   });
   const counts: Record<string, number> = {};
   for (const l of lines) {
@@ -18,12 +23,12 @@ export async function planCommand(o: Options, out: Output): Promise<number> {
   }
   emit(
     out,
-    { leases: lines.length, ...counts, dry_run: true },
+    { leases: lines.length, ...counts, malformed_rows: malformed, dry_run: true },
     `${lines.length} live leases: ${
       Object.entries(counts)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ') || 'nothing to do'
-    }`,
+    }${malformed > 0 ? `; ${malformed} malformed lease file rows skipped` : ''}`,
   );
   return 0;
 }

@@ -7,6 +7,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ClientBase } from 'pg';
 import { classifyLease, Classified, InvalidLeaseError, LeaseFields, leaseKey, LeaseSource } from '../lease';
+import { checkLeaseFile } from '../sources/lease-file-check';
 import { Header, isHeaderLine, parseHeader, parseRow } from '../sources/memfile-row';
 
 export interface DeviceSeen {
@@ -54,11 +55,23 @@ function finish(
   return { source, latest, devices, rejected };
 }
 
+/** A row the store refused, as the daemon logs it. */
+export interface RejectedRow {
+  file: string;
+  error: string;
+  row: string;
+}
+
 /** Memfile: every generation, oldest first; a missing generation is skipped (cleanup may not have run yet). */
-export async function readMemfileStore(leaseFile: string, nowSeconds = Date.now() / 1000): Promise<LeaseStore> {
+export async function readMemfileStore(
+  leaseFile: string,
+  nowSeconds = Date.now() / 1000,
+  onRejected?: (r: RejectedRow) => void,
+): Promise<LeaseStore> {
   const byAddress = new Map<number, LeaseFields>();
   const devices = new Map<string, DeviceSeen>();
   let rejected = 0;
+  checkLeaseFile(leaseFile);
   for (const name of [`${leaseFile}.2`, `${leaseFile}.1`, leaseFile]) {
     if (!existsSync(name)) continue;
     let header: Header | null = null;
@@ -80,6 +93,7 @@ export async function readMemfileStore(leaseFile: string, nowSeconds = Date.now(
       } catch (err) {
         if (!(err instanceof InvalidLeaseError)) throw err;
         rejected++;
+        onRejected?.({ file: name, error: err.message, row: line.slice(0, 160) });
       }
     }
   }
