@@ -55,6 +55,8 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
       describe: `${spec.describe} [env ${envName(spec)}]`,
       defaultDescription: spec.default,
       choices: spec.choices as string[] | undefined,
+      // A value flag typed last or before another flag would otherwise be dropped without a word.
+      requiresArg: spec.kind !== 'boolean' && spec.kind !== 'list',
       group: spec.group === 'db' ? 'Database and logging:' : 'Monitor:',
     });
   }
@@ -66,6 +68,8 @@ function pickValues(argv: Record<string, unknown>): RawValues {
   for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
     const v = argv[key];
     if (v === undefined) continue;
+    // `--subnet-id` with nothing after it must not mean "every subnet".
+    if (Array.isArray(v) && v.length === 0) throw new UsageError(`--${OPTION_SPECS[key].flag} needs a value`);
     out[key] = typeof v === 'number' && Number.isNaN(v) ? (typedValue(typedArgs, OPTION_SPECS[key].flag) ?? '') : v;
   }
   return out;
@@ -226,7 +230,9 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
     .wrap(helpWidth())
     .fail((msg, err) => {
-      throw err ?? new UsageError(rewordYargsMessage(msg, typedArgs));
+      // yargs' own argument errors (YError) are usage errors too; a handler's error passes through.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(rewordYargsMessage(err?.message ?? msg, typedArgs));
     });
   try {
     await parser.parseAsync();

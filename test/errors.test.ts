@@ -269,6 +269,10 @@ test('flag errors: one line naming the flag, the value and what is accepted, exi
     [['plan', '--frobnicate=1'], 'unknown flag --frobnicate (see kea-lease-monitor plan --help)'],
     [['--log-level', 'verbose'], '--log-level: "verbose" is not one of error, warn, info, debug (see kea-lease-monitor --help)'],
     [['reservations', 'prune'], '--unseen-for is required (see kea-lease-monitor reservations prune --help)'],
+    // A value flag with nothing after it is refused, not dropped (nor, for --subnet-id, read as "every subnet").
+    [['--metrics-port'], '--metrics-port needs a value (see kea-lease-monitor --help)'],
+    [['--subnet-id', '--dry-run'], '--subnet-id needs a value (see kea-lease-monitor --help)'],
+    [['plan', '--lease-file'], '--lease-file needs a value (see kea-lease-monitor plan --help)'],
   ] as [string[], string][]) {
     const r = run(args);
     assert.equal(r.stderr, `kea-lease-monitor: ${want}\n`, args.join(' '));
