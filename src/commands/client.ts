@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { connectPrimary, describeTarget } from '../db/connection';
+import { describeRunning, runningMonitors } from '../db/presence';
 import { errorMessage, FatalError } from '../errors';
 import type { DbOptions } from '../options';
 
@@ -22,10 +23,23 @@ export async function withClient<T>(db: DbOptions, applicationName: string, fn: 
   }
 }
 
-/** Where a command prints: one JSON object per line with --json, text otherwise. */
+/** Where a command prints: one JSON object per line with --json, text otherwise; warnings to stderr. */
 export interface Output {
   json: boolean;
   write(line: string): void;
+  warn(line: string): void;
+}
+
+/**
+ * Refuses (FatalError) while a monitor runs on this database, unless forced; a dry run or a forced
+ * run goes ahead with a warning. Holds the presence lock on `c` from then on (db/presence.ts).
+ */
+export async function refuseWhileRunning(c: pg.ClientBase, command: string, flags: { dryRun: boolean; force: boolean }, out: Output) {
+  const running = await runningMonitors(c);
+  if (running.length === 0) return;
+  const why = describeRunning(running, command);
+  if (!flags.dryRun && !flags.force) throw new FatalError(why);
+  out.warn(flags.dryRun ? `warning: ${why}; without --force the real run refuses` : `warning: --force: ${why}`);
 }
 
 export function emit(out: Output, obj: Record<string, unknown>, text: string): void {

@@ -3,8 +3,9 @@
  * the final DELETE re-checks lease4, so a device that got a lease meanwhile keeps its reservation.
  */
 import type { ClientBase } from 'pg';
+import type { Policy } from '../policy/select';
 import { readLease4Store, readMemfileStore } from './lease-store';
-import { deleteOwned, listOwned, OwnedRow, removeRecords } from './owned';
+import { deleteOwned, listOwned, OwnedRow, removeRecords, selectOwned } from './owned';
 import { pruneCandidates, PruneCandidate } from './prune';
 
 export interface PruneSettings {
@@ -13,6 +14,8 @@ export interface PruneSettings {
   outputDir: string;
   unseenForSeconds: number;
   dryRun: boolean;
+  /** `reservations prune`'s scope flags; the daemon's timer considers every own row. */
+  scope?: Policy;
 }
 
 export interface PruneResult {
@@ -24,13 +27,17 @@ export interface PruneResult {
 export async function prune(db: ClientBase, s: PruneSettings): Promise<PruneResult> {
   const now = Date.now() / 1000;
   const store = s.useDatabaseEvents ? await readLease4Store(db, now) : await readMemfileStore(s.leaseFile, now);
-  const candidates = pruneCandidates(await listOwned(db), store, s.unseenForSeconds, now);
+  const owned = await listOwned(db);
+  const candidates = pruneCandidates(s.scope ? selectOwned(owned, s.scope) : owned, store, s.unseenForSeconds, now);
   const lastSeen = new Map<number, PruneCandidate>(candidates.map((c) => [c.row.host_id, c]));
   const withSeen = (r: OwnedRow) => {
     const t = lastSeen.get(r.host_id)?.lastSeen ?? 0;
     return { ...r, last_seen: t > 0 ? new Date(t * 1000).toISOString() : null };
   };
-  if (s.dryRun) return { rows: candidates.map((c) => withSeen(c.row)), recordsRemoved: 0 };
+  if (s.dryRun) {
+    const rows = candidates.map((c) => c.row);
+    return { rows: rows.map(withSeen), recordsRemoved: removeRecords(s.outputDir, rows, true) };
+  }
   const removed = await deleteOwned(
     db,
     candidates.map((c) => c.row.host_id),
