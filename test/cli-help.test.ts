@@ -108,3 +108,17 @@ test('helpWidth and typedValue', () => {
   assert.equal(typedValue(['--db-port', 'x', '--db-port=y'], 'db-port'), 'y');
   assert.equal(typedValue(['--db-portal', 'x'], 'db-port'), undefined);
 });
+
+test("the README's command reference matches --help: each command's own flags, every shared flag", () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const commands = readme.slice(readme.indexOf('### Commands'), readme.indexOf('### Exit codes'));
+  for (const name of Object.keys(COMMAND_FLAGS) as CommandName[]) {
+    const row = commands.split('\n').find((l) => l.startsWith(`| \`${name}`));
+    assert.ok(row, `README lists ${name}`);
+    const documented = [...row.split(' | ')[0].matchAll(/--[a-z-]+/g)].map((m) => m[0]).sort();
+    assert.deepEqual(documented, OWN_FLAGS[name].map((f) => `--${f.flag}`).sort(), `README's ${name} row shows its own flags`);
+  }
+  const flags = readme.slice(readme.indexOf('### Flags'), readme.indexOf('### Configuration file'));
+  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[])
+    assert.ok(flags.includes(`\`--${spec.flag}\``), `README's Flags has --${spec.flag}`);
+});
