@@ -3,7 +3,7 @@
  * their own hostnames and relays forge MACs: this is the one place that input becomes data.
  */
 
-export type LeaseSource = 'file' | 'database';
+export type LeaseSource = 'memfile' | 'database';
 
 /** A live DHCPv4 lease, validated. */
 export interface Lease {

@@ -45,11 +45,11 @@ const BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export const M = {
   received: def('kea_lease_monitor_leases_received_total', 'Lease events read from a source', {
     labelNames: ['source'],
-    zero: product({ source: ['file', 'database'] }),
+    zero: product({ source: ['memfile', 'database'] }),
   }),
   rejected: def('kea_lease_monitor_input_rejected_total', 'Malformed CSV rows or NOTIFY payloads, by source and reason', {
     labelNames: ['source', 'reason'],
-    zero: [...product({ source: ['file'], reason: FILE_REJECTS }), { source: 'database', reason: 'invalid-payload' }],
+    zero: [...product({ source: ['memfile'], reason: FILE_REJECTS }), { source: 'database', reason: 'invalid-payload' }],
   }),
   ignored: def('kea_lease_monitor_leases_ignored_total', 'Well-formed events that are not live leases in a selected subnet', {
     labelNames: ['reason'],

@@ -68,9 +68,9 @@ describe('lease validation', () => {
       state: 0,
     };
     const all = new Set<number>();
-    assert.equal(classifyLease(base, 'file', all, 1e9).kind, 'live');
+    assert.equal(classifyLease(base, 'memfile', all, 1e9).kind, 'live');
     const reason = (f: Partial<typeof base>, subnets = all): string => {
-      const c = classifyLease({ ...base, ...f }, 'file', subnets, 1e9);
+      const c = classifyLease({ ...base, ...f }, 'memfile', subnets, 1e9);
       return c.kind === 'ignored' ? c.reason : 'live';
     };
     assert.equal(reason({ validLifetime: 0 }), 'deleted');

@@ -38,7 +38,7 @@ async function withSubnet2(s: Setup): Promise<void> {
       hwaddr: parseHwaddr(d.mac),
       subnetId: 2,
       hostname: d.hostname,
-      source: 'file' as const,
+      source: 'memfile' as const,
     })),
   );
   await c.end();

@@ -70,7 +70,7 @@ describe('SQL literals against a real PostgreSQL', () => {
       hwaddr: parseHwaddr(`0c:c4:7a:77:00:${(i + 16).toString(16)}`),
       subnetId: 1,
       hostname: sanitizeHostname(n),
-      source: 'file',
+      source: 'memfile',
     }));
     const results = await writeReservations(c, 'upsert', leases);
     assert.deepEqual(

@@ -29,7 +29,7 @@ const LEASE_REFUSED = /not configured|not matching|out of range|invalid|unable t
 class LeaseRefused extends Error {}
 
 function newContext(lease: Lease): Record<string, unknown> {
-  return { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') };
+  return { [OWNER_KEY]: makeMark(lease.source) };
 }
 
 function hasMark(h: KeaHost): boolean {

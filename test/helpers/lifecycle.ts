@@ -98,7 +98,7 @@ export async function setup(cluster: TestCluster, mode: 'database' | 'file'): Pr
       hwaddr: parseHwaddr(d.mac),
       subnetId: 1,
       hostname: null,
-      source: 'file' as const,
+      source: 'memfile' as const,
     })),
   );
   assert.deepEqual(
@@ -129,7 +129,7 @@ export function writeRecord(dir: string, d: { ip: string; mac: string }, reserva
       subnet_id: subnet,
       first_seen: '2025-01-01T00:00:00.000Z',
       last_seen: new Date().toISOString(),
-      source: 'file',
+      source: 'file', // as records said before the source was called memfile everywhere: adopt still reads it
       reservation,
       host_id: hostId,
     }),
