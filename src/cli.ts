@@ -12,6 +12,7 @@ import { loadConfigFile } from './config-file';
 import { parseDuration } from './duration';
 import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
+import { VERSION } from './version';
 import { CommandName, COMMAND_FLAGS, CommandFlags, declareFlags } from './cli-flags';
 import { COMMANDS, helpTopic, renderHelp } from './help';
 import { buildOptions, ConfigValues, configPath, envName, OPTION_SPECS, OptionKey, Options, RawValues } from './options';
@@ -213,7 +214,7 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .strict()
     // help.ts renders --help from the flag tables, before yargs parses anything.
     .help(false)
-    .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
+    .version(`kea-lease-monitor ${VERSION} (node ${process.version})`)
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });

@@ -1,6 +1,7 @@
 import { createServer, Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Health } from './health';
+import { VERSION } from './version';
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -35,7 +36,7 @@ export function product(values: Record<string, readonly string[]>): Labels[] {
 
 const OUTCOMES = ['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit', 'stale', 'superseded', 'failed'];
 const POLICY_REASONS = ['subnet', 'mac-denied', 'hostname-denied', 'mac-not-allowed', 'hostname-not-allowed', 'address-not-allowed'];
-const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'subnet-not-selected'];
+const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'no-subnet'];
 const FILE_REJECTS = ['bad-header', 'no-header', 'invalid-row', 'oversized', 'truncated'];
 // Commit -> reservation is milliseconds when healthy, minutes in an outage.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -43,6 +44,7 @@ const BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 
 /** Every metric the monitor exports (besides prom-client's process_* and nodejs_* defaults). */
 export const M = {
+  buildInfo: def('kea_lease_monitor_build_info', 'Always 1: the running release and its Node.js', { labelNames: ['version', 'node'] }),
   received: def('kea_lease_monitor_leases_received_total', 'Lease events read from a source', {
     labelNames: ['source'],
     zero: product({ source: ['memfile', 'database'] }),
@@ -160,6 +162,7 @@ export class Metrics {
       }
     }
     this.set(...M.haActive, 1);
+    this.set(...M.buildInfo, 1, { version: VERSION, node: process.version });
     this.onCollect(() => this.set(...M.ready, this.health.readiness().ready ? 1 : 0));
   }
 

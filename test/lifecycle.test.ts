@@ -131,7 +131,7 @@ describe('plan and --config (built binary)', () => {
     const c = await connect(s.db);
     await insertLeases(c, [
       { ip: '10.20.0.50', mac: '02:00:00:20:00:50' },
-      { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2 },
+      { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2, hostname: 'host-51' },
     ]);
     await c.end();
     const lines = json(s, ['plan']);
@@ -140,7 +140,35 @@ describe('plan and --config (built binary)', () => {
     assert.equal(actions[A.mac][0], 'unchanged');
     assert.equal(actions['02:00:00:20:00:50'][0], 'create');
     assert.deepEqual(actions['02:00:00:20:00:51'], ['not-selected', 'subnet']);
-    assert.deepEqual(lines.at(-1), { leases: 3, unchanged: 1, create: 1, 'not-selected': 1, dry_run: true });
+    assert.deepEqual(lines.at(-1), {
+      leases: 3,
+      create: 1,
+      update: 0,
+      unchanged: 1,
+      conflict: 0,
+      foreign: 0,
+      limit: 0,
+      stale: 0,
+      superseded: 0,
+      not_selected: 1,
+      dry_run: true,
+    });
+    assert.equal(actions[A.mac][1], 'reservation-matches', 'JSON reasons are codes');
+    assert.equal(actions['02:00:00:20:00:50'][1], 'no-reservation');
+    // Text: the hostname, the reason in words, the summary without zero counts.
+    const text = run(s, ['plan']);
+    assert.equal(text.status, 0, text.stderr);
+    const byMac = Object.fromEntries(
+      text.stdout
+        .trim()
+        .split('\n')
+        .map((l) => [l.split(/\s+/)[1], l]),
+    );
+    assert.equal(
+      byMac['02:00:00:20:00:51'],
+      'not-selected 02:00:00:20:00:51 10.20.0.51      subnet 2 host-51: the subnet is not in --subnet-id',
+    );
+    assert.equal(text.stdout.trim().split('\n').at(-1), '3 live leases: 1 create, 1 unchanged, 1 not-selected');
     assert.equal((await ownMacs(s.db)).length, 3, 'plan wrote nothing');
     // argv beats the config file.
     const wide = json(s, ['plan', '--subnet-id', '1', '--subnet-id', '2']);

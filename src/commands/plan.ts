@@ -1,5 +1,5 @@
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
-import { planStore } from '../lifecycle/plan';
+import { PLAN_ACTIONS, planStore, REASON_TEXT } from '../lifecycle/plan';
 import type { Options } from '../options';
 import { compilePolicy } from '../policy/select';
 import { emit, Output, withClient } from './client';
@@ -11,19 +11,21 @@ export async function planCommand(o: Options, out: Output): Promise<number> {
     const store = o.useDatabaseEvents ? await readLease4Store(c) : await readMemfileStore(o.leaseFile);
     return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet });
   });
-  const counts: Record<string, number> = {};
+  // Every action counted, zero included; JSON keys in snake_case.
+  const counts = new Map(PLAN_ACTIONS.map((a) => [a, 0]));
   for (const l of lines) {
-    counts[l.action] = (counts[l.action] ?? 0) + 1;
-    emit(out, { ...l }, `${l.action.padEnd(12)} ${l.mac} ${l.ip.padEnd(15)} subnet ${l.subnet_id}  ${l.reason}`);
+    counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
+    emit(
+      out,
+      { ...l },
+      `${l.action.padEnd(12)} ${l.mac} ${l.ip.padEnd(15)} subnet ${l.subnet_id} ${l.hostname ?? '-'}: ${REASON_TEXT[l.reason]}`,
+    );
   }
+  const nonZero = [...counts].filter(([, n]) => n > 0);
   emit(
     out,
-    { leases: lines.length, ...counts, dry_run: true },
-    `${lines.length} live leases: ${
-      Object.entries(counts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ') || 'nothing to do'
-    }`,
+    { leases: lines.length, ...Object.fromEntries([...counts].map(([a, n]) => [a.replace(/-/g, '_'), n])), dry_run: true },
+    `${lines.length} live leases: ${nonZero.map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing to do'}`,
   );
   return 0;
 }

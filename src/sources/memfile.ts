@@ -202,6 +202,10 @@ export class MemfileSource {
     const handled: Promise<void>[] = [];
     for (const f of rows) {
       const c = classifyLease(f, 'memfile', this.settings.subnets, now);
+      if (c.kind === 'not-selected') {
+        this.metrics.inc(...M.notSelected, { reason: c.reason, subnet_id: c.subnetId });
+        continue;
+      }
       if (c.kind !== 'live') {
         this.metrics.inc(...M.ignored, { reason: c.reason });
         continue;
