@@ -113,6 +113,7 @@ async function printDb(argv: Record<string, unknown>, name: CommandName, run: (o
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = await run(o);
   process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
+  for (const w of out.warnings ?? []) process.stderr.write(`${w}\n`);
   if (out.refusal) throw new FatalError(out.refusal);
 }
 

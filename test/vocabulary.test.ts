@@ -4,7 +4,7 @@
  * is a gauge; the startup line is short and names the version.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -98,4 +98,36 @@ test('a lease outside --subnet-id is counted as not selected (subnet); build_inf
     ['file', leaseFile, 'sql', `klm_v@127.0.0.1:${db.port}/${db.database}`, out],
   );
   assert.ok(JSON.stringify(start).length < 400, `a short startup line: ${JSON.stringify(start).length} characters`);
+});
+
+test('db status: warnings on stderr, no "changed" key, and the host of --db-host that answered', async () => {
+  const db = await cluster.freshDatabase();
+  await cluster.sql(db.database, `CREATE ROLE klm_s LOGIN PASSWORD '${PASSWORD}'; GRANT SELECT ON lease4, schema_version TO klm_s`);
+  // The first host refuses connections; the second answers.
+  const args = [
+    'db',
+    'status',
+    '--db-host',
+    '127.0.0.1,127.0.0.1',
+    '--db-port',
+    `1,${db.port}`,
+    '--db-name',
+    db.database,
+    '--db-user',
+    'klm_s',
+  ];
+  const env = { PATH: '/usr/bin:/bin', HOME: tempDir('klm-home-'), KEA_DB_PASSWORD: PASSWORD };
+  const text = spawnSync(BIN, args, { env, encoding: 'utf8' });
+  assert.equal(text.status, 0, text.stderr);
+  assert.equal(text.stdout.split('\n')[0], `database:        klm_s@127.0.0.1:${db.port}/${db.database}`);
+  assert.ok(!/^warning:/m.test(text.stdout), `no warning line in the status itself: ${text.stdout}`);
+  assert.equal(
+    text.stderr.split('\n')[0],
+    'warning: no kea-lease-monitor migrations version recorded in the database (this build: 3); run `kea-lease-monitor db migrate`',
+  );
+  const json = spawnSync(BIN, [...args, '--json'], { env, encoding: 'utf8' });
+  assert.equal(json.status, 0, json.stderr);
+  const status = JSON.parse(json.stdout) as Record<string, unknown>;
+  assert.equal(status.database, `klm_s@127.0.0.1:${db.port}/${db.database}`);
+  assert.ok(!('changed' in status), 'a read-only command has no "changed"');
 });

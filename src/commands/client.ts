@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { connectPrimary, describeTarget } from '../db/connection';
+import { connectPrimary, describeEndpoint, describeTarget, endpoints } from '../db/connection';
 import { describeRunning, runningMonitors } from '../db/presence';
 import { errorMessage, FatalError } from '../errors';
 import type { DbOptions } from '../options';
@@ -7,17 +7,27 @@ import type { DbOptions } from '../options';
 // int8 (bigint) columns as numbers, as the write pool reads them (db/pool.ts).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** One connection for a one-shot command; a clear FatalError when it cannot be had. */
-export async function withClient<T>(db: DbOptions, applicationName: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * One connection for a one-shot command; a clear FatalError when it cannot be had. `fn` also gets
+ * the host that answered (user@host:port/database), which matters with several --db-host.
+ */
+export async function withClient<T>(
+  db: DbOptions,
+  applicationName: string,
+  fn: (c: pg.Client, answered: string) => Promise<T>,
+): Promise<T> {
   let client: pg.Client;
+  let answered: string;
   try {
     // The first read-write primary of --db-host, as the daemon does.
-    ({ client } = await connectPrimary(db, applicationName));
+    let index: number;
+    ({ client, index } = await connectPrimary(db, applicationName));
+    answered = describeEndpoint(db, endpoints(db)[index]);
   } catch (err) {
     throw new FatalError(`cannot connect to ${describeTarget(db)}: ${errorMessage(err)}`);
   }
   try {
-    return await fn(client);
+    return await fn(client, answered);
   } finally {
     await client.end().catch(() => undefined);
   }
