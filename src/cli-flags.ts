@@ -4,7 +4,7 @@
  * can accept a flag and ignore it.
  */
 import type { Argv } from 'yargs';
-import { OPTION_SPECS, OptionKey, OptionSpec } from './options';
+import { OPTION_SPECS, OptionKey, Options, OptionSpec } from './options';
 
 export type CommandName =
   | 'run'
@@ -206,4 +206,28 @@ export function declareFlags(y: Argv, name: CommandName): Argv {
     y.option(spec.flag, { type: yargsType(spec.kind), choices: spec.choices as string[] | undefined });
   }
   return y;
+}
+
+/**
+ * `run`'s flags that the chosen mode does not use, given on the command line: refused, so none is
+ * silently ignored. (The config file and KEA_LM_* variables are shared settings and may hold them.)
+ */
+export function inapplicableFlag(given: ReadonlySet<OptionKey>, o: Options): string | null {
+  const rules: Array<[OptionKey[], boolean, string]> = [
+    [['keaControlSocket', 'keaApiConcurrency', 'keaApiTimeout'], o.writer !== 'kea-api', 'works only with --writer kea-api'],
+    [['leaseFile', 'stateFile', 'pollInterval'], o.useDatabaseEvents, 'is for file mode: --use-database-events reads lease4'],
+    [['reconcileInterval'], !o.useDatabaseEvents, 'works only with --use-database-events'],
+    [['haInterval'], o.haGroup === null, 'works only with --ha-group'],
+    [['metricsHost'], o.metricsPort === 0, 'needs --metrics-port'],
+    [
+      [...DB, 'poolSize', 'allowUntestedSchema'],
+      o.writer === 'kea-api' && !o.useDatabaseEvents,
+      'does nothing with --writer kea-api in file mode: no database is used',
+    ],
+  ];
+  for (const [keys, unused, why] of rules) {
+    const key = keys.find((k) => given.has(k));
+    if (unused && key !== undefined) return `--${OPTION_SPECS[key].flag} ${why}`;
+  }
+  return null;
 }

@@ -13,7 +13,7 @@ import { parseDuration } from './duration';
 import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
 import { VERSION } from './version';
-import { CommandName, COMMAND_FLAGS, CommandFlags, declareFlags } from './cli-flags';
+import { CommandName, COMMAND_FLAGS, CommandFlags, declareFlags, inapplicableFlag } from './cli-flags';
 import { COMMANDS, helpTopic, renderHelp } from './help';
 import { buildOptions, ConfigValues, configPath, envName, OPTION_SPECS, OptionKey, Options, RawValues } from './options';
 
@@ -136,6 +136,8 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
       async (argv) => {
         const warnings: string[] = [];
         const o = options(argv, 'run', warnings);
+        const unused = inapplicableFlag(new Set(Object.keys(pickValues(argv, COMMAND_FLAGS.run.keys)) as OptionKey[]), o);
+        if (unused) throw new UsageError(unused);
         const log = createLogger(o.logLevel, o.logFormat);
         for (const w of warnings) log.warn(w);
         exitCode = await runMonitor(o, log);

@@ -121,6 +121,23 @@ describe('purge and prune apply their scope; the dry run reports what the real r
       assert.match(firstLine(r.stderr), new RegExp(`^kea-lease-monitor: Unknown arguments?: ${flag}\\b`));
     }
     assert.deepEqual(await ownMacs(s.db), [A.mac, B.mac, C.mac].sort());
+    // run takes every flag, but refuses one its mode does not use, given on the command line.
+    for (const [args, line] of [
+      [['--kea-api-timeout', '3'], '--kea-api-timeout works only with --writer kea-api'],
+      [['--use-database-events', '--poll-interval', '1'], '--poll-interval is for file mode: --use-database-events reads lease4'],
+      [['--reconcile-interval', '10'], '--reconcile-interval works only with --use-database-events'],
+      [['--ha-interval', '1'], '--ha-interval works only with --ha-group'],
+      [['--metrics-host', '0.0.0.0'], '--metrics-host needs --metrics-port'],
+      [
+        // (the connection flags come with every run here)
+        ['--writer', 'kea-api', '--kea-control-socket', '/run/kea/x'],
+        '--db-host does nothing with --writer kea-api in file mode: no database is used',
+      ],
+    ] as const) {
+      const r = run(s, ['run', ...args]);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, `kea-lease-monitor: ${line} (see --help)\n`);
+    }
   });
 });
 
