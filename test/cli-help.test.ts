@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { helpWidth, typedValue } from '../src/cli';
 import { COMMAND_FLAGS, CommandName, OWN_FLAGS, sharedSections } from '../src/cli-flags';
 import { sharedEntry } from '../src/help';
+import { renderMan } from '../src/man';
 import { OPTION_SPECS, OptionSpec } from '../src/options';
 
 // The built artefact: the bundle must wrap the same way the sources do.
@@ -121,4 +122,11 @@ test("the README's command reference matches --help: each command's own flags, e
   const flags = readme.slice(readme.indexOf('### Flags'), readme.indexOf('### Configuration file'));
   for (const spec of Object.values(OPTION_SPECS) as OptionSpec[])
     assert.ok(flags.includes(`\`--${spec.flag}\``), `README's Flags has --${spec.flag}`);
+});
+
+test('docs/kea-lease-monitor.1 is the man page the option tables make (run `make man` after changing a flag)', () => {
+  const page = readFileSync(join(__dirname, '..', 'docs', 'kea-lease-monitor.1'), 'utf8');
+  assert.equal(page, renderMan(pkg.version));
+  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[])
+    assert.ok(page.includes(`.B \\-\\-${spec.flag.replace(/-/g, '\\-')}`), `--${spec.flag}`);
 });
