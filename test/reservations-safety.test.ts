@@ -81,6 +81,16 @@ describe('purge and prune apply their scope; the dry run reports what the real r
   test('the selection rules narrow purge and prune; the config file does not', async () => {
     const s = await setup(cluster, 'file');
     await withSubnet2(s);
+    // list's text shows the hostname, and its summary counts the live devices.
+    const list = run(s, ['reservations', 'list']);
+    assert.equal(list.status, 0, list.stderr);
+    const lines = list.stdout.trim().split('\n');
+    assert.match(
+      lines.find((l) => l.startsWith(D.mac)) ?? '',
+      new RegExp(`^${D.mac} 10\\.21\\.0\\.4 {7}subnet 2 host_id \\d+ bmc-d created \\S+Z no live lease$`),
+    );
+    assert.match(lines.find((l) => l.startsWith(A.mac)) ?? '', / - created \S+Z live$/);
+    assert.equal(lines.at(-1), '5 reservations owned by kea-lease-monitor, 1 with a live lease');
     // The daemon's scope in the config file does not narrow an undo.
     writeConfig(s, 'subnet-id: [3]\nallow-mac-prefix: ["0c:c4:7a"]\n');
     // Rows whose MAC starts 0c:c4:7a (E) are kept; every other own row without a live lease goes.
