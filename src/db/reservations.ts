@@ -1,4 +1,5 @@
 import type { ClientBase } from 'pg';
+import { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import { CALL_TEXT, CallMode, callValues, FENCE_CLOSED, FenceToken } from './reservation-call';
 import { CallRow, fillDecisions, fillResults, ReservationDecision, ReservationResult, supersededInBatch } from './reservation-results';
@@ -38,6 +39,15 @@ export const WRITER_LOCK = 0x4b4c4e;
 export const WRITE_FUNCTION =
   'kea_lm_write_reservations(text, boolean, int, int, int, bigint, bytea[], bigint[], bigint[], bytea[], int[], boolean[], int, bytea[])';
 
+const UNDEFINED_FUNCTION = '42883';
+
+/** The writes are one call of a function `db migrate` installs: without it, say so and stop. */
+export function missingFunction(): FatalError {
+  return new FatalError(
+    "the reservation write function kea_lm_write_reservations is missing: run `kea-lease-monitor db migrate` (as the owner of Kea's tables) before starting the monitor",
+  );
+}
+
 function prepare(leases: readonly Lease[]) {
   const superseded = supersededInBatch(leases);
   const batch = leases.map((lease, idx) => ({ lease, idx })).filter(({ idx }) => !superseded.has(idx));
@@ -60,7 +70,9 @@ async function call(
     });
     return rows;
   } catch (err) {
-    if ((err as { code?: string }).code === FENCE_CLOSED) throw new FencedError('not the active monitor');
+    const code = (err as { code?: string }).code;
+    if (code === FENCE_CLOSED) throw new FencedError('not the active monitor');
+    if (code === UNDEFINED_FUNCTION && /kea_lm_write_reservations/.test((err as Error).message)) throw missingFunction();
     throw err;
   }
 }

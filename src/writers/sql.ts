@@ -8,13 +8,14 @@ import {
   outcomeOfAction,
   ReservationPolicy,
   ReservationResult,
+  missingFunction,
   WRITE_FUNCTION,
   WritePath,
   writeReservations,
 } from '../db/reservations';
 import { findArbiter } from '../db/schema';
 import type { Fence } from '../db/writer-lock';
-import { FatalError } from '../errors';
+import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import type { Logger } from '../logger';
 import type { ReservationBackend } from './backend';
@@ -116,12 +117,8 @@ export class SqlBackend implements ReservationBackend {
   }
 }
 
-/** The writes are one call of a function `db migrate` installs: without it, say so and stop. */
+/** Refuses to start before `db migrate` installed the write function. */
 async function requireWriteFunction(client: PoolClient): Promise<void> {
   const { rows } = await client.query<{ present: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS present', [WRITE_FUNCTION]);
-  if (!rows[0].present) {
-    throw new FatalError(
-      "the reservation write function kea_lm_write_reservations is missing: run `kea-lease-monitor db migrate` (as the owner of Kea's tables) before starting the monitor",
-    );
-  }
+  if (!rows[0].present) throw missingFunction();
 }
