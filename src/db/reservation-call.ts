@@ -30,7 +30,7 @@ export interface CallSettings {
 
 export const CALL_TEXT = `SELECT idx, action, own_id, holder_id, host_id, inserted FROM kea_lm_write_reservations(
   $1::text, $2::boolean, $3::int, $4::int, $5::int, $6::bigint,
-  $7::bytea[], $8::bigint[], $9::bigint[], $10::bytea[], $11::int[], $12::boolean[], $13::int, $14::bytea[])`;
+  $7::bytea[], $8::bigint[], $9::bigint[], $10::bytea[], $11::int[], $12::boolean[], $13::int, $14::bytea, $15::bytea)`;
 
 /** The SQLSTATE the function raises when the HA fence is closed. */
 export const FENCE_CLOSED = 'KLM01';
@@ -39,14 +39,17 @@ function utf8(v: string | null): Buffer | null {
   return v === null ? null : Buffer.from(v, 'utf8');
 }
 
+/**
+ * A bytea[] parameter as array-literal text: each element "\\x<hex>" or NULL, pure ASCII. What
+ * node-postgres would send for an array of Buffers, without its per-element overhead.
+ */
+function byteaArray(values: ReadonlyArray<Buffer | null>): string {
+  return `{${values.map((b) => (b === null ? 'NULL' : `"\\\\x${b.toString('hex')}"`)).join(',')}}`;
+}
+
 export function callValues(batch: ReadonlyArray<{ lease: Lease; idx: number }>, s: CallSettings): unknown[] {
-  let context: unknown[] | null = null;
-  if (s.mode !== 'classify') {
-    const now = new Date();
-    const memfile = utf8(newRowContext(makeMark('memfile', now)));
-    const database = utf8(newRowContext(makeMark('database', now)));
-    context = batch.map(({ lease }) => (lease.source === 'database' ? database : memfile));
-  }
+  const now = new Date();
+  const writes = s.mode !== 'classify';
   return [
     s.mode,
     s.durable,
@@ -54,13 +57,14 @@ export function callValues(batch: ReadonlyArray<{ lease: Lease; idx: number }>, 
     s.fence?.lockKey ?? null,
     s.fence?.pid ?? null,
     s.fence?.backendStart ?? null,
-    batch.map(({ lease }) => lease.hwaddr),
+    byteaArray(batch.map(({ lease }) => lease.hwaddr)),
     batch.map(({ lease }) => lease.subnetId),
     batch.map(({ lease }) => lease.address),
-    batch.map(({ lease }) => utf8(lease.hostname)),
+    byteaArray(batch.map(({ lease }) => utf8(lease.hostname))),
     batch.map(({ idx }) => idx),
     batch.map(({ lease }) => lease.source === 'database'),
     s.maxPerSubnet,
-    context,
+    writes ? utf8(newRowContext(makeMark('memfile', now))) : null,
+    writes ? utf8(newRowContext(makeMark('database', now))) : null,
   ];
 }

@@ -37,7 +37,7 @@ export const WRITER_LOCK = 0x4b4c4e;
 
 /** The function's name and signature, for preflight's check that `db migrate` installed it. */
 export const WRITE_FUNCTION =
-  'kea_lm_write_reservations(text, boolean, int, int, int, bigint, bytea[], bigint[], bigint[], bytea[], int[], boolean[], int, bytea[])';
+  'kea_lm_write_reservations(text, boolean, int, int, int, bigint, bytea[], bigint[], bigint[], bytea[], int[], boolean[], int, bytea, bytea)';
 
 const UNDEFINED_FUNCTION = '42883';
 
