@@ -125,24 +125,36 @@ verify() {
 
 # ---- lint, static checks, the collection ------------------------------------------------------
 cd "$REPO" || exit 1
-check "ansible-lint --profile production (no skips)" \
-  env ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ansible-lint -c ansible/.ansible-lint --profile production --nocolor \
-  roles/kea_lease_monitor playbooks/kea_deploy.yml playbooks/kea_rollback.yml
-check "ansible-playbook --syntax-check of both playbooks from the working tree" \
-  env ANSIBLE_CONFIG="$REPO/ansible/ansible.cfg" ansible-playbook -i ansible/inventory/hosts.yml --syntax-check \
-  playbooks/kea_deploy.yml playbooks/kea_rollback.yml
+check "ansible-lint --offline --profile production over the whole repository (no config, no skips)" \
+  env -u ANSIBLE_CONFIG ansible-lint --offline --profile production --nocolor
+check "ansible-playbook --syntax-check of both playbooks as typed from the repository root (no ANSIBLE_CONFIG)" \
+  env -u ANSIBLE_CONFIG ansible-playbook -i localhost, --syntax-check playbooks/kea_deploy.yml playbooks/kea_rollback.yml
 SUITE=static; LEADER=0; verify role test_static.py; SUITE=""
 
-if ! out=$(ansible-galaxy collection build --output-path "$T" "$REPO" 2>&1); then fatal "ansible-galaxy collection build" "$out"; fi
+# A plain `ansible-galaxy collection build` from the root must fail (galaxy.yml is in collection/), and the
+# staging script must refuse a role without the executable.
+CLONE=$T/plain-clone
+mkdir -p "$CLONE" && tar -C "$REPO" --exclude=roles/kea_lease_monitor/files/kea-lease-monitor -cf - \
+  collection ansible roles playbooks package.json | tar -C "$CLONE" -xf -
+if out=$(cd "$CLONE" && ansible-galaxy collection build --output-path "$T/plain" . 2>&1); then
+  nok "a plain ansible-galaxy collection build from the root must fail" "$out"
+else ok "a plain ansible-galaxy collection build from the root fails: $(grep -m1 ERROR <<<"$out")"; fi
+if out=$("$CLONE/ansible/build-collection.sh" "$T/plain" 2>&1) || compgen -G "$T/plain/*.tar.gz" >/dev/null; then
+  nok "build-collection.sh must refuse a role without the executable" "$out"
+else ok "build-collection.sh refuses a role without the executable: $out"; fi
+rm -rf "$CLONE" "$T/plain"
+if ! out=$("$REPO/ansible/build-collection.sh" "$T" 2>&1); then fatal "ansible/build-collection.sh (make collection)" "$out"; fi
 TARBALL=$(ls "$T"/baremetal-kea_lease_monitor-*.tar.gz)
 if ! out=$(ansible-galaxy collection install --no-deps -p "$T/collections" "$TARBALL" 2>&1); then fatal "ansible-galaxy collection install" "$out"; fi
 INSTALLED=$T/collections/ansible_collections/baremetal/kea_lease_monitor
 COLL_BIN=$INSTALLED/roles/kea_lease_monitor/files/kea-lease-monitor
 check "collection $(basename "$TARBALL") ($(du -h "$TARBALL" | cut -f1)) carries the built executable" \
   cmp "$COLL_BIN" "$REPO/dist/kea-lease-monitor"
-check "collection holds the role and both playbooks, nothing of src/ or test/" bash -c \
+check "collection holds the role, both playbooks, meta/runtime.yml and CHANGELOG.md, and no development file" bash -c \
   "tar tzf '$TARBALL' | grep -qx playbooks/kea_deploy.yml && tar tzf '$TARBALL' | grep -qx playbooks/kea_rollback.yml \
-   && tar tzf '$TARBALL' | grep -qx roles/kea_lease_monitor/tasks/main.yml && ! tar tzf '$TARBALL' | grep -qE '^(src|test|node_modules|dist)/'"
+   && tar tzf '$TARBALL' | grep -qx roles/kea_lease_monitor/tasks/main.yml && tar tzf '$TARBALL' | grep -qx meta/runtime.yml \
+   && tar tzf '$TARBALL' | grep -qx CHANGELOG.md \
+   && ! tar tzf '$TARBALL' | grep -E '^(src|test|node_modules|dist|bench|scripts|migrations|docs|alerts|dashboards|ansible|collection)/|eslint|prettier|package|tsconfig|Makefile|^playbooks/roles'"
 # The playbooks run from the installed collection: no roles path into the working tree.
 mkdir -p "$T/no-roles"
 cat >"$T/ansible.cfg" <<EOF
@@ -166,7 +178,12 @@ export ANSIBLE_CONFIG=$T/ansible.cfg
 play() {
   local name=$1 pb=$2; shift 2
   LOG=$CT/$name.log
-  ansible-playbook -i "$CT/inventory/hosts.yml" "$COLL.$pb" "$@" >"$LOG" 2>&1
+  if [[ $pb == playbooks/* ]]; then
+    # As a user types it: from the repository root, the working tree's playbook, no ANSIBLE_CONFIG.
+    (cd "$REPO" && env -u ANSIBLE_CONFIG ansible-playbook -i "$CT/inventory/hosts.yml" "$pb" "$@") >"$LOG" 2>&1
+  else
+    ansible-playbook -i "$CT/inventory/hosts.yml" "$COLL.$pb" "$@" >"$LOG" 2>&1
+  fi
   RC=$?
   local line
   line=$(grep -E "^$HOST +: ok=" "$LOG" | tail -1)
@@ -305,8 +322,8 @@ EOF
 
 # converge, idempotence, file mode, event-mode toggle on and off, rollback. Both suites.
 core_scenario() {
-  play converge kea_deploy
-  if [[ $RC -eq 0 && $FAILED -eq 0 && $CHANGED -gt 0 ]]; then ok "converge ($RECAP)"
+  play converge playbooks/kea_deploy.yml
+  if [[ $RC -eq 0 && $FAILED -eq 0 && $CHANGED -gt 0 ]]; then ok "converge as typed: ansible-playbook -i hosts playbooks/kea_deploy.yml from the root, no ANSIBLE_CONFIG ($RECAP)"
   else fatal "converge" "$(play_tail)"; fi
   play idempotence kea_deploy
   if [[ $RC -eq 0 && $CHANGED -eq 0 && $OK -gt 5 ]]; then ok "idempotence: second run changed=0 and ran ($RECAP)"

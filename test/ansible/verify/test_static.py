@@ -74,7 +74,7 @@ def test_the_db_command_block_exists_once():
 
 
 def test_collection_version_is_the_package_version():
-    galaxy = load(REPO / "galaxy.yml")
+    galaxy = load(REPO / "collection" / "galaxy.yml")
     package = json.loads((REPO / "package.json").read_text())
     assert galaxy["version"] == package["version"]
 
