@@ -26,6 +26,7 @@ lint-ansible: ## ansible-lint (production profile) and --syntax-check of both pl
 
 test-ansible: build ## lint, collection, then deploy/toggle/rollback on booted Debian 12 and 13 systemd-nspawn containers (root)
 	test/ansible/run.sh
+	test/ansible/inventory.sh
 
 deploy: build ## ansible-playbook playbooks/kea_deploy.yml -i $(INVENTORY)
 	$(ANSIBLE_ENV) ansible-playbook -i $(INVENTORY) playbooks/kea_deploy.yml $(ANSIBLE_ARGS)
