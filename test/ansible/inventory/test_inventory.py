@@ -103,9 +103,9 @@ def test_hostname_source_sanitizes_and_deduplicates_untrusted_hostnames(monitors
     assert all(ch.isalnum() or ch in ".-" for ch in hostile_name) and hostile_name.startswith("lookup-pipe-touch-")
     assert len(hostvars) == 8 and len(set(by_mac.values())) == 8
     # The raw hostname is a variable, never templated (it is marked unsafe), even through compose.
+    assert not os.path.exists(marker), "the hostile hostname was templated: it ran a command on the controller"
     assert hostvars[hostile_name]["klm_hostname"] == unsafe(hostile)
     assert hostvars[hostile_name]["hn"] == unsafe(hostile)
-    assert not os.path.exists(marker), "the hostile hostname was templated"
 
 
 def test_untrusted_records_are_validated_and_redfish_fields_become_vars_and_groups(monitors, inventory):
