@@ -35,7 +35,7 @@ options:
     description: The name of this plugin; it must be C(baremetal.kea_lease_monitor.kea_lease_monitor).
     type: str
     required: true
-    choices: [baremetal.kea_lease_monitor.kea_lease_monitor, kea_lease_monitor]
+    choices: [baremetal.kea_lease_monitor.kea_lease_monitor]
   urls:
     description:
       - The monitors' metrics listeners, for example C(http://kea1.example.net:9548). C(/discovery) is
