@@ -32,8 +32,12 @@ interface Daemon {
 }
 
 /** The binary in file mode on a lease file holding `leases`, once every one of them has its record. */
-async function startDaemon(leases: TestLease[], extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
-  const out = tempDir('klm-ep-out-');
+async function startDaemon(
+  leases: TestLease[],
+  extra: string[] = [],
+  env: Record<string, string> = {},
+  { out = tempDir('klm-ep-out-'), awaitRecords = true } = {},
+): Promise<Daemon> {
   const file = join(tempDir('klm-ep-leases-'), 'kea-leases4.csv');
   writeFileSync(file, CSV_HEADER + '\n' + leases.map(csvRow).join(''));
   const port = await freePort();
@@ -44,11 +48,15 @@ async function startDaemon(leases: TestLease[], extra: string[] = [], env: Recor
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await waitFor(
-    `records of ${leases.length} leases (${stderr.slice(-300)})`,
-    () => leases.every((l) => existsSync(join(out, `${fileStem(l.mac)}.json`))),
-    20_000,
-  );
+  if (awaitRecords) {
+    await waitFor(
+      `records of ${leases.length} leases (${stderr.slice(-300)})`,
+      () => leases.every((l) => existsSync(join(out, `${fileStem(l.mac)}.json`))),
+      20_000,
+    );
+  } else {
+    await waitFor('the metrics listener', async () => (await call(port, 'GET', '/healthz').catch(() => null))?.status === 200);
+  }
   return {
     child,
     port,
@@ -169,6 +177,26 @@ describe('GET /discovery on the built binary', () => {
       } finally {
         await d.stop();
       }
+    }
+  });
+
+  test('an HA standby serves the records in its own directory too', async () => {
+    const leases = manyLeases(2, 9000);
+    const active = await startDaemon(leases, ['--ha-group', 'endpoint']);
+    const out = tempDir('klm-ep-standby-');
+    const kept = {
+      ...JSON.parse(readFileSync(join(active.out, `${fileStem(leases[0].mac)}.json`), 'utf8')),
+      last_seen: '2026-01-01T00:00:00.000Z',
+    };
+    writeFileSync(join(out, `${fileStem(leases[0].mac)}.json`), JSON.stringify(kept));
+    const standby = await startDaemon(leases, ['--ha-group', 'endpoint'], {}, { out, awaitRecords: false });
+    try {
+      assert.equal(await metric(standby.port, /^kea_lease_monitor_ha_active (\d+)$/m), 0);
+      assert.deepEqual(lines((await call(standby.port, 'GET', '/discovery')).body), [kept]);
+      assert.equal(lines((await call(active.port, 'GET', '/discovery')).body).length, 2);
+    } finally {
+      await standby.stop();
+      await active.stop();
     }
   });
 
