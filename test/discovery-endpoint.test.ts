@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, IncomingMessage } from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -160,6 +160,18 @@ describe('GET /discovery on the built binary', () => {
         .sort()
         .map((n) => [n, readFileSync(join(d.out, n), 'utf8')]);
       assert.deepEqual(after, before);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('an output directory that is gone is a 503 naming the error, not an empty list', async () => {
+    const d = await startDaemon(manyLeases(1, 6500));
+    try {
+      rmSync(d.out, { recursive: true });
+      const r = await call(d.port, 'GET', '/discovery');
+      assert.equal(r.status, 503);
+      assert.equal(r.body, 'cannot read the records: ENOENT\n');
     } finally {
       await d.stop();
     }
