@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, IncomingMessage } from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
 import { CSV_HEADER, csvRow, fileStem, macFor, manyLeases, TestLease } from './helpers/leases';
@@ -41,10 +41,16 @@ async function startDaemon(
   const file = join(tempDir('klm-ep-leases-'), 'kea-leases4.csv');
   writeFileSync(file, CSV_HEADER + '\n' + leases.map(csvRow).join(''));
   const port = await freePort();
-  const child = spawn(BIN, [...dbFlags(db), '--lease-file', file, '--output-dir', out, '--metrics-port', String(port), ...extra], {
-    env: { PATH: '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  // The read position outside the output directory: after the records, nothing writes there.
+  const state = join(dirname(file), 'position.json');
+  const child = spawn(
+    BIN,
+    [...dbFlags(db), '--lease-file', file, '--state-file', state, '--output-dir', out, '--metrics-port', String(port), ...extra],
+    {
+      env: { PATH: '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -145,9 +151,12 @@ describe('GET /discovery on the built binary', () => {
   test('read-only: GET and HEAD only; every other method is 405 and leaves the directory as it was', async () => {
     const d = await startDaemon(manyLeases(2, 6000));
     try {
-      const before = readdirSync(d.out)
-        .sort()
-        .map((n) => [n, readFileSync(join(d.out, n), 'utf8')]);
+      const snapshot = () =>
+        readdirSync(d.out)
+          .sort()
+          .map((n) => [n, readFileSync(join(d.out, n), 'utf8')]);
+      const before = snapshot();
+      assert.equal(before.length, 2);
       for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
         const r = await call(d.port, method, '/discovery');
         assert.equal(r.status, 405, method);
@@ -156,22 +165,21 @@ describe('GET /discovery on the built binary', () => {
       const head = await call(d.port, 'HEAD', '/discovery');
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
-      const after = readdirSync(d.out)
-        .sort()
-        .map((n) => [n, readFileSync(join(d.out, n), 'utf8')]);
-      assert.deepEqual(after, before);
+      assert.deepEqual(snapshot(), before);
     } finally {
       await d.stop();
     }
   });
 
-  test('an output directory that is gone is a 503 naming the error, not an empty list', async () => {
+  test('an output directory that cannot be read is a 503 naming the error, not an empty list', async () => {
     const d = await startDaemon(manyLeases(1, 6500));
     try {
+      // A file where the directory was (merely removed, the monitor would make it again at its next write).
       rmSync(d.out, { recursive: true });
+      writeFileSync(d.out, 'not a directory');
       const r = await call(d.port, 'GET', '/discovery');
       assert.equal(r.status, 503);
-      assert.equal(r.body, 'cannot read the records: ENOENT\n');
+      assert.equal(r.body, 'cannot read the records: ENOTDIR\n');
     } finally {
       await d.stop();
     }
