@@ -10,6 +10,8 @@ import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
+import { redfishProber } from './redfish/setup';
+import type { RedfishProber } from './redfish/prober';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 import type { ReservationBackend } from './writers/backend';
@@ -40,6 +42,7 @@ export class Monitor {
   private readonly schemaGuard: SchemaGuard | null;
   private readonly guardStop = new AbortController();
   private readonly policy: Policy;
+  private readonly prober: RedfishProber | null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -92,6 +95,7 @@ export class Monitor {
             log.child({ module: 'writer' }),
           );
     this.discovery = new DiscoveryWriter(options.outputDir);
+    this.prober = redfishProber(options.redfish, db, log.child({ module: 'redfish' }), this.metrics);
     this.writer = new ReservationWriter(
       this.backend,
       this.queue,
@@ -107,6 +111,9 @@ export class Monitor {
         reservationPolicy,
         dryRun: options.dryRun,
         onStale: () => this.notify?.recheck(),
+        ...(this.prober
+          ? { redfish: { prober: this.prober, require: options.redfish.require, writerChecksLive: options.writer === 'sql' } }
+          : {}),
       },
       log.child({ module: 'writer' }),
       this.metrics,
@@ -246,6 +253,7 @@ export class Monitor {
       await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
+      await this.prober?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();

@@ -1,3 +1,4 @@
+import { DiscoveryWriter } from '../discovery';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
 import { planStore } from '../lifecycle/plan';
 import type { Options } from '../options';
@@ -7,9 +8,11 @@ import { emit, Output, withClient } from './client';
 /** `plan`: what the daemon would do with the lease store as it stands; writes nothing. */
 export async function planCommand(o: Options, out: Output): Promise<number> {
   const policy = compilePolicy(o.policy);
+  const records = new DiscoveryWriter(o.outputDir);
+  const redfish = o.redfish.require ? (l: { hwaddr: Buffer }) => records.redfishOf(l.hwaddr)?.status ?? null : null;
   const lines = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
     const store = o.useDatabaseEvents ? await readLease4Store(c) : await readMemfileStore(o.leaseFile);
-    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet });
+    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, redfish);
   });
   const counts: Record<string, number> = {};
   for (const l of lines) {

@@ -6,10 +6,15 @@
 import type { ClientBase } from 'pg';
 import { classifyReservations, ReservationAction, ReservationPolicy } from '../db/reservations';
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
+import { redfishVerdict } from '../policy/redfish';
 import { Policy, selectLease } from '../policy/select';
+import type { RedfishStatus } from '../redfish/service-root';
 import { classifyStore, LeaseStore } from './lease-store';
 
-export type PlanAction = ReservationAction | 'not-selected' | 'superseded';
+export type PlanAction = ReservationAction | 'not-selected' | 'superseded' | 'pending-probe';
+
+/** --require-redfish: what the device's record says its Redfish probe found (null: nothing yet). */
+export type RecordedRedfish = (lease: Lease) => RedfishStatus | null;
 
 export interface PlanLine {
   mac: string;
@@ -45,7 +50,13 @@ function line(l: Lease, action: PlanAction, reason: string, hostId: number | nul
   };
 }
 
-export async function planStore(db: ClientBase, store: LeaseStore, policy: Policy, cap: ReservationPolicy): Promise<PlanLine[]> {
+export async function planStore(
+  db: ClientBase,
+  store: LeaseStore,
+  policy: Policy,
+  cap: ReservationPolicy,
+  requireRedfish: RecordedRedfish | null = null,
+): Promise<PlanLine[]> {
   // As the queue does: later news about a device replaces earlier news, in the earlier one's place.
   const byDevice = new Map<string, Lease>();
   for (const c of classifyStore(store, new Set())) if (c.kind === 'live') byDevice.set(leaseKey(c.lease), c.lease);
@@ -56,6 +67,9 @@ export async function planStore(db: ClientBase, store: LeaseStore, policy: Polic
     const s = selectLease(lease, policy);
     if (!s.selected) {
       out.push(line(lease, 'not-selected', s.reason, null));
+    } else if (requireRedfish && redfishVerdict(requireRedfish(lease), false) !== 'reserve') {
+      // The daemon holds it back until its device answers as a Redfish service.
+      out.push(line(lease, 'pending-probe', 'waits for its device to answer as a Redfish service (--require-redfish)', null));
     } else {
       slot.push(out.length);
       out.push(line(lease, 'unchanged', '', null));

@@ -7,9 +7,19 @@ import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { Policy, selectLease } from '../policy/select';
+import type { RedfishProber } from '../redfish/prober';
 import type { ReservationBackend } from '../writers/backend';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
+import { RedfishGate } from './redfish-gate';
+
+/** --redfish-probe: probe reserved devices; --require-redfish: reserve only Redfish devices. */
+export interface RedfishSettings {
+  prober: RedfishProber;
+  require: boolean;
+  /** The backend proves a database lease live before it writes (the SQL writer checks lease4). */
+  writerChecksLive: boolean;
+}
 
 export interface WriterSettings {
   batchSize: number;
@@ -34,6 +44,7 @@ export interface WriterSettings {
   dryRun: boolean;
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
+  redfish?: RedfishSettings;
 }
 
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
@@ -55,6 +66,7 @@ export class ReservationWriter {
   private readonly records: RecordWriter;
   private readonly fatal: Promise<never>;
   private failFatal!: (err: Error) => void;
+  private readonly gate: RedfishGate | null = null;
 
   constructor(
     private readonly backend: ReservationBackend,
@@ -70,6 +82,12 @@ export class ReservationWriter {
     this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, backlog, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
+    const redfish = settings.redfish;
+    if (redfish) {
+      // A probe's result goes to the device's record through the record queue, in order with its other records.
+      redfish.prober.subscribe((lease, info) => this.records.submitRedfish(lease.hwaddr, info));
+      if (redfish.require) this.gate = new RedfishGate(redfish.prober, queue, discovery, log);
+    }
   }
 
   /** Rejects with a FatalError when writing cannot succeed without an operator (missing privilege). */
@@ -252,17 +270,34 @@ export class ReservationWriter {
       if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
         this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
       }
-      if (outcome) this.records.submit({ ...r, outcome }, waiters);
+      if (outcome) this.records.submit({ ...r, outcome }, waiters, this.probeAfterWrite(r));
       else for (const done of waiters) done();
     });
     this.oldest = null;
   }
 
+  /**
+   * --redfish-probe: a reservation just written proves the lease live (lease file, or the SQL
+   * writer's lease4 check): its device is probed in the background, unless a result still stands.
+   * Returns what is known of the device, for its record.
+   */
+  private probeAfterWrite(r: ReservationResult): ReturnType<RedfishProber['result']> {
+    const redfish = this.settings.redfish;
+    if (!redfish) return null;
+    if (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged') {
+      redfish.prober.request(r.lease, redfish.writerChecksLive || r.lease.source === 'file');
+    }
+    return redfish.prober.result(r.lease);
+  }
+
   /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
   private selected(entry: QueueEntry): boolean {
     const { lease } = entry;
-    const s = selectLease(lease, this.settings.policy);
-    if (s.selected) return true;
+    const p = selectLease(lease, this.settings.policy);
+    // --require-redfish: a selected lease waits for its device's probe (held, not lost).
+    const verdict = p.selected && this.gate ? this.gate.admit(lease) : 'reserve';
+    const s = !p.selected ? p : verdict === 'reserve' ? null : { reason: verdict };
+    if (s === null) return true;
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr),
