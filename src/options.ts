@@ -118,6 +118,8 @@ export interface RedfishOptions {
   caFile: string | null;
   /** Attempts in flight at once. */
   concurrency: number;
+  /** Attempts started per second at most. */
+  rate: number;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
@@ -521,6 +523,15 @@ export const OPTION_SPECS = {
     max: 256,
     describe: 'Redfish probe attempts in flight at once',
   },
+  redfishRate: {
+    flag: 'redfish-rate',
+    kind: 'number',
+    group: 'run',
+    default: '20',
+    min: 0.1,
+    max: 1000,
+    describe: 'Redfish probe attempts started per second at most, so a burst of new devices leaves the reservation writer its CPU',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -761,6 +772,7 @@ export function buildOptions(
       retryForMs: (v.redfishRetryFor as number) * 1000,
       caFile: (v.redfishCa as string | undefined) ?? null,
       concurrency: v.redfishConcurrency as number,
+      rate: v.redfishRate as number,
     },
   };
   checkRedfish(opts);

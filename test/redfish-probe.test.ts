@@ -29,7 +29,7 @@ function prober(port: number, over: Partial<ProberSettings> = {}, liveCheck: ((l
   const metrics = new Metrics();
   const { logger, logs } = memoryLogger('debug');
   const p = new RedfishProber(
-    { timeoutMs: 1000, maxBytes: 64 * 1024, ca: null, port, retryForMs: 0, concurrency: 4, ...over },
+    { timeoutMs: 1000, maxBytes: 64 * 1024, ca: null, port, retryForMs: 0, concurrency: 4, attemptsPerSecond: 1000, ...over },
     liveCheck,
     logger,
     metrics,
@@ -255,6 +255,20 @@ describe('Redfish prober', () => {
     assert.equal(p.pending, 12);
     await Promise.all(all);
     assert.equal(most, 3);
+  });
+
+  test('attempts are paced: at most attemptsPerSecond start per second', async () => {
+    const starts: number[] = [];
+    const d = await device((_req, res) => {
+      starts.push(Date.now());
+      sendJson(res, SERVICE_ROOT);
+    });
+    const { p, next } = prober(d.port, { concurrency: 8, attemptsPerSecond: 10 });
+    const all = Array.from({ length: 6 }, () => next());
+    for (let i = 1; i <= 6; i++) p.request(lease(i), true);
+    await Promise.all(all);
+    const spread = Math.max(...starts) - Math.min(...starts);
+    assert.ok(spread >= 450, `6 attempts at 10/s spread over ${spread} ms`);
   });
 
   test('stop abandons probes at once', async () => {

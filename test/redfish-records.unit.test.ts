@@ -93,7 +93,7 @@ describe('--require-redfish gate', () => {
     devices.push(d);
     const { logger } = memoryLogger();
     const prober = new RedfishProber(
-      { timeoutMs: 1000, maxBytes: 65536, ca: null, port: d.port, retryForMs: 60_000, concurrency: 2 },
+      { timeoutMs: 1000, maxBytes: 65536, ca: null, port: d.port, retryForMs: 60_000, concurrency: 2, attemptsPerSecond: 1000 },
       null,
       logger,
       new Metrics(),

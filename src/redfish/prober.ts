@@ -5,7 +5,10 @@
  * writer, the --require-redfish gate). It only ever connects to the address of a lease it was
  * handed as live; a lease not yet proven live (a NOTIFY) is checked against lease4 first.
  */
-import { backoffDelay, sleep } from '../backoff';
+import { setMaxListeners } from 'node:events';
+import { Agent } from 'node:https';
+import { createSecureContext } from 'node:tls';
+import { backoffDelay } from '../backoff';
 import { errorMessage } from '../errors';
 import { formatIPv4, formatMac, Lease, macFileStem } from '../lease';
 import type { Logger } from '../logger';
@@ -14,11 +17,15 @@ import { probeAttempt } from './attempt';
 import type { GetSettings } from './https-get';
 import type { RedfishInfo } from './service-root';
 
-export interface ProberSettings extends GetSettings {
+export interface ProberSettings extends Omit<GetSettings, 'secureContext' | 'verify' | 'agent'> {
+  /** PEM of the CA to verify against (--redfish-ca); null: no verification. */
+  ca: string | null;
   /** How long a device is retried before its probe ends absent or unreachable. */
   retryForMs: number;
   /** Attempts in flight at once. */
   concurrency: number;
+  /** Attempts started per second at most (--redfish-rate). */
+  attemptsPerSecond: number;
 }
 
 /** Whether lease4 holds this lease now; null when there is no database to ask. */
@@ -47,13 +54,33 @@ export class RedfishProber {
   private active = 0;
   private fullWarned = false;
   private readonly running = new Set<Promise<void>>();
+  private readonly get: GetSettings;
+  private readonly gapMs: number;
+  private nextAttemptAt = 0;
+  /** Backoff and pacing waits, resolved at once by stop(). */
+  private readonly waits = new Map<NodeJS.Timeout, () => void>();
 
   constructor(
     private readonly settings: ProberSettings,
     private readonly liveCheck: LiveCheck | null,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    const { ca, timeoutMs, maxBytes, port } = settings;
+    this.get = {
+      timeoutMs,
+      maxBytes,
+      port,
+      verify: ca !== null,
+      secureContext: createSecureContext(ca !== null ? { ca } : {}),
+      agent: new Agent({ keepAlive: false, maxCachedSessions: 0 }),
+    };
+    // An attempt costs up to a millisecond or two of CPU even when refused (TLS socket setup): paced,
+    // a burst of devices that refuse leaves the writer its share of the event loop.
+    this.gapMs = 1000 / settings.attemptsPerSecond;
+    // One abort listener per attempt in flight (https-get.ts); no more than the concurrency.
+    setMaxListeners(settings.concurrency + 8, this.stopping.signal);
+  }
 
   subscribe(fn: ProbeListener): void {
     this.listeners.push(fn);
@@ -118,6 +145,11 @@ export class RedfishProber {
   async stop(): Promise<void> {
     this.stopping.abort();
     for (const w of this.slotWaiters.splice(0)) w();
+    for (const [timer, resolve] of this.waits) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.waits.clear();
     await Promise.all([...this.running]);
   }
 
@@ -132,11 +164,15 @@ export class RedfishProber {
           this.release();
           return;
         }
-        const lease = this.jobs.get(stem) ?? first;
-        const started = process.hrtime.bigint();
         let r;
+        let lease = first;
+        let started = process.hrtime.bigint();
         try {
-          r = await probeAttempt(formatIPv4(lease.address), this.settings, signal);
+          await this.pace();
+          if (signal.aborted) return;
+          lease = this.jobs.get(stem) ?? first;
+          started = process.hrtime.bigint();
+          r = await probeAttempt(formatIPv4(lease.address), this.get, signal);
         } finally {
           this.release();
         }
@@ -167,7 +203,7 @@ export class RedfishProber {
           ip: formatIPv4(lease.address),
           why: r.why,
         });
-        await sleep(delay, signal);
+        await this.wait(delay);
         if (signal.aborted) return;
       }
     } catch (err) {
@@ -217,6 +253,25 @@ export class RedfishProber {
     });
     this.jobs.delete(stem);
     for (const fn of this.listeners) fn(lease, info);
+  }
+
+  /** Waits for this attempt's turn: attempts start at least gapMs apart. */
+  private pace(): Promise<void> {
+    const now = Date.now();
+    const at = Math.max(now, this.nextAttemptAt);
+    this.nextAttemptAt = at + this.gapMs;
+    return at - now >= 1 ? this.wait(at - now) : Promise.resolve();
+  }
+
+  private wait(ms: number): Promise<void> {
+    if (this.stopping.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waits.delete(timer);
+        resolve();
+      }, ms);
+      this.waits.set(timer, resolve);
+    });
   }
 
   private slot(): Promise<void> {

@@ -22,7 +22,15 @@ export function redfishProber(o: RedfishOptions, db: Database | null, log: Logge
     }
   }
   return new RedfishProber(
-    { timeoutMs: o.timeoutMs, maxBytes: MAX_ROOT_BYTES, ca, port: 443, retryForMs: o.retryForMs, concurrency: o.concurrency },
+    {
+      timeoutMs: o.timeoutMs,
+      maxBytes: MAX_ROOT_BYTES,
+      ca,
+      port: 443,
+      retryForMs: o.retryForMs,
+      concurrency: o.concurrency,
+      attemptsPerSecond: o.rate,
+    },
     db ? (lease) => isLiveLease(db, lease) : null,
     log,
     metrics,
