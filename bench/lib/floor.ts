@@ -3,50 +3,13 @@
 // record atomically (temp file + rename). No validation, no lease4 check, no ownership, no logging, no metrics.
 // `make bench` runs it under the same load and on the same directory as the monitor, and reads the monitor's
 // latency and Kea's achieved rate against it. Usage: node --import tsx bench/lib/floor.ts OUTPUT_DIR   (PG* env vars)
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client } from 'pg';
+import { NotifyPayload, writeRecord } from './record-file';
 
 const CHANNEL = 'kea_lease_events'; // src/db/schema.ts NOTIFY_CHANNEL, migrations/0002_lease4_notify.up.sql
 const outDir = process.argv[2];
-let seq = 0;
 
-interface Payload {
-  address: number;
-  hwaddr: string;
-  subnet_id: number;
-  hostname: string | null;
-}
-
-const ip = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
 const MARK = JSON.stringify({ 'kea-lease-monitor': { created: new Date().toISOString(), source: 'database' } });
-
-/** A record of the same shape and size as the monitor's (src/discovery.ts). */
-function writeRecord(p: Payload): void {
-  const stem = p.hwaddr.match(/../g)!.join('-');
-  const t = new Date().toISOString();
-  const text =
-    JSON.stringify(
-      {
-        mac: stem.replace(/-/g, ':'),
-        ip: ip(p.address),
-        hostname: p.hostname,
-        subnet_id: p.subnet_id,
-        first_seen: t,
-        last_seen: t,
-        source: 'database',
-        reservation: 'created',
-        host_id: 1000000,
-      },
-      null,
-      2,
-    ) + '\n';
-  const tmp = join(outDir, `.${stem}.json.${process.pid}.${++seq}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o644);
-  writeSync(fd, text);
-  closeSync(fd);
-  renameSync(tmp, join(outDir, `${stem}.json`));
-}
 
 const UPSERT = `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
   SELECT decode(m, 'hex'), 0, s, a, h, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(m, s, a, h)
@@ -56,7 +19,7 @@ const UPSERT = `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_
 async function main() {
   const listen = new Client({ application_name: 'bench-floor-listen' });
   const write = new Client({ application_name: 'bench-floor-write' });
-  let pending: Payload[] = [];
+  let pending: NotifyPayload[] = [];
   let busy = false;
   const drain = async (): Promise<void> => {
     if (busy) return;
@@ -73,7 +36,7 @@ async function main() {
           batch.map((p) => p.hostname),
           MARK,
         ]);
-        for (const p of batch) writeRecord(p);
+        for (const p of batch) writeRecord(outDir, p);
       }
     } finally {
       busy = false;
@@ -81,7 +44,7 @@ async function main() {
   };
   listen.on('notification', (n) => {
     if (!n.payload) return;
-    pending.push(JSON.parse(n.payload) as Payload);
+    pending.push(JSON.parse(n.payload) as NotifyPayload);
     void drain().catch((e: Error) => {
       process.stderr.write(`floor: ${e.message}\n`);
       process.exit(1);
