@@ -89,7 +89,7 @@ async function main() {
   );
 
   const db = new Database({ host: pg.host, port: pg.port, database: 'kea3', user: pg.user }, 2, log);
-  const sql = new SqlBackend(db, { needs: {}, reservationPolicy: { maxPerSubnet: null }, dryRun: false }, log);
+  const sql = new SqlBackend(db, { needs: {}, reservationPolicy: { maxPerSubnet: null }, dryRun: false, durable: true }, log);
   await sql.preflight();
   let round = 0;
   {

@@ -44,6 +44,7 @@ export class Monitor {
   /** --kea-control-socket: kea-dhcp4's configuration, read to refuse reservations it would not honour. */
   private readonly keaConfig: KeaConfigWatch | null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly fence: WriteFence | undefined;
   private started: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -61,6 +62,7 @@ export class Monitor {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
+    this.fence = deps.fence;
     const subnets = new Set(options.subnetIds);
     this.metrics = deps.metrics ?? new Metrics(options.policy.subnetIds);
     this.policy = compilePolicy(options.policy);
@@ -93,7 +95,14 @@ export class Monitor {
           )
         : new SqlBackend(
             db as Database,
-            { needs: sqlNeeds ?? {}, reservationPolicy, dryRun: options.dryRun, fence: deps.fence },
+            {
+              needs: sqlNeeds ?? {},
+              reservationPolicy,
+              dryRun: options.dryRun,
+              fence: deps.fence,
+              // Database mode: lease4 is the durable truth, re-read on every reconnect (docs/design.md).
+              durable: !options.useDatabaseEvents,
+            },
             log.child({ module: 'writer' }),
           );
     this.keaConfig =
@@ -242,6 +251,7 @@ export class Monitor {
         outputDir: this.options.outputDir,
         unseenForSeconds: this.options.pruneUnseenFor ?? Infinity,
         dryRun: this.options.dryRun,
+        fence: this.fence,
       });
       if (!this.options.dryRun) this.metrics.inc(...M.pruned, {}, r.rows.length);
       for (const row of r.rows) {

@@ -30,12 +30,21 @@ export function parseUserContext(text: string | null | undefined): Record<string
   }
 }
 
-/** The monitor's mark, if this user_context carries a well-formed one. */
+/**
+ * "created" of a mark: an ISO-8601 time as toISOString writes it (seconds, fraction, offset
+ * optional). One pattern for readMark and for kea_lm_owned in migrations/0004 (which must hold the
+ * same text; test/ownership-db.test.ts checks both agree). No backslash, so it means the same in a
+ * PostgreSQL literal whatever standard_conforming_strings says.
+ */
+export const CREATED_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$';
+const CREATED = new RegExp(CREATED_PATTERN);
+
+/** The monitor's mark, if this user_context carries a well-formed one (the rule of kea_lm_owned in SQL). */
 export function readMark(text: string | null | undefined): OwnerMark | null {
   const mark = parseUserContext(text)?.[OWNER_KEY];
   if (typeof mark !== 'object' || mark === null || Array.isArray(mark)) return null;
   const { created, source } = mark as Partial<OwnerMark>;
-  if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) return null;
+  if (typeof created !== 'string' || !CREATED.test(created)) return null;
   if (source !== 'memfile' && source !== 'database') return null;
   return { ...mark, created, source };
 }
@@ -65,15 +74,13 @@ export function withoutMark(text: string | null | undefined): string | null {
 }
 
 /**
- * The same test in SQL, for statements that must decide in one round trip. The regex guard comes
- * first, so text that merely is not JSON is never cast (PostgreSQL 15 has no safe cast); a row is
- * the monitor's only when the mark object has a string "created" and a known "source", as readMark
- * demands. `col` is a trusted column reference, never input.
+ * A necessary condition for readMark, in SQL, to narrow a scan without casting: a JSON object starts
+ * with "{" after JSON whitespace (a subset of [[:space:]]). No backslash in the pattern, so it holds
+ * under standard_conforming_strings = off. `col` is a trusted column reference, never input. The
+ * full rule in SQL is kea_lm_owned (migrations/0004), used by the reservation write.
  */
-export function ownedSql(col: string): string {
-  return `COALESCE(CASE WHEN ${col} ~ '^\\s*\\{.*"${OWNER_KEY}"\\s*:\\s*\\{' THEN
-      jsonb_typeof(${col}::jsonb -> '${OWNER_KEY}' -> 'created') = 'string'
-      AND ${col}::jsonb -> '${OWNER_KEY}' ->> 'source' IN ('memfile', 'database') END, false)`;
+export function markPrefilterSql(col: string): string {
+  return `${col} ~ '^[[:space:]]*[{]'`;
 }
 
 /** user_context text for a row the monitor creates: only the mark (nothing else was there). */

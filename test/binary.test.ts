@@ -103,7 +103,7 @@ describe('the built binary', () => {
     });
     assert.deepEqual(parse(run(['db', 'migrate', '--notify', '--json', ...su])), { changed: false, applied: [], dry_run: false });
     const status = parse(run(['db', 'status', '--json', ...su]));
-    assert.deepEqual([status.notify_trigger, status.schema_version, status.migrations_version], [true, '13.0', 3]);
+    assert.deepEqual([status.notify_trigger, status.schema_version, status.migrations_version], [true, '13.0', 4]);
     const bad = run(['db', 'status', '--json', '--db-host', '127.0.0.1', '--db-port', '1', '--db-user', 'nobody']);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /cannot connect to nobody@127\.0\.0\.1:1\/kea/);

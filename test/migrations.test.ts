@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { migrate, rollback } from '../src/db/migrate';
-import { ARBITER_MIGRATION, listMigrations, NOTIFY_MIGRATION, VERSION_MIGRATION } from '../src/db/migrations';
+import { ARBITER_MIGRATION, listMigrations, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION } from '../src/db/migrations';
 import { buildMigrationsVersion, readMigrationsVersion } from '../src/db/migrations-version';
 import { readSchemaState } from '../src/db/schema';
 import { FatalError } from '../src/errors';
@@ -64,7 +64,7 @@ describe('migrations files', () => {
       assert.match(m.name, /^\d{4}_[a-z0-9_]+$/);
       assert.ok(m.up.trim() && m.down.trim(), `${m.name} has SQL both ways`);
     });
-    for (const id of [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION])
+    for (const id of [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION])
       assert.ok(
         all.some((m) => m.id === id),
         id,
@@ -81,20 +81,21 @@ for (const schema of keaSchemas())
     const V = buildMigrationsVersion();
     const versionStep = listMigrations().find((m) => m.id === VERSION_MIGRATION)!.name;
     const notifyStep = listMigrations().find((m) => m.id === NOTIFY_MIGRATION)!.name;
+    const writerStep = listMigrations().find((m) => m.id === WRITER_MIGRATION)!.name;
 
     test('are idempotent, dry runs change nothing, and rollback restores the schema exactly', async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const pristine = schemaDump(db);
       const c = await connect(db);
       try {
         const dry = await migrate(c, { notify: true, dryRun: true });
-        assert.deepEqual(dry, { changed: true, steps: [notifyStep, versionStep], dry_run: true });
+        assert.deepEqual(dry, { changed: true, steps: [notifyStep, writerStep, versionStep], dry_run: true });
         assertSameSchema(schemaDump(db), pristine, 'a dry run must not change the schema');
         assert.equal(await readMigrationsVersion(c), null);
 
         const first = await migrate(c, { notify: true, dryRun: false });
         // Kea's own partial unique index is the arbiter: 0001 has nothing to add on the real schema.
-        assert.deepEqual(first.steps, [notifyStep, versionStep]);
+        assert.deepEqual(first.steps, [notifyStep, writerStep, versionStep]);
         assert.equal((await readSchemaState(c)).notifyTrigger, true);
         assert.equal(await readMigrationsVersion(c), V, 'the migrations version is recorded');
         const second = await migrate(c, { notify: true, dryRun: false });
@@ -105,7 +106,7 @@ for (const schema of keaSchemas())
         assert.equal((await readSchemaState(c)).notifyTrigger, true);
 
         const back = await rollback(c, { dropConstraint: true, dryRun: false });
-        assert.deepEqual(back.steps, [versionStep, notifyStep]);
+        assert.deepEqual(back.steps, [versionStep, writerStep, notifyStep]);
         assert.equal((await rollback(c, { dropConstraint: true, dryRun: false })).changed, false);
         assertSameSchema(schemaDump(db), pristine, 'rollback must restore the schema exactly');
         const kea = await c.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'key_dhcp4_identifier_subnet_id'`);
@@ -116,7 +117,7 @@ for (const schema of keaSchemas())
     });
 
     test('rollback --notify-only drops just the trigger, so a file-mode deploy run twice changes nothing', async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await migrate(c, { notify: true, dryRun: false });
@@ -131,19 +132,19 @@ for (const schema of keaSchemas())
     });
 
     test('add the named constraint only where no equivalent unique index exists, and drop only it', async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await c.query('DROP INDEX key_dhcp4_identifier_subnet_id');
         const withoutArbiter = schemaDump(db);
         assert.equal((await readSchemaState(c)).arbiter.kind, 'none');
         const r = await migrate(c, { notify: false, dryRun: false });
-        assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter', versionStep]);
+        assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter', writerStep, versionStep]);
         const state = await readSchemaState(c);
         assert.deepEqual([state.arbiter.kind, state.arbiter.name], ['constraint', 'hosts_dhcp_identifier_subnet_unique']);
         assert.equal((await migrate(c, { notify: false, dryRun: false })).changed, false);
         // Without --drop-constraint the rollback keeps it (and forgets the migrations version).
-        assert.deepEqual((await rollback(c, { dropConstraint: false, dryRun: false })).steps, [versionStep]);
+        assert.deepEqual((await rollback(c, { dropConstraint: false, dryRun: false })).steps, [versionStep, writerStep]);
         assert.equal((await readSchemaState(c)).arbiter.kind, 'constraint');
         assert.deepEqual((await rollback(c, { dropConstraint: true, dryRun: false })).steps, ['0001_hosts_identifier_arbiter']);
         assertSameSchema(schemaDump(db), withoutArbiter, 'rollback --drop-constraint restores the schema');
@@ -153,7 +154,7 @@ for (const schema of keaSchemas())
     });
 
     test('the trigger fires on inserts and meaningful updates with a JSON payload, not on renewals', async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       const writer = await connect(db);
       try {
@@ -196,7 +197,7 @@ for (const schema of keaSchemas())
     });
 
     test("Kea's lease write succeeds even when the trigger's payload builder is broken on purpose", async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await migrate(c, { notify: true, dryRun: false });
@@ -228,7 +229,7 @@ for (const schema of keaSchemas())
     });
 
     test("trigger names do not clash with Kea's own lease4 triggers", async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await migrate(c, { notify: true, dryRun: false });
@@ -245,7 +246,7 @@ for (const schema of keaSchemas())
     });
 
     test("a trigger whose definition differs from this build's is replaced; an unchanged one is left alone", async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await migrate(c, { notify: true, dryRun: false });
@@ -278,7 +279,7 @@ for (const schema of keaSchemas())
     });
 
     test('a database migrated by a newer build is refused by migrate and rollback; an older version is brought up to date', async () => {
-      const db = await cluster.freshDatabase(schema);
+      const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
       try {
         await migrate(c, { notify: false, dryRun: false });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
-import { writeReservations, WritePath } from '../src/db/reservations';
+import { classifyReservations, writeReservations, WritePath } from '../src/db/reservations';
+import { FatalError } from '../src/errors';
 import { Lease, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
 import { connect, keaSchemas, TestCluster } from './helpers/pg';
 import { reservations } from './helpers/leases';
@@ -127,3 +128,41 @@ for (const schema of keaSchemas())
       });
     });
   }
+
+describe('durability of the monitor’s own commits', () => {
+  test('durable: false turns synchronous_commit off for that transaction only; the default keeps it on', async () => {
+    const c = await connect(await cluster.freshDatabase());
+    try {
+      // The throwaway cluster runs with synchronous_commit = off; a real one has it on.
+      await c.query('SET synchronous_commit = on');
+      const inTransaction = async (durable: boolean | undefined, mac: string): Promise<string> => {
+        await c.query('BEGIN');
+        const [r] = await writeReservations(c, 'upsert', [lease(`10.4.0.${mac.slice(-1)}`, mac)], undefined, { durable });
+        assert.equal(r.outcome, 'created');
+        const { rows } = await c.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+        await c.query('COMMIT');
+        return rows[0].synchronous_commit;
+      };
+      assert.equal(await inTransaction(false, 'aa:bb:cc:00:04:01'), 'off');
+      const { rows } = await c.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      assert.equal(rows[0].synchronous_commit, 'on', 'the session keeps its own setting');
+      assert.equal(await inTransaction(undefined, 'aa:bb:cc:00:04:02'), 'on');
+      assert.equal(await inTransaction(true, 'aa:bb:cc:00:04:03'), 'on');
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+test('without `db migrate` the writer refuses with a message naming it', async () => {
+  const c = await connect(await cluster.freshDatabase(undefined, { pristine: true }));
+  try {
+    for (const attempt of [
+      () => writeReservations(c, 'upsert', [lease('10.5.0.1', 'aa:bb:cc:00:05:01')]),
+      () => classifyReservations(c, [lease('10.5.0.1', 'aa:bb:cc:00:05:01')]),
+    ])
+      await assert.rejects(attempt(), (err: unknown) => err instanceof FatalError && /db migrate/.test(err.message));
+  } finally {
+    await c.end();
+  }
+});

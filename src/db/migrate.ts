@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import { FatalError } from '../errors';
-import { ARBITER_MIGRATION, listMigrations, Migration, NOTIFY_MIGRATION, VERSION_MIGRATION } from './migrations';
+import { ARBITER_MIGRATION, listMigrations, Migration, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION } from './migrations';
 import { buildMigrationsVersion, judgeMigrations, readMigrationsVersion, recordMigrationsVersion } from './migrations-version';
 import { catalogFingerprint } from './schema';
 
@@ -75,7 +75,10 @@ function pick(ids: string[], all: Migration[]): Migration[] {
 }
 
 export function migrate(db: ClientBase, req: MigrateRequest): Promise<MigrationResult> {
-  const ids = req.notify ? [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION] : [ARBITER_MIGRATION, VERSION_MIGRATION];
+  // The version migration goes last: it records that everything before it is in place.
+  const ids = req.notify
+    ? [ARBITER_MIGRATION, NOTIFY_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION]
+    : [ARBITER_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION];
   const version = buildMigrationsVersion();
   const steps: Step[] = pick(ids, listMigrations()).map((m) => ({
     name: m.name,
@@ -93,8 +96,8 @@ export function rollback(db: ClientBase, req: RollbackRequest): Promise<Migratio
   const ids = req.notifyOnly
     ? [NOTIFY_MIGRATION]
     : req.dropConstraint
-      ? [VERSION_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]
-      : [VERSION_MIGRATION, NOTIFY_MIGRATION];
+      ? [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]
+      : [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION];
   const steps = pick(ids, listMigrations()).map((m) => ({ name: m.name, sql: m.down }));
   return runSteps(db, steps, req.dryRun);
 }

@@ -11,6 +11,7 @@ export interface Migration {
 export const ARBITER_MIGRATION = '0001';
 export const NOTIFY_MIGRATION = '0002';
 export const VERSION_MIGRATION = '0003';
+export const WRITER_MIGRATION = '0004';
 
 export function listMigrations(files: Record<string, string> = loadMigrationFiles()): Migration[] {
   const byName = new Map<string, Partial<Migration>>();

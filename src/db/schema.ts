@@ -63,12 +63,13 @@ export async function readSchemaState(db: ClientBase): Promise<SchemaState> {
 }
 
 /**
- * A text fingerprint of every catalog object the migrations may touch. Equal before and after a
+ * A text fingerprint of every catalog object the migrations may touch. No backslash in any literal
+ * (chr(10), starts_with): the text means the same under standard_conforming_strings = off. Equal before and after a
  * migration means it changed nothing, which is how `db migrate --json` reports "changed".
  */
 export async function catalogFingerprint(db: ClientBase): Promise<string> {
   const { rows } = await db.query<{ fp: string }>(`
-    SELECT coalesce(string_agg(x, E'\\n' ORDER BY x), '') AS fp FROM (
+    SELECT coalesce(string_agg(x, chr(10) ORDER BY x), '') AS fp FROM (
       SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
        WHERE conrelid = 'hosts'::regclass
       UNION ALL
@@ -79,10 +80,10 @@ export async function catalogFingerprint(db: ClientBase): Promise<string> {
        WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal
       UNION ALL
       SELECT 'table ' || c.oid::regclass::text FROM pg_class c
-       WHERE c.relname LIKE 'kea\\_lm\\_%' AND c.relkind = 'r'
+       WHERE starts_with(c.relname::text, 'kea_lm_') AND c.relkind = 'r'
       UNION ALL
       SELECT 'function ' || p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
-       WHERE p.proname LIKE 'kea\\_lm\\_%'
+       WHERE starts_with(p.proname::text, 'kea_lm_')
     ) s(x)`);
   return rows[0].fp;
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { sleep } from '../backoff';
 import { connectPrimary } from '../db/connection';
+import type { FenceToken } from '../db/reservations';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import type { DbOptions } from '../options';
@@ -39,8 +40,8 @@ export class Leadership {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private client: pg.Client | null = null;
-  /** Backend pid of the lock connection while we hold the lock; null otherwise. */
-  private leaderPid: number | null = null;
+  /** The lock connection's session (pid and backend_start) while we hold the lock; null otherwise. */
+  private leader: FenceToken | null = null;
   private listener: (e: LeadershipEvent) => void = () => undefined;
   private wake: (() => void) | null = null;
   private dropSession = false;
@@ -53,7 +54,7 @@ export class Leadership {
   }
 
   get active(): boolean {
-    return this.leaderPid !== null;
+    return this.leader !== null;
   }
 
   onChange(fn: (e: LeadershipEvent) => void): void {
@@ -74,27 +75,25 @@ export class Leadership {
   }
 
   /**
-   * A statement, run inside the writing transaction after the writers' lock, that returns one row
-   * with a boolean "ok": true only while the server still sees our lock connection holding the
-   * lock. Null when we are not active, so nothing is written at all.
+   * What a writing transaction checks after the writers' lock (kea_lm_fence_held): the server must
+   * still see this session, by pid and backend_start, holding the lock. A pid alone could name a
+   * later session that reused it. Null when we are not active, so nothing is written at all.
    */
-  guard(): string | null {
-    if (this.leaderPid === null) return null;
-    return `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ${HA_LOCK_CLASS}
-      AND objid = ${this.key} AND objsubid = 2 AND pid = ${this.leaderPid} AND granted) AS ok`;
+  token(): FenceToken | null {
+    return this.leader;
   }
 
   /** The writer found the fence closed: step down now and drop the lock connection. */
   fenced(): void {
-    if (this.leaderPid === null) return;
+    if (this.leader === null) return;
     this.dropSession = true;
     this.step('the write fence found the lock gone');
     this.wake?.();
   }
 
   private step(reason: string): void {
-    if (this.leaderPid === null) return;
-    this.leaderPid = null;
+    if (this.leader === null) return;
+    this.leader = null;
     this.log.warn('No longer the active monitor; writing stopped, standing by', { group: this.settings.group, reason });
     this.listener('lost');
   }
@@ -118,16 +117,22 @@ export class Leadership {
         // The server ends a session that stops talking to it, which releases the lock for the
         // standby; the heartbeat below talks far more often than this. Best effort (PG >= 14).
         await client.query(`SET idle_session_timeout = '${Math.ceil((intervalMs * 4) / 1000)}s'`).catch(() => undefined);
-        const pid: number = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const session = (
+          await client.query<{ pid: number; start: string }>(
+            `SELECT pid, (extract(epoch FROM backend_start) * 1000000)::bigint::text AS start
+               FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+          )
+        ).rows[0];
+        const token: FenceToken = { lockClass: HA_LOCK_CLASS, lockKey: this.key, pid: session.pid, backendStart: session.start };
         lastError = '';
         while (!this.stopping.signal.aborted && !broken) {
-          if (this.leaderPid === null) {
+          if (this.leader === null) {
             const { rows } = await this.timed(
               client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [HA_LOCK_CLASS, this.key]),
             );
             if (rows[0].ok && !broken && !this.stopping.signal.aborted) {
-              this.leaderPid = pid;
-              this.log.info('Active monitor: holding the HA lock', { group: this.settings.group, backend_pid: pid });
+              this.leader = token;
+              this.log.info('Active monitor: holding the HA lock', { group: this.settings.group, backend_pid: token.pid });
               this.listener('acquired');
             }
           } else {

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientBase } from 'pg';
-import { WRITER_LOCK } from '../db/reservations';
+import { withWriterLock } from '../db/writer-lock';
 import { formatIPv4, formatMac, InvalidLeaseError, parseHwaddr, parseIPv4 } from '../lease';
 import { isOwned, MarkSource, OWNER_KEY, parseUserContext } from '../ownership';
 
@@ -132,8 +132,7 @@ export async function planAdoption(db: ClientBase, outputDir: string, now = new 
 /** Marks the planned rows, each only if it is still exactly as planned. Returns those marked. */
 export async function applyAdoption(db: ClientBase, plan: AdoptPlan): Promise<AdoptCandidate[]> {
   if (plan.adopt.length === 0) return [];
-  await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})`);
-  try {
+  return withWriterLock(db, async () => {
     const { rows } = await db.query<{ host_id: number }>(
       `UPDATE hosts h SET user_context = t.after
          FROM unnest($1::int[], $2::bytea[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS t(id, mac, subnet, ip, before, after)
@@ -149,11 +148,7 @@ export async function applyAdoption(db: ClientBase, plan: AdoptPlan): Promise<Ad
         plan.adopt.map((a) => a.after),
       ],
     );
-    await db.query('COMMIT');
     const done = new Set(rows.map((r) => r.host_id));
     return plan.adopt.filter((a) => done.has(a.host_id));
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }

@@ -6,9 +6,9 @@
 import { unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientBase } from 'pg';
-import { WRITER_LOCK } from '../db/reservations';
+import { Fence, withWriterLock } from '../db/writer-lock';
 import { formatIPv4, formatMac, macFileStem } from '../lease';
-import { ownedSql, parseUserContext, OWNER_KEY } from '../ownership';
+import { markPrefilterSql, readMark } from '../ownership';
 
 export interface OwnedRow {
   host_id: number;
@@ -33,8 +33,10 @@ interface DbRow {
 
 const COLUMNS = 'h.host_id, h.dhcp_identifier, h.dhcp4_subnet_id, h.ipv4_address, h.hostname, h.user_context';
 
-function toOwned(r: DbRow): OwnedRow {
-  const mark = (parseUserContext(r.user_context)?.[OWNER_KEY] ?? {}) as { created?: unknown; source?: unknown };
+/** The row as the monitor's, or null when it does not carry the mark (readMark decides, never a cast in SQL). */
+function toOwned(r: DbRow): OwnedRow | null {
+  const mark = readMark(r.user_context);
+  if (!mark) return null;
   return {
     host_id: r.host_id,
     hwaddr: r.dhcp_identifier,
@@ -42,45 +44,56 @@ function toOwned(r: DbRow): OwnedRow {
     subnet_id: Number(r.dhcp4_subnet_id),
     ip: r.ipv4_address === null ? null : formatIPv4(Number(r.ipv4_address)),
     hostname: r.hostname,
-    created: String(mark.created),
-    source: String(mark.source),
+    created: mark.created,
+    source: mark.source,
   };
 }
 
-/** Every hw-address reservation carrying the mark, by host_id. */
-export async function listOwned(db: ClientBase): Promise<OwnedRow[]> {
-  const { rows } = await db.query<DbRow>(
-    `SELECT ${COLUMNS} FROM hosts h WHERE h.dhcp_identifier_type = 0 AND ${ownedSql('h.user_context')} ORDER BY h.host_id`,
-  );
-  return rows.map(toOwned);
+function owned(rows: DbRow[]): OwnedRow[] {
+  return rows.map(toOwned).filter((r): r is OwnedRow => r !== null);
 }
 
 /**
- * Deletes these rows if they still carry the mark, under the writers' advisory lock. With
- * `unlessLive`, a row whose device has a live lease in lease4 at that moment is kept (database
- * mode prune: the check and the delete are one statement, so a lease granted meanwhile wins).
+ * Every hw-address reservation carrying the mark, by host_id. SQL only narrows by text (no jsonb
+ * cast, so one malformed user_context cannot fail the list); readMark decides.
  */
-export async function deleteOwned(db: ClientBase, hostIds: number[], unlessLive: boolean): Promise<OwnedRow[]> {
+export async function listOwned(db: ClientBase): Promise<OwnedRow[]> {
+  const { rows } = await db.query<DbRow>(
+    `SELECT ${COLUMNS} FROM hosts h WHERE h.dhcp_identifier_type = 0 AND ${markPrefilterSql('h.user_context')} ORDER BY h.host_id`,
+  );
+  return owned(rows);
+}
+
+/**
+ * Deletes these rows if they still carry the mark, under the writers' advisory lock (and the HA
+ * fence, when given). With `unlessLive`, a row whose device has a live lease in lease4 at that
+ * moment is kept (database mode prune: the check and the delete are one statement, so a lease
+ * granted meanwhile wins). The rows are locked and read first, and readMark decides which carry
+ * the mark: no jsonb cast in SQL, so one malformed row cannot fail the whole pass.
+ */
+export async function deleteOwned(db: ClientBase, hostIds: number[], unlessLive: boolean, fence?: Fence): Promise<OwnedRow[]> {
   if (hostIds.length === 0) return [];
-  await db.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITER_LOCK})`);
-  try {
-    const { rows } = await db.query<DbRow>(
-      `DELETE FROM hosts h WHERE h.host_id = ANY ($1::int[]) AND ${ownedSql('h.user_context')}
-        ${
-          unlessLive
-            ? `AND NOT EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
-                          AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)`
-            : ''
-        }
-       RETURNING ${COLUMNS}`,
-      [hostIds],
-    );
-    await db.query('COMMIT');
-    return rows.map(toOwned).sort((a, b) => a.host_id - b.host_id);
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  return withWriterLock(
+    db,
+    async () => {
+      const locked = await db.query<DbRow>(`SELECT ${COLUMNS} FROM hosts h WHERE h.host_id = ANY ($1::int[]) FOR UPDATE`, [hostIds]);
+      const mine = owned(locked.rows).map((r) => r.host_id);
+      if (mine.length === 0) return [];
+      const { rows } = await db.query<DbRow>(
+        `DELETE FROM hosts h WHERE h.host_id = ANY ($1::int[])
+          ${
+            unlessLive
+              ? `AND NOT EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
+                            AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)`
+              : ''
+          }
+         RETURNING ${COLUMNS}`,
+        [mine],
+      );
+      return owned(rows).sort((a, b) => a.host_id - b.host_id);
+    },
+    fence,
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
  * the final DELETE re-checks lease4, so a device that got a lease meanwhile keeps its reservation.
  */
 import type { ClientBase } from 'pg';
+import type { Fence } from '../db/writer-lock';
 import { readLease4Store, readMemfileStore } from './lease-store';
 import { deleteOwned, listOwned, OwnedRow, removeRecords } from './owned';
 import { pruneCandidates, PruneCandidate } from './prune';
@@ -13,6 +14,8 @@ export interface PruneSettings {
   outputDir: string;
   unseenForSeconds: number;
   dryRun: boolean;
+  /** HA: delete only while this process is the active monitor. */
+  fence?: Fence;
 }
 
 export interface PruneResult {
@@ -35,6 +38,7 @@ export async function prune(db: ClientBase, s: PruneSettings): Promise<PruneResu
     db,
     candidates.map((c) => c.row.host_id),
     s.useDatabaseEvents,
+    s.fence,
   );
   return { rows: removed.map(withSeen), recordsRemoved: removeRecords(s.outputDir, removed) };
 }

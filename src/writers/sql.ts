@@ -8,22 +8,20 @@ import {
   outcomeOfAction,
   ReservationPolicy,
   ReservationResult,
+  missingFunction,
+  WRITE_FUNCTION,
   WritePath,
   writeReservations,
 } from '../db/reservations';
 import { findArbiter } from '../db/schema';
+import type { Fence } from '../db/writer-lock';
 import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import type { Logger } from '../logger';
 import type { ReservationBackend } from './backend';
 
 /** HA: proves inside each writing transaction that this process is still the active monitor. */
-export interface WriteFence {
-  /** A statement returning one row with boolean "ok"; null when not active (then nothing is written). */
-  guard(): string | null;
-  /** Called when the fence was found closed. */
-  fenced(): void;
-}
+export type WriteFence = Fence;
 
 /** The hosts table, written with SQL (src/db/reservations.ts); a thin adapter over writeReservations. */
 export class SqlBackend implements ReservationBackend {
@@ -41,6 +39,11 @@ export class SqlBackend implements ReservationBackend {
       dryRun: boolean;
       /** --ha-group: every write proves leadership in its own transaction. */
       fence?: WriteFence;
+      /**
+       * false in database mode: the monitor's own commits skip the WAL flush (synchronous_commit =
+       * off), since lease4 stays durable and every reconnect re-derives reservations from it.
+       */
+      durable: boolean;
     },
     private readonly log: Logger,
   ) {}
@@ -51,6 +54,7 @@ export class SqlBackend implements ReservationBackend {
     try {
       client = await this.db.connect();
       await checkPrivileges(client, this.settings.needs);
+      await requireWriteFunction(client);
       await this.choosePath(client);
       client.release();
     } catch (err) {
@@ -67,8 +71,8 @@ export class SqlBackend implements ReservationBackend {
     try {
       client = await this.db.connect();
       client.on('error', ignore);
-      const guard = this.settings.fence?.guard();
-      if (guard === null) throw new FencedError('not the active monitor');
+      const fence = this.settings.fence?.token();
+      if (fence === null) throw new FencedError('not the active monitor');
       const path = this.path ?? (await this.choosePath(client));
       const results = this.settings.dryRun
         ? (await classifyReservations(client, leases, this.settings.reservationPolicy)).map((d) => ({
@@ -76,7 +80,7 @@ export class SqlBackend implements ReservationBackend {
             outcome: outcomeOfAction(d.action),
             hostId: d.hostId,
           }))
-        : await writeReservations(client, path, leases, this.settings.reservationPolicy, guard);
+        : await writeReservations(client, path, leases, this.settings.reservationPolicy, { fence, durable: this.settings.durable });
       client.off('error', ignore);
       client.release();
       return results;
@@ -111,4 +115,10 @@ export class SqlBackend implements ReservationBackend {
     this.path = path;
     return path;
   }
+}
+
+/** Refuses to start before `db migrate` installed the write function. */
+async function requireWriteFunction(client: PoolClient): Promise<void> {
+  const { rows } = await client.query<{ present: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS present', [WRITE_FUNCTION]);
+  if (!rows[0].present) throw missingFunction();
 }

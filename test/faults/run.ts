@@ -3,6 +3,7 @@
 // the time to recover. Writes RELIABILITY.md; the last line is "N passed, N failed"; exits 1 on any failure.
 // FAULTS_ONLY=regex runs only the scenarios whose name matches (RELIABILITY.md untouched unless FAULTS_REPORT=1). Needs root (namespaces, tmpfs, runuser).
 import { runCleanups } from '../e2e/lib/proc';
+import { crashAfterBurst } from './scenarios/async-commit';
 import { failover, privilegeRevoked } from './scenarios/config';
 import { listenerKilled, pgImmediate, pgStopped, sigkillDb, writerKilled } from './scenarios/database';
 import { burst, diskFull, sigkillFile } from './scenarios/file';
@@ -15,6 +16,7 @@ import { runScenario, ScenarioSpec } from './lib/scenario';
 const ALL: ScenarioSpec[] = [
   pgStopped,
   pgImmediate,
+  crashAfterBurst,
   listenerKilled,
   writerKilled,
   halfOpen,

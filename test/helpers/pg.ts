@@ -82,16 +82,41 @@ export class TestCluster {
     return name;
   }
 
-  /** A new database with the real Kea schema (this machine's, or `schema`), copied from its template. */
-  async freshDatabase(schema?: KeaSchema): Promise<DbOptions> {
+  private readonly writerTemplates = new Map<string, Promise<string>>();
+
+  /**
+   * The template of `schema` plus the reservation write functions (migrations/0004), as any
+   * database the monitor writes to has them after `db migrate`; nothing else of the migrations.
+   */
+  private writerTemplate(schema?: KeaSchema): Promise<string> {
+    const base = this.template(schema);
+    let made = this.writerTemplates.get(base);
+    if (!made) {
+      made = (async () => {
+        const name = `${base}_writer`;
+        await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${base}`);
+        await this.sql(name, readFileSync(WRITER_MIGRATION, 'utf8'));
+        return name;
+      })();
+      this.writerTemplates.set(base, made);
+    }
+    return made;
+  }
+
+  /**
+   * A new database with the real Kea schema (this machine's, or `schema`), copied from its template,
+   * with the monitor's write functions installed; `pristine`: Kea's schema alone, as kea-admin made it.
+   */
+  async freshDatabase(schema?: KeaSchema, opts: { pristine?: boolean } = {}): Promise<DbOptions> {
     const name = `t${process.pid}_${++counter}`;
-    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${this.template(schema)}`);
+    const template = opts.pristine ? this.template(schema) : await this.writerTemplate(schema);
+    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${template}`);
     return this.db(name);
   }
 
-  /** A database of this exact name (same name on several clusters, for host-list tests). */
+  /** A database of this exact name (same name on several clusters, for host-list tests), write functions installed. */
   async createDatabase(name: string): Promise<DbOptions> {
-    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE kea`);
+    await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${await this.writerTemplate()}`);
     return this.db(name);
   }
 
@@ -134,6 +159,8 @@ export class TestCluster {
     execFileSync(SCRIPT, ['stop', this.dir], { stdio: 'inherit' });
   }
 }
+
+const WRITER_MIGRATION = join(__dirname, '..', '..', 'migrations', '0004_reservation_writer.up.sql');
 
 /** What pg-throwaway.sh loads into "kea" (kea-admin db-init of this machine's Kea). */
 const DEFAULT_SCHEMA = '/usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql';
