@@ -13,6 +13,7 @@ import { parseDuration } from './duration';
 import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
 import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec, Options, RawValues } from './options';
+import { rewordYargsMessage, usageLine } from './usage-messages';
 
 const EXIT_USAGE = 2;
 
@@ -54,6 +55,8 @@ function declare(y: Argv, group: 'db' | 'run'): Argv {
       describe: `${spec.describe} [env ${envName(spec)}]`,
       defaultDescription: spec.default,
       choices: spec.choices as string[] | undefined,
+      // A value flag typed last or before another flag would otherwise be dropped without a word.
+      requiresArg: spec.kind !== 'boolean' && spec.kind !== 'list',
       group: spec.group === 'db' ? 'Database and logging:' : 'Monitor:',
     });
   }
@@ -65,6 +68,8 @@ function pickValues(argv: Record<string, unknown>): RawValues {
   for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
     const v = argv[key];
     if (v === undefined) continue;
+    // `--subnet-id` with nothing after it must not mean "every subnet".
+    if (Array.isArray(v) && v.length === 0) throw new UsageError(`--${OPTION_SPECS[key].flag} needs a value`);
     out[key] = typeof v === 'number' && Number.isNaN(v) ? (typedValue(typedArgs, OPTION_SPECS[key].flag) ?? '') : v;
   }
   return out;
@@ -225,14 +230,16 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
     .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
     .wrap(helpWidth())
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      // yargs' own argument errors (YError) are usage errors too; a handler's error passes through.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(rewordYargsMessage(err?.message ?? msg, typedArgs));
     });
   try {
     await parser.parseAsync();
     return exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`kea-lease-monitor: ${err.message.replace(/\s*\n\s*/g, ' ')} (see --help)\n`);
+      process.stderr.write(`kea-lease-monitor: ${usageLine(err.message, argvIn)}\n`);
       return EXIT_USAGE;
     }
     process.stderr.write(`kea-lease-monitor: ${errorMessage(err)}\n`);

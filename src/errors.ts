@@ -12,3 +12,19 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** The one line a fatal error is logged as: a FatalError's own message, anything else as a failure. */
+export function fatalLine(err: unknown): string {
+  return err instanceof FatalError ? err.message : `Monitor failed: ${errorMessage(err)}`;
+}
+
+// Errors already logged where they happened, so `run` does not log them a second time.
+const reported = new WeakSet<object>();
+
+export function markReported(err: unknown): void {
+  if (typeof err === 'object' && err !== null) reported.add(err);
+}
+
+export function wasReported(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && reported.has(err);
+}

@@ -2,6 +2,7 @@ import { createServer, Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Health } from './health';
 import { SubnetLabels } from './subnet-labels';
+import { FatalError } from './errors';
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -266,7 +267,7 @@ export class Metrics {
       }
     });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
       server.listen(port, host, () => resolve(server));
     });
   }
@@ -312,4 +313,19 @@ export class Metrics {
 
 function defaultType(name: string): Kind {
   return name.endsWith('_total') ? 'counter' : 'gauge';
+}
+
+/** The metrics endpoint cannot listen: one line naming the address and the flags that choose it. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'address already in use (another kea-lease-monitor or exporter?)',
+    EADDRNOTAVAIL: 'no such address on this host',
+    EACCES: 'permission denied',
+    ENOTFOUND: 'no such host',
+  };
+  const reason = (err.code && why[err.code]) ?? err.message;
+  return new FatalError(
+    `cannot serve metrics on ${where}: ${reason}; choose another --metrics-port or --metrics-host (--metrics-port 0 turns the endpoint off)`,
+  );
 }

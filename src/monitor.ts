@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Database } from './db/pool';
 import { SchemaGuard } from './db/schema-guard';
 import { DiscoveryWriter } from './discovery';
-import { errorMessage } from './errors';
+import { errorMessage, fatalLine, markReported } from './errors';
 import { KeaConfigWatch } from './kea/config-watch';
 import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
@@ -172,8 +172,7 @@ export class Monitor {
     this.started ??= this.doStart().catch(async (err: Error) => {
       // Interrupted by stop(): not a failure.
       if (this.stopping) return this.stopping;
-      await this.shutdown();
-      this.rejectDone(err);
+      await this.fail(err);
       throw err;
     });
     return this.started;
@@ -197,18 +196,18 @@ export class Monitor {
     }
     // Kea's schema and the migrations version, before any lease is read (when the database is up).
     this.schemaGuard?.failed.catch((err: Error) => {
-      void this.shutdown().then(() => this.rejectDone(err));
+      void this.fail(err);
     });
     await this.schemaGuard?.start(this.guardStop.signal);
     // Before the first lease: which subnets Kea would honour reservations in (a failed read refuses nothing).
     await this.keaConfig?.start();
     this.writer.failed.catch((err: Error) => {
-      void this.shutdown().then(() => this.rejectDone(err));
+      void this.fail(err);
     });
     this.writer.start();
     if (this.notify) {
       this.notify.failed.catch((err: Error) => {
-        void this.shutdown().then(() => this.rejectDone(err));
+        void this.fail(err);
       });
       await this.notify.start();
     } else {
@@ -268,6 +267,16 @@ export class Monitor {
     } finally {
       client?.release();
     }
+  }
+
+  /** A fatal error: logged first, so it is the line an operator sees before the shutdown summary. */
+  private async fail(err: Error): Promise<void> {
+    if (!this.shutdownRun) {
+      this.log.error(fatalLine(err));
+      markReported(err);
+    }
+    await this.shutdown();
+    this.rejectDone(err);
   }
 
   private shutdown(): Promise<void> {

@@ -493,18 +493,22 @@ function hostList(hosts: string, ports: number[]): { host: string; port: number;
 
 function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
   const spec: OptionSpec = OPTION_SPECS[key];
-  const bad = (why: string): never => {
-    throw new UsageError(`${origin}: ${JSON.stringify(raw)} ${why}`);
+  // A flag or variable was typed as text (yargs may have made it a number); a config value is shown as written.
+  const shown = (v: unknown): string => JSON.stringify(typeof v === 'number' && !origin.includes(': ') ? String(v) : v);
+  const bad = (why: string, value: unknown = raw): never => {
+    throw new UsageError(`${origin}: ${shown(value)} ${why}`);
   };
-  const inRange = (n: number): number => {
-    if (spec.min !== undefined && n < spec.min) bad(`is below the minimum ${spec.min}`);
-    if (spec.max !== undefined && n > spec.max) bad(`is above the maximum ${spec.max}`);
+  const range = spec.min !== undefined && spec.max !== undefined ? ` from ${spec.min} to ${spec.max}` : '';
+  const inRange = (n: number, value: unknown = raw): number => {
+    if (spec.min !== undefined && n < spec.min) bad(`is below the minimum ${spec.min}`, value);
+    if (spec.max !== undefined && n > spec.max) bad(`is above the maximum ${spec.max}`, value);
     return n;
   };
   const toInteger = (v: unknown): number => {
     const s = String(v).trim();
-    if (!/^\d+$/.test(s)) bad('is not a whole number');
-    return inRange(Number(s));
+    // kind 'list' is --subnet-id, Kea's subnet ids.
+    if (!/^\d+$/.test(s)) bad(spec.kind === 'list' ? `is not a subnet id (a whole number${range})` : `is not a whole number${range}`, v);
+    return inRange(Number(s), v);
   };
   switch (spec.kind) {
     case 'boolean': {
@@ -532,7 +536,7 @@ function parseValue(key: OptionKey, raw: unknown, origin: string): Parsed {
     }
     case 'number': {
       const s = String(raw).trim();
-      if (!/^\d+(\.\d+)?$/.test(s)) bad('is not a number');
+      if (!/^\d+(\.\d+)?$/.test(s)) bad(`is not a number${range}`);
       return inRange(Number(s));
     }
     case 'list': {

@@ -64,7 +64,7 @@ describe('--config YAML file', () => {
       );
     bad('subnet-ids: [1]', /\/etc\/klm\.yml: unknown key "subnet-ids"/);
     bad('config: other.yml', /unknown key "config"/);
-    bad('subnet-id: [one]', /\/etc\/klm\.yml: subnet-id: \["one"\] is not a whole number/);
+    bad('subnet-id: [one]', /\/etc\/klm\.yml: subnet-id: "one" is not a subnet id/);
     bad('allow-mac-prefix: [0c:c4:7a, zz:zz]', /\/etc\/klm\.yml: allow-mac-prefix: "zz:zz" is not a MAC prefix/);
     bad('deny-hostname: "(x"', /\/etc\/klm\.yml: deny-hostname: "\(x" is not a valid regular expression/);
     bad('allow-address: 10.0.0.1/8', /allow-address: "10.0.0.1\/8" has host bits set/);

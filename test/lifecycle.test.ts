@@ -288,7 +288,7 @@ describe('plan and --config (built binary)', () => {
     assert.equal(actions[A.mac][0], 'unchanged');
     assert.equal(actions['02:00:00:20:00:50'][0], 'create');
     assert.deepEqual(actions['02:00:00:20:00:51'], ['not-selected', 'subnet']);
-    assert.deepEqual(lines.at(-1), { leases: 3, unchanged: 1, create: 1, 'not-selected': 1, dry_run: true });
+    assert.deepEqual(lines.at(-1), { leases: 3, unchanged: 1, create: 1, 'not-selected': 1, malformed_rows: 0, dry_run: true });
     assert.equal((await ownMacs(s.db)).length, 3, 'plan wrote nothing');
     // argv beats the config file.
     const wide = json(s, ['plan', '--config', cfg, '--subnet-id', '1', '--subnet-id', '2']);

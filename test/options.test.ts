@@ -50,10 +50,10 @@ describe('options: defaults, then environment, then argv', () => {
 
   test('bad values fail with one line naming the flag or variable', () => {
     const cases: [Record<string, unknown>, Record<string, string>, RegExp][] = [
-      [{ dbPort: 'abc' }, {}, /^--db-port: "abc" is not a whole number$/],
+      [{ dbPort: 'abc' }, {}, /^--db-port: "abc" is not a whole number from 1 to 65535$/],
       [{ dbPort: '70000' }, {}, /--db-port: "70000" is above the maximum 65535/],
       [{}, { KEA_LM_DB_PORT: '0' }, /KEA_LM_DB_PORT: "0" is below the minimum 1/],
-      [{ subnetId: ['1', 'x'] }, {}, /--subnet-id: .* is not a whole number/],
+      [{ subnetId: ['1', 'x'] }, {}, /^--subnet-id: "x" is not a subnet id \(a whole number from 1 to 4294967294\)$/],
       [{ subnetId: ['0'] }, {}, /--subnet-id: .* below the minimum 1/],
       [{ logLevel: 'verbose' }, {}, /--log-level: "verbose" is not one of error, warn, info, debug/],
       [{}, { KEA_LM_USE_DATABASE_EVENTS: 'maybe' }, /KEA_LM_USE_DATABASE_EVENTS: "maybe" is not a boolean/],

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { connectPrimary, describeTarget } from '../db/connection';
+import { missingKeaSchema } from '../db/kea-schema';
 import { errorMessage, FatalError } from '../errors';
 import type { DbOptions } from '../options';
 
@@ -16,6 +17,8 @@ export async function withClient<T>(db: DbOptions, applicationName: string, fn: 
     throw new FatalError(`cannot connect to ${describeTarget(db)}: ${errorMessage(err)}`);
   }
   try {
+    const missing = await missingKeaSchema(client);
+    if (missing) throw new FatalError(missing);
     return await fn(client);
   } finally {
     await client.end().catch(() => undefined);

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describeTarget } from '../db/connection';
 import { migrate, MigrationResult, rollback } from '../db/migrate';
+import { explainNotOwner } from '../db/owner';
 import { preflight, refusal, warnings } from '../db/preflight';
 import { readSchemaState } from '../db/schema';
 import { FatalError } from '../errors';
@@ -32,14 +33,18 @@ export function dbMigrate(db: DbOptions, notify: boolean, dryRun: boolean, allow
     const refused = refusal(p, ['schema']);
     if (refused) throw new FatalError(refused);
     if (p.schemaVerdict.level === 'warn') process.stderr.write(`warning: ${p.schemaVerdict.message}\n`);
-    const r = await migrate(c, { notify, dryRun });
+    const r = await migrate(c, { notify, dryRun }).catch(async (err: unknown) => {
+      throw await explainNotOwner(c, 'db migrate', err);
+    });
     return { json: { changed: r.changed, applied: r.steps, dry_run: r.dry_run }, text: describeResult('apply', r) };
   });
 }
 
 export function dbRollback(db: DbOptions, dropConstraint: boolean, dryRun: boolean, notifyOnly = false): Promise<DbCommandOutput> {
   return withClient(db, async (c) => {
-    const r = await rollback(c, { dropConstraint, dryRun, notifyOnly });
+    const r = await rollback(c, { dropConstraint, dryRun, notifyOnly }).catch(async (err: unknown) => {
+      throw await explainNotOwner(c, 'db rollback', err);
+    });
     return { json: { changed: r.changed, reverted: r.steps, dry_run: r.dry_run }, text: describeResult('revert', r) };
   });
 }

@@ -2,6 +2,7 @@ import { errorMessage } from '../errors';
 import type { KeaDhcp4Config } from '../kea/config';
 import { reservedAddressProblem, subnetVerdicts, SubnetVerdict } from '../kea/config-verdict';
 import { configSocket, readKeaConfig } from '../kea/config-watch';
+import { createLogger } from '../logger';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
 import { planStore, PlanLine } from '../lifecycle/plan';
 import { parseIPv4 } from '../lease';
@@ -63,9 +64,14 @@ function addressWarnings(config: KeaDhcp4Config, lines: PlanLine[], out: Output)
 export async function planCommand(o: Options, out: Output): Promise<number> {
   const policy = compilePolicy(o.policy);
   const kea = await keaVerdicts(o, out);
-  const lines = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
-    const store = o.useDatabaseEvents ? await readLease4Store(c) : await readMemfileStore(o.leaseFile);
-    return planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, kea?.verdicts ?? null);
+  // Malformed rows are logged (stderr; warnings are written at once) and counted as the daemon does.
+  const log = createLogger(o.logLevel, o.logFormat).child({ module: 'memfile' });
+  const { lines, malformed } = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
+    const store = o.useDatabaseEvents
+      ? await readLease4Store(c)
+      : await readMemfileStore(o.leaseFile, undefined, (r) => log.warn('Malformed lease file row skipped', { ...r }));
+    const planned = await planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, kea?.verdicts ?? null);
+    return { lines: planned, malformed: store.rejected };
   });
   const counts: Record<string, number> = {};
   for (const l of lines) {
@@ -75,12 +81,12 @@ export async function planCommand(o: Options, out: Output): Promise<number> {
   if (kea) addressWarnings(kea.config, lines, out);
   emit(
     out,
-    { leases: lines.length, ...counts, dry_run: true },
+    { leases: lines.length, ...counts, malformed_rows: malformed, dry_run: true },
     `${lines.length} live leases: ${
       Object.entries(counts)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ') || 'nothing to do'
-    }`,
+    }${malformed > 0 ? `; ${malformed} malformed lease file rows skipped` : ''}`,
   );
   return 0;
 }

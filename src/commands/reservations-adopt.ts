@@ -1,9 +1,18 @@
+import { statSync } from 'node:fs';
+import { UsageError } from '../errors';
 import { applyAdoption, planAdoption } from '../lifecycle/adopt';
 import type { Options } from '../options';
 import { emit, Output, withClient } from './client';
 
 /** `reservations adopt`: marks unmarked rows a discovery record proves the monitor created. */
 export async function adoptCommand(o: Options, out: Output): Promise<number> {
+  // The evidence is there or nowhere: a wrong --output-dir is a usage error, not "0 adopted".
+  const dir = statSync(o.outputDir, { throwIfNoEntry: false });
+  if (!dir?.isDirectory()) {
+    throw new UsageError(
+      `--output-dir ${o.outputDir} ${dir ? 'is not a directory' : 'does not exist'}: adopt reads the discovery records the daemon wrote there; give the daemon's --output-dir`,
+    );
+  }
   const { plan, adopted } = await withClient(o.db, 'kea-lease-monitor-adopt', async (c) => {
     const p = await planAdoption(c, o.outputDir);
     return { plan: p, adopted: o.dryRun ? p.adopt : await applyAdoption(c, p) };

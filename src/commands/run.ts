@@ -1,12 +1,15 @@
-import { errorMessage, FatalError } from '../errors';
+import { fatalLine, wasReported } from '../errors';
 import { HaMonitor } from '../ha/supervisor';
 import { flushLogger, Logger } from '../logger';
 import { Monitor } from '../monitor';
 import type { Options } from '../options';
 import { handleStopSignals } from '../signals';
+import { checkLeaseFile } from '../sources/lease-file-check';
 
 /** `run`: until a signal stops it. Resolves with the exit code. */
 export async function runMonitor(options: Options, log: Logger): Promise<number> {
+  // A lease file that waiting cannot bring (mistyped directory, a directory, unreadable) refuses at once.
+  if (!options.useDatabaseEvents) checkLeaseFile(options.leaseFile);
   const monitor = options.haGroup !== null ? new HaMonitor(options, log) : new Monitor(options, log);
   const release = handleStopSignals(() => monitor.stop(), log);
   try {
@@ -15,7 +18,8 @@ export async function runMonitor(options: Options, log: Logger): Promise<number>
     await monitor.done;
     return 0;
   } catch (err) {
-    log.error(err instanceof FatalError ? err.message : `Monitor failed: ${errorMessage(err)}`);
+    // The monitor logs its fatal error before its shutdown lines; anything else is logged here.
+    if (!wasReported(err)) log.error(fatalLine(err));
     return 1;
   } finally {
     release();

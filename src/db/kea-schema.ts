@@ -17,6 +17,22 @@ export const TESTED_RELEASES = 'Kea 2.2.0 (13.0), 2.6.3 (22.2) and 3.0.4 (29.0)'
 
 const order = (v: { major: number; minor: number }): number => v.major * 1000 + v.minor;
 
+/** What every command says on a database without Kea's schema (`table` is the one found missing). */
+export function noKeaSchemaMessage(table = 'schema_version'): string {
+  return `no Kea schema here (table ${table} is missing): is --db-name Kea's database, initialised with \`kea-admin db-init pgsql\`?`;
+}
+
+/**
+ * The check every command makes right after connecting, so none of them reports a raw
+ * "relation ... does not exist": the refusal, or null when Kea's tables are there.
+ */
+export async function missingKeaSchema(db: ClientBase): Promise<string | null> {
+  const { rows } = await db.query<{ table: string }>(
+    `SELECT t AS table FROM unnest(ARRAY['schema_version', 'hosts']) AS t WHERE to_regclass(t) IS NULL LIMIT 1`,
+  );
+  return rows.length > 0 ? noKeaSchemaMessage(rows[0].table) : null;
+}
+
 /** null: no schema_version table, i.e. not a Kea database. */
 export async function readKeaSchemaVersion(db: ClientBase): Promise<KeaSchemaVersion | null> {
   const { rows } = await db.query<{ present: boolean }>(`SELECT to_regclass('schema_version') IS NOT NULL AS present`);
@@ -40,11 +56,7 @@ export type Verdict = { level: 'ok' | 'warn' | 'refuse'; message: string };
 /** Whether the monitor may run on this Kea schema; `allowUntested` turns a refusal into a warning. */
 export function judgeKeaSchema(v: KeaSchemaVersion | null, allowUntested: boolean): Verdict {
   if (!v) {
-    return {
-      level: 'refuse',
-      message:
-        "no Kea schema here (table schema_version is missing): is --db-name Kea's database, initialised with `kea-admin db-init pgsql`?",
-    };
+    return { level: 'refuse', message: noKeaSchemaMessage() };
   }
   let problem: string | null = null;
   if (order(v) < order(OLDEST_SCHEMA)) {

@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { judgeKeaSchema, KeaSchemaVersion, readKeaSchemaVersion, Verdict } from './kea-schema';
+import { judgeKeaSchema, KeaSchemaVersion, missingKeaSchema, readKeaSchemaVersion, Verdict } from './kea-schema';
 import { buildMigrationsVersion, judgeMigrations, readMigrationsVersion } from './migrations-version';
 
 /** What `run`, `db migrate` and `db status` check before anything else. */
@@ -18,8 +18,10 @@ export async function preflight(db: ClientBase, allowUntestedSchema: boolean): P
   let schema: KeaSchemaVersion | null = null;
   let schemaVerdict: Verdict;
   try {
-    schema = await readKeaSchemaVersion(db);
-    schemaVerdict = judgeKeaSchema(schema, allowUntestedSchema);
+    // The same check (and words) as every one-shot command (commands/client.ts).
+    const missing = await missingKeaSchema(db);
+    schema = missing ? null : await readKeaSchemaVersion(db);
+    schemaVerdict = missing ? { level: 'refuse', message: missing } : judgeKeaSchema(schema, allowUntestedSchema);
   } catch (err) {
     // A least-privilege runtime role may lack it; not worth refusing a deployment that worked before.
     if ((err as { code?: string }).code !== PERMISSION_DENIED) throw err;

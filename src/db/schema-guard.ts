@@ -3,8 +3,11 @@ import { backoffDelay, sleep } from '../backoff';
 import { errorMessage, FatalError } from '../errors';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import { classifyDbError } from './errors';
 import { schemaGaugeValue } from './kea-schema';
+import type { Database } from './pool';
 import { preflight, refusal, warnings } from './preflight';
+import { fatalFromError } from './privileges';
 
 /**
  * `run`'s check of Kea's schema version and of the migrations version. A database reachable at start
@@ -17,7 +20,7 @@ export class SchemaGuard {
   readonly failed = new Promise<never>((_, reject) => (this.failFatal = reject));
 
   constructor(
-    private readonly pool: { connect(): Promise<PoolClient> },
+    private readonly pool: Pick<Database, 'target' | 'options'> & { connect(): Promise<PoolClient> },
     private readonly allowUntestedSchema: boolean,
     private readonly log: Logger,
     private readonly metrics: Metrics,
@@ -50,6 +53,10 @@ export class SchemaGuard {
     try {
       client = await this.pool.connect();
     } catch (err) {
+      // Wrong password, no such role or database: the real cause, not "unreachable".
+      if (classifyDbError(err) === 'fatal') {
+        throw await fatalFromError(err, this.pool.target, this.pool.options.user, () => this.pool.connect());
+      }
       this.log.debug('Schema check: cannot connect', { error: errorMessage(err) });
       return false;
     }

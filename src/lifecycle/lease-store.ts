@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import type { ClientBase } from 'pg';
 import { classifyLease, Classified, InvalidLeaseError, LeaseFields, leaseKey, LeaseSource } from '../lease';
 import { closeLeaseFile, LeaseFile, openLeaseFile, openMergedGeneration } from '../sources/lease-file';
+import { checkLeaseFile } from '../sources/lease-file-check';
 import { Header, isHeaderLine, parseHeader, parseRow } from '../sources/memfile-row';
 
 export interface DeviceSeen {
@@ -55,18 +56,30 @@ function finish(
   return { source, latest, devices, rejected };
 }
 
+/** A row the store refused, as the daemon logs it. */
+export interface RejectedRow {
+  file: string;
+  error: string;
+  row: string;
+}
+
 /**
  * Memfile: every generation, read oldest first (the merge, .1, the file) but opened newest first, so
  * a cleanup running meanwhile cannot move rows past the reader; a missing generation is skipped.
  */
-export async function readMemfileStore(leaseFile: string, nowSeconds = Date.now() / 1000): Promise<LeaseStore> {
+export async function readMemfileStore(
+  leaseFile: string,
+  nowSeconds = Date.now() / 1000,
+  onRejected?: (r: RejectedRow) => void,
+): Promise<LeaseStore> {
   const byAddress = new Map<number, LeaseFields>();
   const devices = new Map<string, DeviceSeen>();
   let rejected = 0;
+  checkLeaseFile(leaseFile);
   const newestFirst = [openLeaseFile(leaseFile), openLeaseFile(`${leaseFile}.1`), openMergedGeneration(leaseFile)];
   const files = newestFirst.filter((f): f is LeaseFile => f !== null).reverse();
   try {
-    for (const file of files) rejected += await readGeneration(file, byAddress, devices, nowSeconds);
+    for (const file of files) rejected += await readGeneration(file, byAddress, devices, nowSeconds, onRejected);
   } finally {
     for (const file of files) closeLeaseFile(file);
   }
@@ -82,6 +95,7 @@ async function readGeneration(
   byAddress: Map<number, LeaseFields>,
   devices: Map<string, DeviceSeen>,
   nowSeconds: number,
+  onRejected?: (r: RejectedRow) => void,
 ): Promise<number> {
   let rejected = 0;
   let header: Header | null = null;
@@ -104,6 +118,7 @@ async function readGeneration(
     } catch (err) {
       if (!(err instanceof InvalidLeaseError)) throw err;
       rejected++;
+      onRejected?.({ file: file.name, error: err.message, row: line.slice(0, 160) });
     }
   }
   return rejected;

@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
+import { isDirectoryError, permissionDenied } from './lease-file-check';
 import { LineReader } from './line-reader';
 import type { Header } from './memfile-row';
 
@@ -25,10 +26,16 @@ export function openLeaseFile(name: string, offset = 0): LeaseFile | null {
   try {
     fd = openSync(name, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'EACCES') throw permissionDenied(name);
     throw err;
   }
   const st = fstatSync(fd);
+  if (st.isDirectory()) {
+    closeSync(fd);
+    throw isDirectoryError(name);
+  }
   return { fd, dev: st.dev, ino: st.ino, reader: new LineReader(fd, offset), header: null, name, handled: offset };
 }
 

@@ -35,7 +35,10 @@ export class MemfileSource {
   private pumping: Promise<void> | null = null;
   private again = false;
   private stopped = false;
-  private missingLogged = false;
+  /** Since when the lease file has been missing (null: it is there), and when that was last logged. */
+  private missingSince: number | null = null;
+  private missingWarnedAt = 0;
+  private missingTimer: NodeJS.Timeout | null = null;
   private resuming = false;
 
   constructor(
@@ -70,8 +73,33 @@ export class MemfileSource {
     } finally {
       this.resuming = false;
     }
-    this.metrics.health.set('source', true);
+    if (this.current) this.metrics.health.set('source', true);
+    else this.noteMissing();
     this.kick();
+  }
+
+  /**
+   * No lease file (yet): not ready, and the warning again every dozen poll intervals (a minute by
+   * default), so a mistyped --lease-file does not pass for a healthy idle monitor.
+   */
+  private noteMissing(): void {
+    const file = this.settings.leaseFile;
+    this.metrics.health.set('source', false, `lease file ${file} does not exist (waiting for Kea to create it)`);
+    const now = Date.now();
+    const every = Math.min(300_000, Math.max(1000, this.settings.pollIntervalMs * 12));
+    if (this.missingSince === null || now - this.missingWarnedAt >= every - 50) {
+      this.log.warn('Lease file does not exist yet; waiting for Kea to create it', {
+        file,
+        ...(this.missingSince !== null ? { waiting_s: Math.round((now - this.missingSince) / 1000) } : {}),
+      });
+      this.missingSince ??= now;
+      this.missingWarnedAt = now;
+    }
+    this.missingTimer ??= setTimeout(() => {
+      this.missingTimer = null;
+      this.kick();
+    }, every);
+    this.missingTimer.unref();
   }
 
   /** Stops reading; call `finish` after the writer has stopped. Idempotent. */
@@ -79,6 +107,8 @@ export class MemfileSource {
     this.stopped = true;
     this.watcher?.close();
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.missingTimer) clearTimeout(this.missingTimer);
+    this.missingTimer = null;
     this.watcher = null;
     this.pollTimer = null;
   }
@@ -276,13 +306,10 @@ export class MemfileSource {
       if (!this.current) {
         const file = this.openFile(this.settings.leaseFile);
         if (!file) {
-          if (!this.missingLogged)
-            this.log.warn('Lease file does not exist yet; waiting for Kea to create it', { file: this.settings.leaseFile });
-          this.metrics.health.set('source', false, `lease file ${this.settings.leaseFile} does not exist`);
-          this.missingLogged = true;
+          this.noteMissing();
           return;
         }
-        this.missingLogged = false;
+        this.missingSince = null;
         this.metrics.health.set('source', true);
         this.files.follow(file);
       }

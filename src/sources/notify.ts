@@ -155,7 +155,12 @@ export class NotifySource {
         if (this.stopping.signal.aborted) break;
         if (outageSince === null) {
           outageSince = Date.now();
-          this.log.error('Lost the database listener connection; reconnecting with backoff', { error: errorMessage(err) });
+          // Never connected yet: nothing was lost (the schema check already said the database is unreachable).
+          if (connectedBefore) {
+            this.log.error('Lost the database listener connection; reconnecting with backoff', { error: errorMessage(err) });
+          } else {
+            this.log.warn('Cannot connect the database listener yet; retrying with backoff', { error: errorMessage(err) });
+          }
         } else {
           this.log.debug('Listener reconnect failed', { error: errorMessage(err), attempt });
         }
