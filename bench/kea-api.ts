@@ -36,7 +36,7 @@ function leases(round: number): Lease[] {
   return Array.from({ length: N }, (_, i) => {
     const n = round * N + i;
     const mac = Buffer.from([0x02, 0xbe, round, (i >> 16) & 255, (i >> 8) & 255, i & 255]);
-    return { address: (10 << 24) + (99 << 16) + 256 + n, hwaddr: mac, subnetId: 1, hostname: `bench-${n}`, source: 'file' as const };
+    return { address: (10 << 24) + (99 << 16) + 256 + n, hwaddr: mac, subnetId: 1, hostname: `bench-${n}`, source: 'memfile' as const };
   });
 }
 

@@ -1,4 +1,4 @@
-import yargs, { Argv } from 'yargs';
+import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { Output } from './commands/client';
 import { dbMigrate, dbRollback, dbStatus, DbCommandOutput } from './commands/db';
@@ -12,18 +12,13 @@ import { loadConfigFile } from './config-file';
 import { parseDuration } from './duration';
 import { errorMessage, FatalError, UsageError } from './errors';
 import { createLogger } from './logger';
-import { buildOptions, configPath, envName, OPTION_SPECS, OptionKey, OptionSpec, Options, RawValues } from './options';
+import { VERSION } from './version';
+import { CommandName, COMMAND_FLAGS, CommandFlags, declareFlags, inapplicableFlag } from './cli-flags';
+import { COMMANDS, helpTopic, renderHelp } from './help';
+import { buildOptions, ConfigValues, configPath, envName, OPTION_SPECS, OptionKey, Options, RawValues } from './options';
 import { rewordYargsMessage, usageLine } from './usage-messages';
 
 const EXIT_USAGE = 2;
-
-// --help shows each flag's parse type. Numbers are parsed by yargs as numbers; options.ts still
-// validates them, with the text typed (see pickValues). Lists typed "1,2" stay strings.
-function yargsType(kind: OptionSpec['kind']): 'boolean' | 'array' | 'number' | 'string' {
-  if (kind === 'boolean') return 'boolean';
-  if (kind === 'list') return 'array';
-  return kind === 'integer' || kind === 'number' ? 'number' : 'string';
-}
 
 /** What was typed after the last --flag (or in --flag=value), for messages about a value yargs made NaN. */
 export function typedValue(args: readonly string[], flag: string): string | undefined {
@@ -35,37 +30,18 @@ export function typedValue(args: readonly string[], flag: string): string | unde
   return found;
 }
 
-/** The help's width: the terminal's, else $COLUMNS, kept between 40 and 120 columns. */
+/** The help's width: the terminal's, else $COLUMNS, else 80 (piped), kept between 40 and 120 columns. */
 export function helpWidth(columns = process.stdout.columns, env = process.env.COLUMNS): number {
-  const w = columns || Number(env) || 100;
+  const w = columns || Number(env) || 80;
   return Math.max(40, Math.min(120, w));
 }
 
 // The argv being parsed (set by main), so a bad number is reported as typed, not as NaN.
 let typedArgs: readonly string[] = [];
 
-// Flags are declared without yargs defaults, so a value present in argv was really given and
-// defaults -> environment -> argv stays one rule, applied in options.ts. yargs' camel-case
-// expansion makes --db-host readable as argv.dbHost, the OPTION_SPECS key.
-function declare(y: Argv, group: 'db' | 'run'): Argv {
-  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
-    if (group === 'db' && spec.group !== 'db') continue;
-    y.option(spec.flag, {
-      type: yargsType(spec.kind),
-      describe: `${spec.describe} [env ${envName(spec)}]`,
-      defaultDescription: spec.default,
-      choices: spec.choices as string[] | undefined,
-      // A value flag typed last or before another flag would otherwise be dropped without a word.
-      requiresArg: spec.kind !== 'boolean' && spec.kind !== 'list',
-      group: spec.group === 'db' ? 'Database and logging:' : 'Monitor:',
-    });
-  }
-  return y;
-}
-
-function pickValues(argv: Record<string, unknown>): RawValues {
+function pickValues(argv: Record<string, unknown>, keys: readonly OptionKey[]): RawValues {
   const out: RawValues = {};
-  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
+  for (const key of keys) {
     const v = argv[key];
     if (v === undefined) continue;
     // `--subnet-id` with nothing after it must not mean "every subnet".
@@ -75,26 +51,55 @@ function pickValues(argv: Record<string, unknown>): RawValues {
   return out;
 }
 
-function options(argv: Record<string, unknown>, warn: string[] = []): Options {
-  const values = pickValues(argv);
-  const file = configPath(values, process.env);
+/** The KEA_LM_* variables and config keys a command reads: its own shared flags, less the argv-only ones. */
+function fromFileOrEnv(flags: CommandFlags): Set<OptionKey> {
+  return new Set(flags.keys.filter((k) => !flags.argvOnly.includes(k)));
+}
+
+function commandEnv(env: NodeJS.ProcessEnv, flags: CommandFlags): NodeJS.ProcessEnv {
+  const keep = fromFileOrEnv(flags);
+  const out = { ...env };
+  for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) if (!keep.has(key)) delete out[envName(OPTION_SPECS[key])];
+  return out;
+}
+
+function commandConfig(config: ConfigValues, flags: CommandFlags): ConfigValues {
+  const keep = fromFileOrEnv(flags);
+  return { file: config.file, values: Object.fromEntries(Object.entries(config.values).filter(([k]) => keep.has(k as OptionKey))) };
+}
+
+// Flags are declared without yargs defaults, so a value present in argv was really given and
+// defaults -> config file -> environment -> argv stays one rule, applied in options.ts.
+function options(argv: Record<string, unknown>, name: CommandName, warn: string[] = []): Options {
+  const flags = COMMAND_FLAGS[name];
+  const values = pickValues(argv, flags.keys);
+  const env = commandEnv(process.env, flags);
+  const file = configPath(values, env);
   return buildOptions(
     values,
-    process.env,
+    env,
     {
       onInsecureFlag: () =>
         warn.push('--db-password shows in the process list; use KEA_DB_PASSWORD, --db-password-file or a systemd credential'),
     },
-    file === null ? null : loadConfigFile(file),
+    file === null ? null : commandConfig(loadConfigFile(file), flags),
   );
 }
 
 /** The one-shot commands that read options like `run` and print lines. */
-async function oneShot(argv: Record<string, unknown>, run: (o: Options, out: Output) => Promise<number>): Promise<number> {
+async function oneShot(
+  argv: Record<string, unknown>,
+  name: CommandName,
+  run: (o: Options, out: Output) => Promise<number>,
+): Promise<number> {
   const warnings: string[] = [];
-  const o = options(argv, warnings);
+  const o = options(argv, name, warnings);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-  return run(o, { json: Boolean(argv.json), write: (line) => process.stdout.write(line + '\n') });
+  return run(o, {
+    json: Boolean(argv.json),
+    write: (line) => process.stdout.write(line + '\n'),
+    warn: (line) => process.stderr.write(line + '\n'),
+  });
 }
 
 function unseenFor(raw: unknown): number {
@@ -105,32 +110,37 @@ function unseenFor(raw: unknown): number {
   }
 }
 
-const JSON_FLAG = { type: 'boolean', describe: 'One JSON object per line; the last line sums up' } as const;
-
-async function printDb(argv: Record<string, unknown>, run: (o: ReturnType<typeof options>) => Promise<DbCommandOutput>): Promise<void> {
+async function printDb(argv: Record<string, unknown>, name: CommandName, run: (o: Options) => Promise<DbCommandOutput>): Promise<void> {
   const warnings: string[] = [];
-  const o = options(argv, warnings);
+  const o = options(argv, name, warnings);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = await run(o);
   process.stdout.write((argv.json ? JSON.stringify(out.json) : out.text) + '\n');
+  for (const w of out.warnings ?? []) process.stderr.write(`${w}\n`);
   if (out.refusal) throw new FatalError(out.refusal);
 }
 
 export async function main(argvIn: string[] = hideBin(process.argv)): Promise<number> {
   let exitCode = 0;
   typedArgs = argvIn;
+  const topic = helpTopic(argvIn);
+  if (topic !== undefined) {
+    process.stdout.write(renderHelp(topic, helpWidth()));
+    return 0;
+  }
   const parser = yargs(argvIn)
     .scriptName('kea-lease-monitor')
-    .usage(
-      "$0 [run] [options]\n\nTurns ISC Kea DHCPv4 leases into static reservations in Kea's hosts table and per-device discovery records.",
-    )
+    // `--subnet-id 1 plan`: an array flag takes one value per flag, not the words after it.
+    .parserConfiguration({ 'greedy-arrays': false })
     .command(
       ['run', '$0'],
-      'Follow leases and pin them as reservations (default)',
-      (y) => declare(y, 'run'),
+      COMMANDS.run,
+      (y) => declareFlags(y, 'run'),
       async (argv) => {
         const warnings: string[] = [];
-        const o = options(argv, warnings);
+        const o = options(argv, 'run', warnings);
+        const unused = inapplicableFlag(new Set(Object.keys(pickValues(argv, COMMAND_FLAGS.run.keys)) as OptionKey[]), o);
+        if (unused) throw new UsageError(unused);
         const log = createLogger(o.logLevel, o.logFormat);
         for (const w of warnings) log.warn(w);
         exitCode = await runMonitor(o, log);
@@ -140,95 +150,77 @@ export async function main(argvIn: string[] = hideBin(process.argv)): Promise<nu
       db
         .command(
           'migrate',
-          'Apply the upsert arbiter, and the lease4 NOTIFY trigger with --notify (idempotent)',
-          (y) =>
-            declare(y, 'db')
-              .option('notify', { type: 'boolean', describe: 'Also install the lease4 NOTIFY trigger' })
-              .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
-              .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' }),
-          (argv) => printDb(argv, (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)),
+          COMMANDS['db migrate'],
+          (y) => declareFlags(y, 'db migrate'),
+          (argv) => printDb(argv, 'db migrate', (o) => dbMigrate(o.db, Boolean(argv.notify), Boolean(argv.dryRun), o.allowUntestedSchema)),
         )
         .command(
           'rollback',
-          "Drop the NOTIFY trigger (and with --drop-constraint the project's unique constraint, never Kea's index)",
-          (y) =>
-            declare(y, 'db')
-              .option('notify-only', {
-                type: 'boolean',
-                describe: "Drop only the NOTIFY trigger and its functions; keep the migrations' version table",
-              })
-              .option('drop-constraint', {
-                type: 'boolean',
-                describe: 'Also drop the constraint `db migrate` added where Kea had no unique index',
-              })
-              .option('dry-run', { type: 'boolean', describe: 'Report what would change; change nothing' })
-              .option('json', { type: 'boolean', describe: 'Print one JSON line with a "changed" key' })
-              .conflicts('notify-only', 'drop-constraint'),
+          COMMANDS['db rollback'],
+          (y) => declareFlags(y, 'db rollback').conflicts('notify-only', 'drop-constraint'),
           (argv) =>
-            printDb(argv, (o) =>
+            printDb(argv, 'db rollback', (o) =>
               dbRollback(o.db, !argv.notifyOnly && Boolean(argv.dropConstraint), Boolean(argv.dryRun), Boolean(argv.notifyOnly)),
             ),
         )
         .command(
           'status',
-          "Show Kea's schema version, the migrations version, the arbiter and the NOTIFY trigger",
-          (y) => declare(y, 'db').option('json', { type: 'boolean', describe: 'Print one JSON line' }),
-          (argv) => printDb(argv, (o) => dbStatus(o.db, o.allowUntestedSchema)),
+          COMMANDS['db status'],
+          (y) => declareFlags(y, 'db status'),
+          (argv) => printDb(argv, 'db status', (o) => dbStatus(o.db, o.allowUntestedSchema)),
         )
         .demandCommand(1, 'name a db command: migrate, rollback or status'),
     )
     .command(
       'plan',
-      'Show what the monitor would do with the current lease store (lease4 or the lease files); writes nothing',
-      (y) => declare(y, 'run').option('json', JSON_FLAG),
+      COMMANDS.plan,
+      (y) => declareFlags(y, 'plan'),
       async (argv) => {
-        exitCode = await oneShot(argv, planCommand);
+        exitCode = await oneShot(argv, 'plan', planCommand);
       },
     )
     .command('reservations', "List, adopt, prune or purge the monitor's own reservations", (r) =>
       r
         .command(
           'list',
-          "The monitor's own reservations, with whether each device has a live lease now",
-          (y) => declare(y, 'run').option('json', JSON_FLAG),
+          COMMANDS['reservations list'],
+          (y) => declareFlags(y, 'reservations list'),
           async (argv) => {
-            exitCode = await oneShot(argv, listCommand);
+            exitCode = await oneShot(argv, 'reservations list', listCommand);
           },
         )
         .command(
           'adopt',
-          'Mark unmarked reservations that a discovery record in --output-dir says the monitor created',
-          (y) => declare(y, 'run').option('json', JSON_FLAG),
+          COMMANDS['reservations adopt'],
+          (y) => declareFlags(y, 'reservations adopt'),
           async (argv) => {
-            exitCode = await oneShot(argv, adoptCommand);
+            exitCode = await oneShot(argv, 'reservations adopt', (o, out) => adoptCommand(o, Boolean(argv.dryRun), out));
           },
         )
         .command(
           'prune',
-          'Remove own reservations of devices with no live lease for --unseen-for, and their discovery records',
-          (y) =>
-            declare(y, 'run')
-              .option('json', JSON_FLAG)
-              .option('unseen-for', { type: 'string', demandOption: true, describe: 'How long without a live lease, e.g. 90d, 12h, 0s' }),
+          COMMANDS['reservations prune'],
+          (y) => declareFlags(y, 'reservations prune'),
           async (argv) => {
-            exitCode = await oneShot(argv, (o, out) => pruneCommand(o, unseenFor(argv.unseenFor), out));
+            const own = { unseenForSeconds: unseenFor(argv.unseenFor), dryRun: Boolean(argv.dryRun), force: Boolean(argv.force) };
+            exitCode = await oneShot(argv, 'reservations prune', (o, out) => pruneCommand(o, own, out));
           },
         )
         .command(
           'purge',
-          'Remove every reservation the monitor owns (and their discovery records), nothing else',
-          (y) => declare(y, 'run').option('json', JSON_FLAG),
+          COMMANDS['reservations purge'],
+          (y) => declareFlags(y, 'reservations purge'),
           async (argv) => {
-            exitCode = await oneShot(argv, purgeCommand);
+            const own = { dryRun: Boolean(argv.dryRun), force: Boolean(argv.force) };
+            exitCode = await oneShot(argv, 'reservations purge', (o, out) => purgeCommand(o, own, out));
           },
         )
         .demandCommand(1, 'name a reservations command: list, adopt, prune or purge'),
     )
     .strict()
-    .help()
-    .alias('h', 'help')
-    .version(`kea-lease-monitor ${process.env.KLM_VERSION ?? '0.0.0-dev'} (node ${process.version})`)
-    .wrap(helpWidth())
+    // help.ts renders --help from the flag tables, before yargs parses anything.
+    .help(false)
+    .version(`kea-lease-monitor ${VERSION} (node ${process.version})`)
     .fail((msg, err) => {
       // yargs' own argument errors (YError) are usage errors too; a handler's error passes through.
       if (err && err.name !== 'YError') throw err;

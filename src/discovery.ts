@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { FatalError } from './errors';
-import { formatIPv4, formatMac, macFileStem } from './lease';
+import { formatIPv4, formatMac, LeaseSource, macFileStem } from './lease';
 import type { ReservationResult } from './db/reservations';
 
 /** What `<output-dir>/<aa-bb-cc-dd-ee-ff>.json` holds. */
@@ -24,7 +24,7 @@ export interface DiscoveryRecord {
   subnet_id: number;
   first_seen: string;
   last_seen: string;
-  source: 'file' | 'database';
+  source: LeaseSource;
   reservation: 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign';
   host_id: number | null;
 }

@@ -3,7 +3,7 @@
  * their own hostnames and relays forge MACs: this is the one place that input becomes data.
  */
 
-export type LeaseSource = 'file' | 'database';
+export type LeaseSource = 'memfile' | 'database';
 
 /** A live DHCPv4 lease, validated. */
 export interface Lease {
@@ -33,7 +33,9 @@ export interface LeaseFields {
 
 export type Classified =
   | { kind: 'live'; lease: Lease }
-  | { kind: 'ignored'; reason: 'deleted' | 'not-default-state' | 'expired' | 'no-hwaddr' | 'subnet-not-selected' };
+  | { kind: 'ignored'; reason: 'deleted' | 'not-default-state' | 'expired' | 'no-hwaddr' | 'no-subnet' }
+  // A live lease outside --subnet-id: the selection policy's "subnet" rule, applied early.
+  | { kind: 'not-selected'; reason: 'subnet'; subnetId: number };
 
 export class InvalidLeaseError extends Error {
   override name = 'InvalidLeaseError';
@@ -146,9 +148,8 @@ export function classifyLease(
   if (f.state !== 0) return { kind: 'ignored', reason: 'not-default-state' };
   if (f.expire <= nowSeconds) return { kind: 'ignored', reason: 'expired' };
   if (f.hwaddr.length === 0) return { kind: 'ignored', reason: 'no-hwaddr' };
-  if (f.subnetId === 0 || (subnets.size > 0 && !subnets.has(f.subnetId))) {
-    return { kind: 'ignored', reason: 'subnet-not-selected' };
-  }
+  if (f.subnetId === 0) return { kind: 'ignored', reason: 'no-subnet' };
+  if (subnets.size > 0 && !subnets.has(f.subnetId)) return { kind: 'not-selected', reason: 'subnet', subnetId: f.subnetId };
   return {
     kind: 'live',
     lease: { address: f.address, hwaddr: f.hwaddr, subnetId: f.subnetId, hostname: sanitizeHostname(f.hostname), source },

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Health } from './health';
 import { SubnetLabels } from './subnet-labels';
 import { FatalError } from './errors';
+import { VERSION } from './version';
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -48,7 +49,7 @@ const POLICY_REASONS = [
 // kea/config-verdict.ts VERDICT_REASONS and AddressProblem.
 const KEA_VERDICTS = ['no-hosts-database', 'no-hw-address-identifier', 'reservations-disabled', 'global-only'];
 const ADDRESS_PROBLEMS = ['outside-subnet', 'in-pool-out-of-pool'];
-const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'subnet-not-selected'];
+const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'no-subnet'];
 const FILE_REJECTS = ['bad-header', 'no-header', 'invalid-row', 'oversized', 'truncated'];
 // Commit -> reservation is milliseconds when healthy, minutes in an outage.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -56,13 +57,14 @@ const BATCH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 
 /** Every metric the monitor exports (besides prom-client's process_* and nodejs_* defaults). */
 export const M = {
+  buildInfo: def('kea_lease_monitor_build_info', 'Always 1: the running release and its Node.js', { labelNames: ['version', 'node'] }),
   received: def('kea_lease_monitor_leases_received_total', 'Lease events read from a source', {
     labelNames: ['source'],
-    zero: product({ source: ['file', 'database'] }),
+    zero: product({ source: ['memfile', 'database'] }),
   }),
   rejected: def('kea_lease_monitor_input_rejected_total', 'Malformed CSV rows or NOTIFY payloads, by source and reason', {
     labelNames: ['source', 'reason'],
-    zero: [...product({ source: ['file'], reason: FILE_REJECTS }), { source: 'database', reason: 'invalid-payload' }],
+    zero: [...product({ source: ['memfile'], reason: FILE_REJECTS }), { source: 'database', reason: 'invalid-payload' }],
   }),
   ignored: def('kea_lease_monitor_leases_ignored_total', 'Well-formed events that are not live leases in a selected subnet', {
     labelNames: ['reason'],
@@ -200,6 +202,7 @@ export class Metrics {
       }
     }
     this.set(...M.haActive, 1);
+    this.set(...M.buildInfo, 1, { version: VERSION, node: process.version });
     this.onCollect(() => this.set(...M.ready, this.health.readiness().ready ? 1 : 0));
   }
 

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { describeTarget } from './db/connection';
 import { Database } from './db/pool';
 import { SchemaGuard } from './db/schema-guard';
 import { DiscoveryWriter } from './discovery';
@@ -14,6 +15,7 @@ import { compilePolicy, describePolicy, Policy } from './policy/select';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 import type { ReservationBackend } from './writers/backend';
+import { VERSION } from './version';
 import { KeaApiBackend } from './writers/kea-api';
 import { SqlBackend, WriteFence } from './writers/sql';
 
@@ -179,7 +181,19 @@ export class Monitor {
   }
 
   private async doStart(): Promise<void> {
-    this.log.info('Starting kea-lease-monitor', { mode: this.notify ? 'database' : 'file', ...describeOptions(this.options) });
+    // One short line to read; every option at debug.
+    const o = this.options;
+    this.log.info(`Starting kea-lease-monitor ${VERSION}`, {
+      node: process.version,
+      mode: this.notify ? 'database' : 'file',
+      source: this.notify ? 'lease4' : o.leaseFile,
+      writer: o.writer,
+      database: this.db ? describeTarget(o.db) : null,
+      output_dir: o.outputDir,
+      ...(o.dryRun ? { dry_run: true } : {}),
+      ...(o.haGroup !== null ? { ha_group: o.haGroup } : {}),
+    });
+    this.log.debug('Options', describeOptions(o));
     this.log.info('Selection policy', {
       ...describePolicy(this.policy),
       max_reservations_per_subnet: this.options.maxReservationsPerSubnet,

@@ -12,7 +12,7 @@ const lease = (ip: string, hostname: string | null = 'bmc') => ({
   hwaddr: parseHwaddr('0c:c4:7a:00:00:01'),
   subnetId: 3,
   hostname,
-  source: 'file' as const,
+  source: 'memfile' as const,
 });
 
 describe('discovery records', () => {
@@ -34,7 +34,7 @@ describe('discovery records', () => {
       subnet_id: 3,
       first_seen: '2026-01-01T00:00:00.000Z',
       last_seen: '2026-02-01T00:00:00.000Z',
-      source: 'file',
+      source: 'memfile',
       reservation: 'updated',
       host_id: 7,
     });

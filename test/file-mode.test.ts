@@ -165,7 +165,7 @@ describe('file mode (Kea memfile CSV)', () => {
         ['02:00:00:00:05:06', '10.5.0.6', 'live'],
       ]);
       const rec = JSON.parse(readFileSync(join(run.options.outputDir, '02-00-00-00-05-01.json'), 'utf8'));
-      assert.equal(rec.source, 'file');
+      assert.equal(rec.source, 'memfile');
       assert.equal(rec.hostname, 'rack-3,slot-7');
     } finally {
       await run.stop();
@@ -237,7 +237,7 @@ describe('file mode (Kea memfile CSV)', () => {
     const second = await startMonitor(options);
     try {
       await waitFor('230', async () => (await hostRows(db)).length === 230);
-      assert.equal(second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }), 30);
+      assert.equal(second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'memfile' }), 30);
       assert.ok(second.logs.some((l) => l.includes('Resuming the lease file from the saved position')));
     } finally {
       kea.close();
@@ -305,7 +305,7 @@ describe('file mode (Kea memfile CSV)', () => {
         'resumed in .1',
       );
       assert.equal(
-        second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'file' }),
+        second.monitor.metrics.value('kea_lease_monitor_leases_received_total', { source: 'memfile' }),
         70,
         'only the rows after the position',
       );
@@ -434,7 +434,7 @@ describe('file mode (Kea memfile CSV)', () => {
     const run = await startMonitor(testOptions(db, { leaseFile: file }));
     try {
       await waitFor('good rows', async () => (await hostRows(db)).length === 103);
-      assert.equal(run.monitor.metrics.value('kea_lease_monitor_input_rejected_total', { source: 'file', reason: 'invalid-row' }), 100);
+      assert.equal(run.monitor.metrics.value('kea_lease_monitor_input_rejected_total', { source: 'memfile', reason: 'invalid-row' }), 100);
       assert.equal(run.logs.filter((l) => l.includes('Malformed lease file row skipped')).length, 100);
       const byMac = new Map((await hostRows(db)).map((r) => [r.mac, r.hostname]));
       assert.equal(byMac.get('02:00:00:00:07:01'), 'ab\ufffd\ufffdc');

@@ -62,7 +62,7 @@ const STEM = /^[0-9a-f]{2}(-[0-9a-f]{2}){0,19}$/;
 function assertAcceptedLease(f: LeaseFields): void {
   assert.equal(unleasableReason(f.address), null, `unleasable ${formatIPv4(f.address)} accepted`);
   assert.ok(f.hwaddr.length <= 20);
-  const c = classifyLease(f, 'file', new Set(), 0);
+  const c = classifyLease(f, 'memfile', new Set(), 0);
   if (c.kind !== 'live') return;
   const h = c.lease.hostname;
   if (h !== null) {

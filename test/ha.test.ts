@@ -18,7 +18,7 @@ const lease = (n: number): Lease => ({
   hwaddr: Buffer.from([2, 0, 0, 0, 0, n]),
   subnetId: 1,
   hostname: `h${n}`,
-  source: 'file',
+  source: 'memfile',
 });
 const NO_CAP = { maxPerSubnet: null };
 

@@ -68,17 +68,18 @@ describe('lease validation', () => {
       state: 0,
     };
     const all = new Set<number>();
-    assert.equal(classifyLease(base, 'file', all, 1e9).kind, 'live');
+    assert.equal(classifyLease(base, 'memfile', all, 1e9).kind, 'live');
     const reason = (f: Partial<typeof base>, subnets = all): string => {
-      const c = classifyLease({ ...base, ...f }, 'file', subnets, 1e9);
-      return c.kind === 'ignored' ? c.reason : 'live';
+      const c = classifyLease({ ...base, ...f }, 'memfile', subnets, 1e9);
+      return c.kind === 'live' ? 'live' : `${c.kind}: ${c.reason}`;
     };
-    assert.equal(reason({ validLifetime: 0 }), 'deleted');
-    assert.equal(reason({ state: 1 }), 'not-default-state');
-    assert.equal(reason({ state: 2 }), 'not-default-state');
-    assert.equal(reason({ expire: 1e9 - 1 }), 'expired');
-    assert.equal(reason({ hwaddr: Buffer.alloc(0) }), 'no-hwaddr');
-    assert.equal(reason({ subnetId: 2 }, new Set([1])), 'subnet-not-selected');
+    assert.equal(reason({ validLifetime: 0 }), 'ignored: deleted');
+    assert.equal(reason({ state: 1 }), 'ignored: not-default-state');
+    assert.equal(reason({ state: 2 }), 'ignored: not-default-state');
+    assert.equal(reason({ expire: 1e9 - 1 }), 'ignored: expired');
+    assert.equal(reason({ hwaddr: Buffer.alloc(0) }), 'ignored: no-hwaddr');
+    assert.equal(reason({ subnetId: 0 }), 'ignored: no-subnet');
+    assert.equal(reason({ subnetId: 2 }, new Set([1])), 'not-selected: subnet');
     assert.equal(reason({ subnetId: 2 }, new Set([1, 2])), 'live');
   });
 });

@@ -158,7 +158,7 @@ describe('KeaApiBackend: every database-sourced lease is confirmed in lease4 bef
         ['created', 'stale'],
       );
       // Among leases Kea's own lease file reported, the newest holder of an address still wins.
-      const file = await s.backend.write([lease(B, 'file'), lease({ ...B, mac: '02:de:ad:be:ef:98' }, 'file')]);
+      const file = await s.backend.write([lease(B, 'memfile'), lease({ ...B, mac: '02:de:ad:be:ef:98' }, 'memfile')]);
       assert.deepEqual(
         file.map((r) => r.outcome),
         ['superseded', 'created'],
@@ -171,7 +171,7 @@ describe('KeaApiBackend: every database-sourced lease is confirmed in lease4 bef
   test('file-sourced leases (Kea wrote the lease file) are not looked up; without a pool a database lease is never written', async () => {
     const s = await setup(null);
     try {
-      const results = await s.backend.write([lease(A, 'file'), lease(B, 'database')]);
+      const results = await s.backend.write([lease(A, 'memfile'), lease(B, 'database')]);
       assert.deepEqual(
         results.map((r) => r.outcome),
         ['created', 'stale'],

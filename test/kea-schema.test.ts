@@ -65,7 +65,9 @@ for (const schema of keaSchemas())
       assert.equal(before.json.schema_check, 'ok');
       assert.equal(before.json.migrations_version, null);
       assert.match(before.text, new RegExp(`^schema_version:  ${schema.version.replace('.', '\\.')}$`, 'm'));
-      assert.match(before.text, /warning: .*db migrate/);
+      assert.match((before.warnings ?? []).join('\n'), /^warning: .*db migrate/);
+      assert.ok(!/^warning:/m.test(before.text), 'warnings go to stderr, not into the status');
+      assert.ok(!('changed' in before.json), 'a read-only command has no "changed"');
       assert.equal(before.refusal, undefined);
 
       await dbMigrate(db, true, false);

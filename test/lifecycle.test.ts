@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { writeReservations } from '../src/db/reservations';
-import { parseHwaddr, parseIPv4 } from '../src/lease';
-import type { DbOptions } from '../src/options';
-import { OWNER_KEY, readMark } from '../src/ownership';
+import { OWNER_KEY } from '../src/ownership';
 import { connect, TestCluster } from './helpers/pg';
-import { CSV_HEADER, csvRow, fileStem, insertLeases, ipToInt, macHex, reservations, TestLease } from './helpers/leases';
-import { tempDir } from './helpers/monitor';
-
-// The built artefact: `make test` builds it first.
-const BIN = join(__dirname, '..', 'dist', 'kea-lease-monitor');
-const PASSWORD = 'lifecycle-secret';
-const cwd = tempDir('klm-bin-cwd-');
+import { fileStem, insertLeases, ipToInt, macHex, reservations } from './helpers/leases';
+import { A, B, BIN, C, json, ownMacs, operatorRows, run, setup, writeConfig, writeRecord } from './helpers/lifecycle';
 
 let cluster: TestCluster;
 before(() => {
@@ -23,153 +14,15 @@ before(() => {
 });
 after(() => cluster.stop());
 
-interface Setup {
-  db: DbOptions;
-  outputDir: string;
-  args: string[];
-}
-
-function run(s: Setup, args: string[]) {
-  const r = spawnSync(BIN, [...args, ...s.args], {
-    cwd,
-    env: { PATH: '/usr/bin:/bin', HOME: cwd, KEA_DB_PASSWORD: PASSWORD },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return {
-    ...r,
-    get lines(): Record<string, unknown>[] {
-      return r.stdout
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-    },
-  };
-}
-
-/** Runs a --json command, expects exit 0, returns its lines (the last one is the summary). */
-function json(s: Setup, args: string[]): Record<string, unknown>[] {
-  const r = run(s, [...args, '--json']);
-  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-  return r.lines;
-}
-
-const H = 3600;
-const now = () => Math.floor(Date.now() / 1000);
-
-// A: live lease; B: lease expired 2 h ago; C: no lease the store still shows (reservation just made).
-const A = { ip: '10.20.0.1', mac: '02:00:00:20:00:0a' };
-const B = { ip: '10.20.0.2', mac: '02:00:00:20:00:0b' };
-const C = { ip: '10.20.0.3', mac: '02:00:00:20:00:0c' };
-
-async function setup(mode: 'database' | 'file'): Promise<Setup> {
-  const db = await cluster.freshDatabase();
-  await cluster.sql(
-    db.database,
-    `CREATE ROLE klm_${db.database} LOGIN PASSWORD '${PASSWORD}';
-    GRANT SELECT ON lease4 TO klm_${db.database};
-    GRANT SELECT, INSERT, UPDATE, DELETE ON hosts TO klm_${db.database};
-    GRANT USAGE ON SEQUENCE hosts_host_id_seq TO klm_${db.database}`,
-  );
-  const outputDir = tempDir('klm-out-');
-  const leases: TestLease[] = [{ ...A }, { ...B, expire: now() - 2 * H }];
-  const c = await connect(db);
-  const args = [
-    '--db-host',
-    '127.0.0.1',
-    '--db-port',
-    String(db.port),
-    '--db-name',
-    db.database,
-    '--db-user',
-    `klm_${db.database}`,
-    '--output-dir',
-    outputDir,
-  ];
-  if (mode === 'database') {
-    await insertLeases(c, leases);
-    args.push('--use-database-events');
-  } else {
-    const file = join(tempDir('klm-leases-'), 'kea-leases4.csv');
-    writeFileSync(file, CSV_HEADER + '\n' + leases.map(csvRow).join(''));
-    args.push('--lease-file', file);
-  }
-  // The monitor's rows, with their discovery records, as the daemon leaves them.
-  const results = await writeReservations(
-    c,
-    'upsert',
-    [A, B, C].map((d) => ({
-      address: parseIPv4(d.ip),
-      hwaddr: parseHwaddr(d.mac),
-      subnetId: 1,
-      hostname: null,
-      source: 'file' as const,
-    })),
-  );
-  assert.deepEqual(
-    results.map((r) => r.outcome),
-    ['created', 'created', 'created'],
-  );
-  results.forEach((r, i) => writeRecord(outputDir, [A, B, C][i], 'created', r.hostId));
-  // The operator's rows: one for a device with a live lease, one for a device with none.
-  await c.query(
-    `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) VALUES
-      (decode('02aa0000ee01', 'hex'), 0, 1, $1, 'ops-pinned', '{"owner":"ops"}'),
-      (decode('02aa0000ee02', 'hex'), 0, 1, $2, 'ops-gone', NULL)`,
-    [ipToInt('10.20.1.1'), ipToInt('10.20.1.2')],
-  );
-  await c.end();
-  return { db, outputDir, args };
-}
-
-function writeRecord(dir: string, d: { ip: string; mac: string }, reservation: string, hostId: number | null, subnet = 1): void {
-  writeFileSync(
-    join(dir, `${fileStem(d.mac)}.json`),
-    JSON.stringify({
-      mac: d.mac,
-      ip: d.ip,
-      hostname: null,
-      subnet_id: subnet,
-      first_seen: '2025-01-01T00:00:00.000Z',
-      last_seen: new Date().toISOString(),
-      source: 'file',
-      reservation,
-      host_id: hostId,
-    }),
-  );
-}
-
-async function operatorRows(db: DbOptions) {
-  const c = await connect(db);
-  try {
-    return (await reservations(c)).filter((r) => !readMark(r.user_context));
-  } finally {
-    await c.end();
-  }
-}
-
-async function ownMacs(db: DbOptions): Promise<string[]> {
-  const c = await connect(db);
-  try {
-    return (await reservations(c))
-      .filter((r) => readMark(r.user_context))
-      .map((r) => r.mac)
-      .sort();
-  } finally {
-    await c.end();
-  }
-}
-
 for (const mode of ['database', 'file'] as const) {
   describe(`reservations list, prune, purge (${mode} mode, built binary)`, () => {
     test("list shows only own rows with liveness; prune and purge remove exactly the monitor's rows", async () => {
-      const s = await setup(mode);
+      const s = await setup(cluster, mode);
       const operatorBefore = await operatorRows(s.db);
       assert.equal(operatorBefore.length, 2);
 
       const list = json(s, ['reservations', 'list']);
-      assert.deepEqual(list.at(-1), { reservations: 3 });
+      assert.deepEqual(list.at(-1), { reservations: 3, live: 1 });
       assert.deepEqual(
         list.slice(0, -1).map((l) => [l.mac, l.ip, l.subnet_id, l.live, l.source]),
         [
@@ -182,7 +35,7 @@ for (const mode of ['database', 'file'] as const) {
 
       // B was last seen 2 h ago; C's reservation was made just now (the monitor saw it live then).
       let out = json(s, ['reservations', 'prune', '--unseen-for', '1h', '--dry-run']);
-      assert.deepEqual(out.at(-1), { removed: 1, dry_run: true, unseen_for_seconds: 3600, records_removed: 0 });
+      assert.deepEqual(out.at(-1), { removed: 1, dry_run: true, unseen_for_seconds: 3600, records_removed: 1 });
       assert.equal(out[0].mac, B.mac);
       assert.deepEqual(await ownMacs(s.db), [A.mac, B.mac, C.mac].sort(), 'a dry run removes nothing');
 
@@ -201,7 +54,7 @@ for (const mode of ['database', 'file'] as const) {
       assert.deepEqual(await ownMacs(s.db), [A.mac]);
       assert.ok(existsSync(join(s.outputDir, `${fileStem(A.mac)}.json`)));
 
-      assert.deepEqual(json(s, ['reservations', 'purge', '--dry-run']).at(-1), { removed: 1, dry_run: true, records_removed: 0 });
+      assert.deepEqual(json(s, ['reservations', 'purge', '--dry-run']).at(-1), { removed: 1, dry_run: true, records_removed: 1 });
       assert.deepEqual(await ownMacs(s.db), [A.mac]);
       assert.deepEqual(json(s, ['reservations', 'purge']).at(-1), { removed: 1, dry_run: false, records_removed: 1 });
       assert.deepEqual(await ownMacs(s.db), []);
@@ -212,7 +65,7 @@ for (const mode of ['database', 'file'] as const) {
       // Text output, and a bad duration is a usage error.
       const text = run(s, ['reservations', 'list']);
       assert.equal(text.status, 0, text.stderr);
-      assert.match(text.stdout, /0 reservations owned by kea-lease-monitor/);
+      assert.equal(text.stdout, '0 reservations owned by kea-lease-monitor, 0 with a live lease\n');
       const bad = run(s, ['reservations', 'prune', '--unseen-for', 'forever']);
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /--unseen-for: "forever" is not a duration/);
@@ -222,7 +75,7 @@ for (const mode of ['database', 'file'] as const) {
 
 describe('reservations adopt (built binary)', () => {
   test('adopts only rows a "created" record vouches for, still matching host_id, MAC, subnet and address', async () => {
-    const s = await setup('file');
+    const s = await setup(cluster, 'file');
     json(s, ['reservations', 'purge']);
     const c = await connect(s.db);
     const insert = async (mac: string, ip: string, ctx: string | null): Promise<number> =>
@@ -272,37 +125,65 @@ describe('reservations adopt (built binary)', () => {
 
 describe('plan and --config (built binary)', () => {
   test('plan prints one decision per lease and a summary; a bad config file exits 2 naming key and file', async () => {
-    const s = await setup('database');
-    const dir = tempDir('klm-cfg-');
-    const cfg = join(dir, 'monitor.yml');
-    writeFileSync(cfg, 'subnet-id: [1]\ndeny-mac-prefix: ["02:00:00:20:00:0b"]\nmax-reservations-per-subnet: 10\n');
+    const s = await setup(cluster, 'database');
+    const cfg = s.configFile;
+    writeConfig(s, 'subnet-id: [1]\ndeny-mac-prefix: ["02:00:00:20:00:0b"]\nmax-reservations-per-subnet: 10\n');
     const c = await connect(s.db);
     await insertLeases(c, [
       { ip: '10.20.0.50', mac: '02:00:00:20:00:50' },
-      { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2 },
+      { ip: '10.20.0.51', mac: '02:00:00:20:00:51', subnet: 2, hostname: 'host-51' },
     ]);
     await c.end();
-    const lines = json(s, ['plan', '--config', cfg]);
+    const lines = json(s, ['plan']);
     const actions = Object.fromEntries(lines.slice(0, -1).map((l) => [l.mac, [l.action, l.reason]]));
     assert.deepEqual(Object.keys(actions).sort(), [A.mac, '02:00:00:20:00:50', '02:00:00:20:00:51'].sort(), 'live leases only');
     assert.equal(actions[A.mac][0], 'unchanged');
     assert.equal(actions['02:00:00:20:00:50'][0], 'create');
     assert.deepEqual(actions['02:00:00:20:00:51'], ['not-selected', 'subnet']);
-    assert.deepEqual(lines.at(-1), { leases: 3, unchanged: 1, create: 1, 'not-selected': 1, malformed_rows: 0, dry_run: true });
+    assert.deepEqual(lines.at(-1), {
+      leases: 3,
+      create: 1,
+      update: 0,
+      unchanged: 1,
+      conflict: 0,
+      foreign: 0,
+      limit: 0,
+      stale: 0,
+      superseded: 0,
+      not_selected: 1,
+      malformed_rows: 0,
+      dry_run: true,
+    });
+    assert.equal(actions[A.mac][1], 'reservation-matches', 'JSON reasons are codes');
+    assert.equal(actions['02:00:00:20:00:50'][1], 'no-reservation');
+    // Text: the hostname, the reason in words, the summary without zero counts.
+    const text = run(s, ['plan']);
+    assert.equal(text.status, 0, text.stderr);
+    const byMac = Object.fromEntries(
+      text.stdout
+        .trim()
+        .split('\n')
+        .map((l) => [l.split(/\s+/)[1], l]),
+    );
+    assert.equal(
+      byMac['02:00:00:20:00:51'],
+      'not-selected 02:00:00:20:00:51 10.20.0.51      subnet 2 host-51: the subnet is not in --subnet-id',
+    );
+    assert.equal(text.stdout.trim().split('\n').at(-1), '3 live leases: 1 create, 1 unchanged, 1 not-selected');
     assert.equal((await ownMacs(s.db)).length, 3, 'plan wrote nothing');
     // argv beats the config file.
-    const wide = json(s, ['plan', '--config', cfg, '--subnet-id', '1', '--subnet-id', '2']);
+    const wide = json(s, ['plan', '--subnet-id', '1', '--subnet-id', '2']);
     assert.equal(wide.find((l) => l.mac === '02:00:00:20:00:51')?.action, 'create');
 
-    writeFileSync(cfg, 'subnet-id: [1]\nallow-mac-prefx: 0c:c4:7a\n');
-    let r = run(s, ['plan', '--config', cfg]);
+    writeConfig(s, 'subnet-id: [1]\nallow-mac-prefx: 0c:c4:7a\n');
+    let r = run(s, ['plan']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, new RegExp(`${cfg.replace(/[.]/g, '\\.')}: unknown key "allow-mac-prefx"`));
-    writeFileSync(cfg, 'deny-hostname: "([a-z"\n');
-    r = run(s, ['reservations', 'list', '--config', cfg]);
+    writeConfig(s, 'deny-hostname: "([a-z"\n');
+    r = run(s, ['reservations', 'list']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /monitor\.yml: deny-hostname: "\(\[a-z" is not a valid regular expression/);
-    r = run(s, ['--config', cfg, '--dry-run']);
+    assert.match(r.stderr, /config\.yml: deny-hostname: "\(\[a-z" is not a valid regular expression/);
+    r = run(s, ['--dry-run']);
     assert.equal(r.status, 2, 'the daemon refuses it too');
   });
 });

@@ -162,13 +162,13 @@ describe('readiness of a running monitor', () => {
             assert.match(text, /^kea_lease_monitor_last_write_timestamp_seconds [1-9]/m);
             assert.doesNotMatch(
               text,
-              /^kea_lease_monitor_reservation_latency_seconds_count\{source="file"\} [1-9]/m,
+              /^kea_lease_monitor_reservation_latency_seconds_count\{source="memfile"\} [1-9]/m,
               'the replay is not live traffic',
             );
             // A row appended while running: read -> reservation is observed.
             appendFileSync(file, csvRow(manyLeases(1, 6)[0]));
             await waitFor('a latency observation', async () =>
-              /^kea_lease_monitor_reservation_latency_seconds_count\{source="file"\} 1$/m.test((await get(port, '/metrics')).text),
+              /^kea_lease_monitor_reservation_latency_seconds_count\{source="memfile"\} 1$/m.test((await get(port, '/metrics')).text),
             );
           } else {
             await waitFor('writer not ready', async () => {

@@ -336,7 +336,7 @@ describe('ownership and policy in the running daemon', () => {
         hwaddr: parseHwaddr('02:00:00:21:00:02'),
         subnetId: 1,
         hostname: null,
-        source: 'file',
+        source: 'memfile',
       },
     ]);
     assert.equal(gone.outcome, 'created');

@@ -14,7 +14,7 @@ before(() => {
 });
 after(() => cluster.stop());
 
-function lease(ip: string, mac: string, hostname: string | null = null, source: Lease['source'] = 'file', subnetId = 1): Lease {
+function lease(ip: string, mac: string, hostname: string | null = null, source: Lease['source'] = 'memfile', subnetId = 1): Lease {
   return { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId, hostname, source };
 }
 
@@ -49,7 +49,7 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
     test("the operator's reservation survives unchanged: address, hostname, user_context (both sources)", async () => {
       await insertOperatorRow(c);
       await insertLeases(c, [{ ip: '10.0.200.9', mac: OPS_MAC, hostname: 'laptop' }]);
-      for (const source of ['file', 'database'] as const) {
+      for (const source of ['memfile', 'database'] as const) {
         const [r] = await writeReservations(c, path, [lease('10.0.200.9', OPS_MAC, 'laptop', source)]);
         assert.equal(r.outcome, 'foreign', source);
       }
@@ -131,11 +131,15 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
     test('the per-subnet cap holds against five writers racing 5,000 new devices, counting only own rows', async () => {
       await insertOperatorRow(c, '02:00:00:07:ff:01', '10.7.255.1', 70);
       await insertOperatorRow(c, '02:00:00:07:ff:02', '10.7.255.2', 70);
-      const [first] = await writeReservations(c, path, [lease('10.7.254.1', '02:00:00:07:fe:01', null, 'file', 70)], { maxPerSubnet: 100 });
+      const [first] = await writeReservations(c, path, [lease('10.7.254.1', '02:00:00:07:fe:01', null, 'memfile', 70)], {
+        maxPerSubnet: 100,
+      });
       assert.equal(first.outcome, 'created');
       const clients = await Promise.all(Array.from({ length: 5 }, () => connect(db)));
       try {
-        const leases = Array.from({ length: 5000 }, (_, i) => lease(`10.7.${i >> 8}.${i & 255}`, macFor(0x070000 + i), null, 'file', 70));
+        const leases = Array.from({ length: 5000 }, (_, i) =>
+          lease(`10.7.${i >> 8}.${i & 255}`, macFor(0x070000 + i), null, 'memfile', 70),
+        );
         const results = (
           await Promise.all(
             clients.map((cl, k) => writeReservations(cl, path, leases.slice(k * 1000, (k + 1) * 1000), { maxPerSubnet: 100 })),
@@ -145,7 +149,9 @@ for (const path of ['upsert', 'fallback'] as WritePath[]) {
         assert.equal(count('created'), 99, 'the cap counts the one own row already there, not the operator rows');
         assert.equal(count('limit'), 4901);
         // Another subnet is capped on its own.
-        const [other] = await writeReservations(c, path, [lease('10.7.0.1', '02:00:00:07:00:99', null, 'file', 71)], { maxPerSubnet: 100 });
+        const [other] = await writeReservations(c, path, [lease('10.7.0.1', '02:00:00:07:00:99', null, 'memfile', 71)], {
+          maxPerSubnet: 100,
+        });
         assert.equal(other.outcome, 'created');
         // Updates of own rows are never limited.
         const own = results.find((r) => r.outcome === 'created');

@@ -43,7 +43,7 @@ const lease = (mac: number, ip: number, subnetId: number): Lease => ({
   hwaddr: Buffer.from([2, 9, 0, 0, 0, mac]),
   subnetId,
   hostname: 'h2',
-  source: 'file',
+  source: 'memfile',
 });
 
 describe('ownership in SQL and TypeScript', () => {

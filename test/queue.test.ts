@@ -8,7 +8,7 @@ const lease = (n: number): Lease => ({
   hwaddr: Buffer.from([2, 0, 0, (n >> 16) & 255, (n >> 8) & 255, n & 255]),
   subnetId: 1,
   hostname: null,
-  source: 'file',
+  source: 'memfile',
 });
 
 /** Lets every pending promise continuation run. */

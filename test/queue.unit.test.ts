@@ -8,7 +8,7 @@ const lease = (device: number, address = 0x0a000000 + device, subnetId = 1): Lea
   hwaddr: Buffer.from([2, 0, 0, 0, (device >> 8) & 255, device & 255]),
   subnetId,
   hostname: null,
-  source: 'file',
+  source: 'memfile',
 });
 const settle = () => new Promise((r) => setImmediate(r));
 

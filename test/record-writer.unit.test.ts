@@ -12,7 +12,7 @@ import { memoryLogger, tempDir } from './helpers/monitor';
 
 function result(mac: string, ip: string, outcome: RecordedResult['outcome'] = 'created'): RecordedResult {
   return {
-    lease: { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId: 1, hostname: null, source: 'file' },
+    lease: { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId: 1, hostname: null, source: 'memfile' },
     outcome,
     hostId: 1,
   };

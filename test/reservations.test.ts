@@ -8,7 +8,7 @@ import { connect, keaSchemas, TestCluster } from './helpers/pg';
 import { reservations } from './helpers/leases';
 
 function lease(ip: string, mac: string, hostname: string | null = null, subnetId = 1): Lease {
-  return { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId, hostname, source: 'file' };
+  return { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId, hostname, source: 'memfile' };
 }
 
 async function seqValue(c: pg.Client): Promise<number> {

@@ -52,7 +52,7 @@ function leasesOf(items: Array<{ hostname: string | null; mac: Uint8Array; subne
     hwaddr: Buffer.concat([Buffer.from(it.mac), Buffer.from([i])]),
     subnetId: it.subnetId,
     hostname: it.hostname,
-    source: 'file',
+    source: 'memfile',
   }));
 }
 
@@ -123,7 +123,7 @@ describe('bound parameters against a real PostgreSQL', () => {
       });
 
   test('a NUL in text is refused as data (SQLSTATE class 22), writes nothing, and the session goes on', async () => {
-    const lease: Lease = { address: 0x0a010001, hwaddr: Buffer.from([2, 1, 0, 0, 0, 1]), subnetId: 1, hostname: 'a\0b', source: 'file' };
+    const lease: Lease = { address: 0x0a010001, hwaddr: Buffer.from([2, 1, 0, 0, 0, 1]), subnetId: 1, hostname: 'a\0b', source: 'memfile' };
     await assert.rejects(writeReservations(c, 'upsert', [lease]), (err: { code?: string }) => /^22/.test(err.code ?? ''));
     assert.equal((await stored()).size, 0);
     const [ok] = await writeReservations(c, 'upsert', [{ ...lease, hostname: 'ab' }]);

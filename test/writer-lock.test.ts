@@ -35,7 +35,7 @@ test('a lock_timeout while taking the writers lock leaves no aborted transaction
     const c = await pool.connect();
     try {
       const [r] = await writeReservations(c, 'upsert', [
-        { address: 0x0a020001, hwaddr: Buffer.from([2, 2, 0, 0, 0, 1]), subnetId: 1, hostname: 'next', source: 'file' },
+        { address: 0x0a020001, hwaddr: Buffer.from([2, 2, 0, 0, 0, 1]), subnetId: 1, hostname: 'next', source: 'memfile' },
       ]);
       assert.equal(r.outcome, 'created');
     } finally {

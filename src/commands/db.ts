@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { describeTarget } from '../db/connection';
 import { migrate, MigrationResult, rollback } from '../db/migrate';
 import { explainNotOwner } from '../db/owner';
 import { preflight, refusal, warnings } from '../db/preflight';
@@ -8,7 +7,7 @@ import { FatalError } from '../errors';
 import type { DbOptions } from '../options';
 import { withClient as withDbClient } from './client';
 
-function withClient<T>(db: DbOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+function withClient<T>(db: DbOptions, fn: (c: pg.Client, answered: string) => Promise<T>): Promise<T> {
   return withDbClient(db, 'kea-lease-monitor-migrate', fn);
 }
 
@@ -19,6 +18,8 @@ export interface DbCommandOutput {
   text: string;
   /** Set when the command must exit 1 after printing (e.g. `db status` on a refused schema). */
   refusal?: string;
+  /** `warning: ...` lines, for stderr. */
+  warnings?: string[];
 }
 
 function describeResult(verb: string, r: MigrationResult): string {
@@ -50,12 +51,13 @@ export function dbRollback(db: DbOptions, dropConstraint: boolean, dryRun: boole
 }
 
 export function dbStatus(db: DbOptions, allowUntestedSchema = false): Promise<DbCommandOutput> {
-  return withClient(db, async (c) => {
+  return withClient(db, async (c, answered) => {
     const p = await preflight(c, allowUntestedSchema);
     const s = await readSchemaState(c);
     const refused = refusal(p) ?? undefined;
+    // Read-only: no "changed" key. The host that answered, of the --db-host list.
     const json = {
-      changed: false,
+      database: answered,
       schema_version: p.schema?.text ?? null,
       schema_check: p.schemaVerdict.level,
       migrations_version: p.migrations,
@@ -70,15 +72,14 @@ export function dbStatus(db: DbOptions, allowUntestedSchema = false): Promise<Db
     };
     const mark = (v: { level: string }) => (v.level === 'ok' ? '' : v.level === 'warn' ? ' (warning)' : ' (REFUSED)');
     const text = [
-      `database:        ${describeTarget(db)}`,
+      `database:        ${answered}`,
       `schema_version:  ${p.schema?.text ?? 'none'}${mark(p.schemaVerdict)}`,
       `migrations:      ${p.migrations ?? 'none recorded'} (this build: ${p.buildMigrations})${mark(p.migrationsVerdict)}`,
       `upsert arbiter:  ${s.arbiter.kind === 'none' ? 'none (check-then-insert fallback; run `db migrate`)' : `${s.arbiter.name} (${s.arbiter.kind})`}`,
       `notify trigger:  ${s.notifyTrigger ? 'installed' : 'absent (run `db migrate --notify` for --use-database-events)'}`,
-      ...[p.schemaVerdict, p.migrationsVerdict]
-        .filter((v) => v.level !== 'ok')
-        .map((v) => `${v.level === 'warn' ? 'warning' : 'refused'}: ${v.message}`),
     ].join('\n');
-    return { json, text, refusal: refused };
+    // A refusal is the error line itself (exit 1); warnings go to stderr beside it.
+    const warned = [p.schemaVerdict, p.migrationsVerdict].filter((v) => v.level === 'warn').map((v) => `warning: ${v.message}`);
+    return { json, text, refusal: refused, warnings: warned };
   });
 }

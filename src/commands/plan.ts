@@ -4,7 +4,7 @@ import { reservedAddressProblem, subnetVerdicts, SubnetVerdict } from '../kea/co
 import { configSocket, readKeaConfig } from '../kea/config-watch';
 import { createLogger } from '../logger';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
-import { planStore, PlanLine } from '../lifecycle/plan';
+import { PLAN_ACTIONS, planStore, PlanLine, REASON_TEXT } from '../lifecycle/plan';
 import { parseIPv4 } from '../lease';
 import type { Options } from '../options';
 import { compilePolicy } from '../policy/select';
@@ -73,20 +73,29 @@ export async function planCommand(o: Options, out: Output): Promise<number> {
     const planned = await planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, kea?.verdicts ?? null);
     return { lines: planned, malformed: store.rejected };
   });
-  const counts: Record<string, number> = {};
+  // Every action counted, zero included; JSON keys in snake_case.
+  const counts = new Map(PLAN_ACTIONS.map((a) => [a, 0]));
   for (const l of lines) {
-    counts[l.action] = (counts[l.action] ?? 0) + 1;
-    emit(out, { ...l }, `${l.action.padEnd(12)} ${l.mac} ${l.ip.padEnd(15)} subnet ${l.subnet_id}  ${l.reason}`);
+    counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
+    emit(
+      out,
+      { ...l },
+      `${l.action.padEnd(12)} ${l.mac} ${l.ip.padEnd(15)} subnet ${l.subnet_id} ${l.hostname ?? '-'}: ${REASON_TEXT[l.reason]}`,
+    );
   }
   if (kea) addressWarnings(kea.config, lines, out);
+  const nonZero = [...counts].filter(([, n]) => n > 0);
   emit(
     out,
-    { leases: lines.length, ...counts, malformed_rows: malformed, dry_run: true },
-    `${lines.length} live leases: ${
-      Object.entries(counts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ') || 'nothing to do'
-    }${malformed > 0 ? `; ${malformed} malformed lease file rows skipped` : ''}`,
+    {
+      leases: lines.length,
+      ...Object.fromEntries([...counts].map(([a, n]) => [a.replace(/-/g, '_'), n])),
+      malformed_rows: malformed,
+      dry_run: true,
+    },
+    `${lines.length} live leases: ${nonZero.map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing to do'}${
+      malformed > 0 ? `; ${malformed} malformed lease file rows skipped` : ''
+    }`,
   );
   return 0;
 }

@@ -1,3 +1,4 @@
+import { Presence } from '../db/presence';
 import { fatalLine, wasReported } from '../errors';
 import { HaMonitor } from '../ha/supervisor';
 import { flushLogger, Logger } from '../logger';
@@ -11,8 +12,15 @@ export async function runMonitor(options: Options, log: Logger): Promise<number>
   // A lease file that waiting cannot bring (mistyped directory, a directory, unreadable) refuses at once.
   if (!options.useDatabaseEvents) checkLeaseFile(options.leaseFile);
   const monitor = options.haGroup !== null ? new HaMonitor(options, log) : new Monitor(options, log);
+  // So `reservations purge` and `prune` can tell a monitor runs here (HA standbys included).
+  // File mode with the Kea API writer has no database to say it on.
+  const presence =
+    options.writer === 'sql' || options.useDatabaseEvents
+      ? new Presence(options.db, log.child({ module: 'presence' }), options.heartbeatInterval * 1000)
+      : null;
   const release = handleStopSignals(() => monitor.stop(), log);
   try {
+    presence?.start();
     // A stop may come before the source is up (database unreachable at boot): done settles then.
     await Promise.race([monitor.start(), monitor.done]);
     await monitor.done;
@@ -23,6 +31,7 @@ export async function runMonitor(options: Options, log: Logger): Promise<number>
     return 1;
   } finally {
     release();
+    await presence?.stop();
     await flushLogger(log);
   }
 }

@@ -59,7 +59,8 @@ function readEvidence(outputDir: string, skipped: AdoptPlan['skipped']): Evidenc
         subnetId: r.subnet_id,
         hostId: r.host_id,
         created: new Date(seen).toISOString(),
-        source: r.source === 'file' ? 'memfile' : 'database',
+        // Records written before the source was called memfile everywhere say "file".
+        source: r.source === 'database' ? 'database' : 'memfile',
       });
     } catch (err) {
       skipped.push({ mac: String(r.mac), host_id: null, reason: `record ${name} unusable: ${(err as Error).message}` });

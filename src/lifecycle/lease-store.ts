@@ -86,7 +86,7 @@ export async function readMemfileStore(
   if (byAddress.size === 0 && !existsSync(leaseFile)) {
     throw new InvalidLeaseError(`lease file ${leaseFile} does not exist (give --lease-file, or --use-database-events)`);
   }
-  return finish('file', byAddress, devices, rejected, nowSeconds);
+  return finish('memfile', byAddress, devices, rejected, nowSeconds);
 }
 
 /** One generation's rows into `byAddress` (the last row per address wins); returns the malformed rows. */

@@ -7,8 +7,9 @@ import { unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientBase } from 'pg';
 import { Fence, withWriterLock } from '../db/writer-lock';
-import { formatIPv4, formatMac, macFileStem } from '../lease';
+import { formatIPv4, formatMac, macFileStem, parseIPv4 } from '../lease';
 import { markPrefilterSql, readMark } from '../ownership';
+import { Policy, selectLease } from '../policy/select';
 
 export interface OwnedRow {
   host_id: number;
@@ -64,6 +65,15 @@ export async function listOwned(db: ClientBase): Promise<OwnedRow[]> {
   return owned(rows);
 }
 
+/** The rows a command's scope flags (--subnet-id and the selection rules) select. */
+export function selectOwned(rows: OwnedRow[], scope: Policy): OwnedRow[] {
+  return rows.filter(
+    (r) =>
+      selectLease({ hwaddr: r.hwaddr, hostname: r.hostname, address: r.ip === null ? 0 : parseIPv4(r.ip), subnetId: r.subnet_id }, scope)
+        .selected,
+  );
+}
+
 /**
  * Deletes these rows if they still carry the mark, under the writers' advisory lock (and the HA
  * fence, when given). With `unlessLive`, a row whose device has a live lease in lease4 at that
@@ -98,9 +108,10 @@ export async function deleteOwned(db: ClientBase, hostIds: number[], unlessLive:
 
 /**
  * Removes the discovery record of each removed reservation, when the record is about the same
- * subnet (a device's record is one file per MAC, and may describe another subnet). Returns the count.
+ * subnet (a device's record is one file per MAC, and may describe another subnet). Returns the
+ * count; with dryRun, the count of those it would remove, by the same test.
  */
-export function removeRecords(outputDir: string, removed: OwnedRow[]): number {
+export function removeRecords(outputDir: string, removed: OwnedRow[], dryRun = false): number {
   let n = 0;
   for (const row of removed) {
     const path = join(outputDir, `${macFileStem(row.hwaddr)}.json`);
@@ -111,6 +122,10 @@ export function removeRecords(outputDir: string, removed: OwnedRow[]): number {
       continue; // none, or unreadable: nothing of ours to remove
     }
     if (record.subnet_id !== row.subnet_id) continue;
+    if (dryRun) {
+      n++;
+      continue;
+    }
     try {
       unlinkSync(path);
       n++;

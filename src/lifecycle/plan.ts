@@ -8,10 +8,35 @@ import { classifyReservations, ReservationAction, ReservationPolicy } from '../d
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { SubnetVerdict } from '../kea/config-verdict';
 import { keaSelection } from '../policy/kea';
-import { Policy, selectLease } from '../policy/select';
+import { NotSelectedReason, Policy, selectLease } from '../policy/select';
 import { classifyStore, LeaseStore } from './lease-store';
 
 export type PlanAction = ReservationAction | 'not-selected' | 'superseded';
+
+/** Every action, in the order the summary counts them. */
+export const PLAN_ACTIONS: readonly PlanAction[] = [
+  'create',
+  'update',
+  'unchanged',
+  'conflict',
+  'foreign',
+  'limit',
+  'stale',
+  'superseded',
+  'not-selected',
+];
+
+/** Why, as a code (JSON): the policy rule for not-selected, else what the database holds. */
+export type PlanReason =
+  | NotSelectedReason
+  | 'no-reservation'
+  | 'reservation-differs'
+  | 'reservation-matches'
+  | 'address-taken'
+  | 'operator-reservation'
+  | 'subnet-cap'
+  | 'lease-gone'
+  | 'address-reused';
 
 export interface PlanLine {
   mac: string;
@@ -19,23 +44,41 @@ export interface PlanLine {
   subnet_id: number;
   hostname: string | null;
   action: PlanAction;
-  /** Why: the policy rule, or what the database holds. */
-  reason: string;
+  reason: PlanReason;
   host_id: number | null;
 }
 
-const REASONS: Record<ReservationAction | 'superseded', string> = {
-  create: 'no reservation for this device yet',
-  update: "the monitor's reservation holds another address or hostname",
-  unchanged: "the monitor's reservation already matches",
-  conflict: 'another identifier holds this address in the subnet',
-  foreign: 'a reservation the monitor does not own covers this device',
-  limit: 'the subnet has reached --max-reservations-per-subnet',
-  stale: 'lease4 no longer holds this lease',
-  superseded: 'a later lease holds this address',
+const REASON_OF: Record<ReservationAction | 'superseded', PlanReason> = {
+  create: 'no-reservation',
+  update: 'reservation-differs',
+  unchanged: 'reservation-matches',
+  conflict: 'address-taken',
+  foreign: 'operator-reservation',
+  limit: 'subnet-cap',
+  stale: 'lease-gone',
+  superseded: 'address-reused',
 };
 
-function line(l: Lease, action: PlanAction, reason: string, hostId: number | null): PlanLine {
+/** Each reason in words, for the text output. */
+export const REASON_TEXT: Record<PlanReason, string> = {
+  'no-reservation': 'no reservation for this device yet',
+  'reservation-differs': "the monitor's reservation holds another address or hostname",
+  'reservation-matches': "the monitor's reservation already matches",
+  'address-taken': 'another identifier holds this address in the subnet',
+  'operator-reservation': 'a reservation the monitor does not own covers this device',
+  'subnet-cap': 'the subnet has reached --max-reservations-per-subnet',
+  'lease-gone': 'lease4 no longer holds this lease',
+  'address-reused': 'a later lease holds this address',
+  subnet: 'the subnet is not in --subnet-id',
+  'mac-denied': 'the MAC matches --deny-mac-prefix',
+  'hostname-denied': 'the hostname matches --deny-hostname',
+  'mac-not-allowed': 'the MAC matches no --allow-mac-prefix',
+  'hostname-not-allowed': 'the hostname matches no --allow-hostname (or there is none)',
+  'address-not-allowed': 'the address is in no --allow-address range',
+  'kea-not-honoured': 'kea-dhcp4 would not honour a reservation in this subnet (see the kea subnet line)',
+};
+
+function line(l: Lease, action: PlanAction, reason: PlanReason, hostId: number | null): PlanLine {
   return {
     mac: formatMac(l.hwaddr),
     ip: formatIPv4(l.address),
@@ -68,14 +111,14 @@ export async function planStore(
       out.push(line(lease, 'not-selected', s.reason, null));
     } else {
       slot.push(out.length);
-      out.push(line(lease, 'unchanged', '', null));
+      out.push(line(lease, 'unchanged', 'reservation-matches', null));
       selected.push(lease);
     }
   }
   // One statement for the whole store, so the cap ranks new devices exactly once.
   const decisions = await classifyReservations(db, selected, cap);
   decisions.forEach((d, i) => {
-    out[slot[i]] = line(d.lease, d.action, REASONS[d.action], d.hostId);
+    out[slot[i]] = line(d.lease, d.action, REASON_OF[d.action], d.hostId);
   });
   return out;
 }

@@ -4,8 +4,9 @@
  */
 import type { ClientBase } from 'pg';
 import type { Fence } from '../db/writer-lock';
+import type { Policy } from '../policy/select';
 import { readLease4Store, readMemfileStore } from './lease-store';
-import { deleteOwned, listOwned, OwnedRow, removeRecords } from './owned';
+import { deleteOwned, listOwned, OwnedRow, removeRecords, selectOwned } from './owned';
 import { pruneCandidates, PruneCandidate } from './prune';
 
 export interface PruneSettings {
@@ -16,6 +17,8 @@ export interface PruneSettings {
   dryRun: boolean;
   /** HA: delete only while this process is the active monitor. */
   fence?: Fence;
+  /** `reservations prune`'s scope flags; the daemon's timer considers every own row. */
+  scope?: Policy;
 }
 
 export interface PruneResult {
@@ -27,13 +30,17 @@ export interface PruneResult {
 export async function prune(db: ClientBase, s: PruneSettings): Promise<PruneResult> {
   const now = Date.now() / 1000;
   const store = s.useDatabaseEvents ? await readLease4Store(db, now) : await readMemfileStore(s.leaseFile, now);
-  const candidates = pruneCandidates(await listOwned(db), store, s.unseenForSeconds, now);
+  const owned = await listOwned(db);
+  const candidates = pruneCandidates(s.scope ? selectOwned(owned, s.scope) : owned, store, s.unseenForSeconds, now);
   const lastSeen = new Map<number, PruneCandidate>(candidates.map((c) => [c.row.host_id, c]));
   const withSeen = (r: OwnedRow) => {
     const t = lastSeen.get(r.host_id)?.lastSeen ?? 0;
     return { ...r, last_seen: t > 0 ? new Date(t * 1000).toISOString() : null };
   };
-  if (s.dryRun) return { rows: candidates.map((c) => withSeen(c.row)), recordsRemoved: 0 };
+  if (s.dryRun) {
+    const rows = candidates.map((c) => c.row);
+    return { rows: rows.map(withSeen), recordsRemoved: removeRecords(s.outputDir, rows, true) };
+  }
   const removed = await deleteOwned(
     db,
     candidates.map((c) => c.row.host_id),

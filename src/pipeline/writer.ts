@@ -277,7 +277,7 @@ export class ReservationWriter {
     const s = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
     if (s.selected) return true;
     // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
-    if (lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
+    if (lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {
       mac: formatMac(lease.hwaddr),
@@ -320,7 +320,7 @@ export class ReservationWriter {
       host_id: r.hostId,
     };
     if (this.settings.dryRun) return this.dryRunReport(r, fields);
-    if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'file') this.metrics.subnets.confirm(lease.subnetId);
+    if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':

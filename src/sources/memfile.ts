@@ -195,7 +195,7 @@ export class MemfileSource {
   }
 
   private reject(file: LeaseFile, reason: string, error: string, text: string): void {
-    this.metrics.inc(...M.rejected, { source: 'file', reason });
+    this.metrics.inc(...M.rejected, { source: 'memfile', reason });
     this.log.warn('Malformed lease file row skipped', { file: file.name, error, row: text.slice(0, 160) });
   }
 
@@ -216,7 +216,7 @@ export class MemfileSource {
       }
       try {
         emit(parseRow(line.text, file.header), line);
-        this.metrics.inc(...M.received, { source: 'file' });
+        this.metrics.inc(...M.received, { source: 'memfile' });
       } catch (err) {
         if (!(err instanceof InvalidLeaseError)) throw err;
         this.reject(file, 'invalid-row', err.message, line.text);
@@ -232,7 +232,11 @@ export class MemfileSource {
     const now = Date.now() / 1000;
     const handled: Promise<void>[] = [];
     for (const f of rows) {
-      const c = classifyLease(f, 'file', this.settings.subnets, now);
+      const c = classifyLease(f, 'memfile', this.settings.subnets, now);
+      if (c.kind === 'not-selected') {
+        this.metrics.inc(...M.notSelected, { reason: c.reason, subnet_id: c.subnetId });
+        continue;
+      }
       if (c.kind !== 'live') {
         this.metrics.inc(...M.ignored, { reason: c.reason });
         continue;

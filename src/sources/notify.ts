@@ -212,6 +212,10 @@ export class NotifySource {
     }
     this.metrics.inc(...M.received, { source: 'database' });
     const c = classifyLease(fields, 'database', this.settings.subnets);
+    if (c.kind === 'not-selected') {
+      this.metrics.inc(...M.notSelected, { reason: c.reason, subnet_id: c.subnetId });
+      return;
+    }
     if (c.kind !== 'live') {
       this.metrics.inc(...M.ignored, { reason: c.reason });
       return;

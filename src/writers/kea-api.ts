@@ -50,7 +50,7 @@ class LeaseCheckError extends Error {
 }
 
 function newContext(lease: Lease): Record<string, unknown> {
-  return { [OWNER_KEY]: makeMark(lease.source === 'file' ? 'memfile' : 'database') };
+  return { [OWNER_KEY]: makeMark(lease.source) };
 }
 
 function hasMark(h: KeaHost): boolean {
