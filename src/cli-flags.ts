@@ -111,7 +111,10 @@ export const COMMAND_FLAGS: Record<CommandName, CommandFlags> = {
   'db rollback': { keys: ['config', ...DB], argvOnly: [] },
   'db status': { keys: ['config', ...DB, 'allowUntestedSchema'], argvOnly: [] },
   // plan reads kea-dhcp4's configuration with --kea-control-socket, judged for the configured writer.
-  plan: { keys: ['config', ...SOURCE, ...SCOPE, 'maxReservationsPerSubnet', 'writer', 'keaControlSocket', 'keaApiTimeout', ...DB], argvOnly: [] },
+  plan: {
+    keys: ['config', ...SOURCE, ...SCOPE, 'maxReservationsPerSubnet', 'writer', 'keaControlSocket', 'keaApiTimeout', ...DB],
+    argvOnly: [],
+  },
   'reservations list': { keys: ['config', ...SOURCE, ...DB], argvOnly: [] },
   'reservations adopt': { keys: ['config', 'outputDir', ...DB], argvOnly: [] },
   'reservations prune': { keys: ['config', ...SOURCE, 'outputDir', ...SCOPE, ...DB], argvOnly: SCOPE, scopeTitle: ROW_SCOPE },
@@ -201,7 +204,11 @@ function yargsType(kind: OptionSpec['kind']): 'boolean' | 'array' | 'number' | '
 /** Declares a command's own flags, then its shared ones (help is rendered by help.ts). */
 export function declareFlags(y: Argv, name: CommandName): Argv {
   for (const f of OWN_FLAGS[name]) {
-    y.option(f.flag, { type: f.value ? 'string' : 'boolean', requiresArg: Boolean(f.value), ...(f.required ? { demandOption: `--${f.flag} is required` } : {}) });
+    y.option(f.flag, {
+      type: f.value ? 'string' : 'boolean',
+      requiresArg: Boolean(f.value),
+      ...(f.required ? { demandOption: `--${f.flag} is required` } : {}),
+    });
   }
   for (const key of COMMAND_FLAGS[name].keys) {
     const spec: OptionSpec = OPTION_SPECS[key];
