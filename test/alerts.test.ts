@@ -13,6 +13,7 @@ const RULES = join(ROOT, 'alerts', 'kea-lease-monitor.rules.yml');
 const RULE_TESTS = join(ROOT, 'alerts', 'kea-lease-monitor.rules.test.yml');
 const DASHBOARD = join(ROOT, 'dashboards', 'kea-lease-monitor.json');
 const BIN = join(ROOT, 'dist', 'kea-lease-monitor');
+const RUNBOOK_URL = 'https://example.invalid/kea-lease-monitor/blob/main/docs/runbook.md';
 
 function promtool(...args: string[]) {
   const r = spawnSync('promtool', args, { encoding: 'utf8', timeout: 60_000 });
@@ -30,7 +31,7 @@ function dashboardExprs(): { title: string; expr: string }[] {
   const out = d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })));
   for (const v of d.templating.list) {
     const q = v.query as { query?: string } | undefined;
-    const m = /^label_values\((\w+),/.exec(q?.query ?? '');
+    const m = /^label_values\((\w+)[,{]/.exec(q?.query ?? '');
     if (m) out.push({ title: 'variable', expr: m[1] });
   }
   return out;
@@ -61,7 +62,33 @@ function metricNames(expr: string): string[] {
 test('promtool check rules: the alerting rules are valid', () => {
   const r = promtool('check', 'rules', RULES);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /SUCCESS: 5 rules found/);
+  assert.match(r.stdout, /SUCCESS: 9 rules found/);
+});
+
+test('every alert links a runbook section of docs/runbook.md that exists', () => {
+  const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8');
+  const anchors = new Set([...runbook.matchAll(/^## (\S+)$/gm)].map((m) => m[1].toLowerCase()));
+  const rules = readFileSync(RULES, 'utf8')
+    .split(/\n(?= {6}- alert: )/)
+    .slice(1);
+  assert.equal(rules.length, 9);
+  for (const rule of rules) {
+    const name = /- alert: (\w+)/.exec(rule)![1];
+    const url = /runbook_url: (\S+)/.exec(rule)?.[1];
+    assert.ok(url, `${name} has a runbook_url`);
+    assert.equal(url, `${RUNBOOK_URL}#${name.toLowerCase()}`, `${name}'s runbook_url`);
+    assert.ok(anchors.has(name.toLowerCase()), `docs/runbook.md has a section ## ${name}`);
+  }
+});
+
+test('every alert unit test checks label values beyond severity', () => {
+  // An expected alert that names only its severity would pass whatever series fired it.
+  const expected = [...readFileSync(RULE_TESTS, 'utf8').matchAll(/exp_labels: \{([^}]*)\}/g)].map((m) => m[1]);
+  assert.ok(expected.length >= 9);
+  for (const labels of expected) {
+    const keys = labels.split(',').map((kv) => kv.split(':')[0].trim());
+    assert.ok(keys.includes('severity') && keys.length >= 2, `exp_labels {${labels}} names the labels that identify the alert`);
+  }
 });
 
 test('promtool test rules: every alert has unit tests, and they pass', () => {
@@ -72,10 +99,31 @@ test('promtool test rules: every alert has unit tests, and they pass', () => {
   for (const a of alerts) assert.ok(tested.has(a), `${a} has a unit test`);
 });
 
+test('the dashboard has a job variable and panels for up, the record backlog, Kea API commands and listener reconnects', () => {
+  const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { templating: { list: { name: string }[] } };
+  assert.ok(
+    d.templating.list.some((v) => v.name === 'job'),
+    'a job variable',
+  );
+  const exprs = dashboardExprs().filter((e) => e.title !== 'variable');
+  for (const [metric, what] of [
+    ['up', 'scrape health'],
+    ['kea_lease_monitor_discovery_backlog', 'record backlog'],
+    ['kea_lease_monitor_kea_api_commands_total', 'Kea API commands'],
+    ['kea_lease_monitor_listener_reconnects_total', 'listener reconnects'],
+  ]) {
+    assert.ok(
+      exprs.some((e) => new RegExp(`\\b${metric}\\{`).test(e.expr)),
+      `a panel for ${what} (${metric})`,
+    );
+  }
+  for (const e of exprs) assert.match(e.expr, /job=~"\$job"/, `panel ${e.title} filters on $job`);
+});
+
 test('every dashboard query is valid PromQL', () => {
   // promtool parses expressions in rule files: check the dashboard's as recording rules.
   const rules = dashboardExprs().map(({ expr }, i) => {
-    const plain = expr.replace(/\$__rate_interval|\$__range/g, '5m').replace(/\$instance/g, '.*');
+    const plain = expr.replace(/\$__rate_interval|\$__range/g, '5m').replace(/\$instance|\$job/g, '.*');
     return `      - record: dashboard:expr_${i}\n        expr: ${JSON.stringify(plain)}`;
   });
   const file = join(tempDir('klm-dash-'), 'dashboard.rules.yml');
@@ -121,6 +169,17 @@ test('every metric the dashboard and the rules use is one the built binary expor
   const used = new Set([...dashboardExprs().flatMap((e) => metricNames(e.expr)), ...ruleExprs().flatMap(metricNames)]);
   assert.ok(used.size > 15, `found the metric names in use (${used.size})`);
   for (const name of used) assert.ok(exported(name), `${name} is used by the dashboard or the rules but not exported`);
+  // A matcher on a label value (reason="limit") must name a value the binary exports: every enumerated
+  // label value is present, at 0, from the start.
+  for (const expr of [...ruleExprs(), ...dashboardExprs().map((e) => e.expr)]) {
+    for (const m of expr.matchAll(/\b(kea_lease_monitor_\w+)\{([^}]*)\}/g)) {
+      for (const mm of m[2].matchAll(/(\w+)="([^"$]+)"/g)) {
+        if (mm[1] === 'job' || mm[1] === 'instance') continue;
+        const series = new RegExp(`^${m[1]}\\{[^}]*\\b${mm[1]}="${mm[2]}"`, 'm');
+        assert.match(text, series, `${m[1]}{${mm[1]}="${mm[2]}"} is used but the binary exports no such series`);
+      }
+    }
+  }
 });
 
 function freePort(): Promise<number> {

@@ -5,6 +5,7 @@ import time
 SERVICE = "kea-lease-monitor.service"
 UNIT = "/etc/systemd/system/" + SERVICE
 BINARY = "/opt/baremetal/kea-lease-monitor/kea-lease-monitor"
+RELEASES = "/opt/baremetal/kea-lease-monitor/releases"
 CONFIG = "/etc/kea-lease-monitor/config.yml"
 ENV_FILE = "/etc/kea-lease-monitor/kea-lease-monitor.env"
 CREDENTIAL = "/etc/kea-lease-monitor/db-password"

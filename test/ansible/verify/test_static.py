@@ -9,6 +9,7 @@ REPO = pathlib.Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "kea_lease_monitor"
 # Names the design and the issues fixed; everything else public starts with kea_lease_monitor_.
 FIXED_NAMES = {"kea_enable_database", "kea_db_enable_notify", "kea_rollback_remove_reservations"}
+ROLE_TAGS = {f"kea_lease_monitor_{t}" for t in ("install", "configure", "database", "service", "verify")}
 
 
 def load(path):
@@ -56,16 +57,28 @@ def test_every_variable_the_role_reads_is_declared():
     declared = set(specs()["main"]["options"])
     text = "\n".join(p.read_text() for p in ROLE.rglob("*") if p.is_file() and p.suffix in (".yml", ".j2"))
     used = set(re.findall(r"\b(kea_lease_monitor_[a-z0-9_]+|kea_[a-z]+_[a-z_]+)\b", text))
-    used = {u for u in used if u != "kea_lease_monitor_" and not u.startswith("kea_lease_monitor_options")}
+    used = {u for u in used if u != "kea_lease_monitor_" and not u.startswith("kea_lease_monitor_options")} - ROLE_TAGS
     undeclared = sorted(u for u in used - declared if u.startswith("kea_lease_monitor_") or u in FIXED_NAMES)
     assert not undeclared, f"read but not in argument_specs.yml: {undeclared}"
 
 
 def test_every_task_has_one_of_the_role_tags_or_inherits_it():
-    main = load(ROLE / "tasks" / "main.yml")
-    allowed = {"always", "install", "configure", "database", "service", "verify"}
-    for task in main:
-        assert set(task.get("tags", [])) & allowed, f"tasks/main.yml: {task['name']!r} has no tag"
+    allowed = ROLE_TAGS | {"always"}
+    for entry in ("main.yml", "rollback.yml"):
+        for task in load(ROLE / "tasks" / entry):
+            tags = set(task.get("tags", []))
+            if "block" in task:  # a block's tasks carry their own
+                tags = set.intersection(*[set(t.get("tags", [])) for t in task["block"]]) or tags
+                for t in task["block"]:
+                    assert set(t.get("tags", [])) & allowed, f"tasks/{entry}: {t['name']!r} has no role tag"
+                continue
+            if task.get("ansible.builtin.import_tasks", "").startswith("rollback_"):
+                for t in load(ROLE / "tasks" / task["ansible.builtin.import_tasks"]):
+                    assert set(t.get("tags", [])) & allowed, f"tasks/{task['ansible.builtin.import_tasks']}: {t['name']!r} has no role tag"
+                continue
+            assert tags & allowed, f"tasks/{entry}: {task['name']!r} has no role tag"
+    generic = [f.name for f in task_files() if re.search(r"tags: \[(install|configure|database|service|verify)\b", f.read_text())]
+    assert not generic, f"tags without the role prefix in {generic}"
 
 
 def test_the_db_command_block_exists_once():
@@ -74,7 +87,7 @@ def test_the_db_command_block_exists_once():
 
 
 def test_collection_version_is_the_package_version():
-    galaxy = load(REPO / "galaxy.yml")
+    galaxy = load(REPO / "collection" / "galaxy.yml")
     package = json.loads((REPO / "package.json").read_text())
     assert galaxy["version"] == package["version"]
 
