@@ -26,6 +26,7 @@ lint-ansible: ## ansible-lint --offline --profile production over the whole repo
 
 test-ansible: build ## lint, collection, then deploy/toggle/rollback on booted Debian 12 and 13 systemd-nspawn containers (root)
 	test/ansible/run.sh
+	test/ansible/inventory.sh
 
 deploy: build ## ansible-playbook -i $(INVENTORY) playbooks/kea_deploy.yml
 	ansible-playbook -i $(INVENTORY) playbooks/kea_deploy.yml $(ANSIBLE_ARGS)

@@ -91,6 +91,7 @@ const SECTION_OF: Record<OptionKey, keyof typeof SECTIONS> = {
   logFormat: 'logging',
   metricsPort: 'logging',
   metricsHost: 'logging',
+  discoveryEndpoint: 'logging',
   config: 'config',
 };
 

@@ -1,9 +1,12 @@
-import { createServer, Server } from 'node:http';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Health } from './health';
 import { SubnetLabels } from './subnet-labels';
 import { FatalError } from './errors';
 import { VERSION } from './version';
+
+/** An extra GET/HEAD handler on the listener, by path. */
+export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -147,6 +150,14 @@ export const M = {
     'kea_lease_monitor_kea_config_read_errors_total',
     "Failed reads of kea-dhcp4's configuration (socket unreachable, error answer, unreadable configuration)",
   ),
+  recordsServed: def(
+    'kea_lease_monitor_discovery_records_served_total',
+    'Records sent by GET /discovery, and files there skipped (unreadable)',
+    {
+      labelNames: ['result'],
+      zero: product({ result: ['served', 'skipped'] }),
+    },
+  ),
   migrationsVersion: def(
     'kea_lease_monitor_migrations_version',
     "kea-lease-monitor's migrations version recorded in the database (0: none)",
@@ -249,8 +260,8 @@ export class Metrics {
     return this.registry.metrics();
   }
 
-  /** /metrics, /healthz (alive) and /readyz (200, or 503 with the reasons) on one listener. */
-  serve(port: number, host: string): Promise<Server> {
+  /** /metrics, /healthz (alive), /readyz (200, or 503 with the reasons) and `routes` on one listener; GET and HEAD only. */
+  serve(port: number, host: string, routes: Record<string, Route> = {}): Promise<Server> {
     const server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -265,6 +276,8 @@ export class Metrics {
       } else if (path === '/readyz') {
         const { ready, reasons } = this.health.readiness();
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${reasons.join('; ')}\n`);
+      } else if (Object.hasOwn(routes, path)) {
+        routes[path](req, res);
       } else {
         res.writeHead(404).end();
       }

@@ -8,6 +8,7 @@ import { KeaConfigWatch } from './kea/config-watch';
 import { prune } from './lifecycle/pruner';
 import type { Logger } from './logger';
 import { M, Metrics } from './metrics';
+import { recordRoutes } from './records-endpoint';
 import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
@@ -204,7 +205,7 @@ export class Monitor {
     // Not ready until the source says so: the writer reports ready at once, the source only when caught up.
     this.metrics.health.set('source', false, 'starting');
     if (this.options.metricsPort > 0) {
-      this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
+      this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost, recordRoutes(this.options, this.metrics));
       const base = `http://${this.options.metricsHost}:${this.options.metricsPort}`;
       this.log.info('Serving metrics and health checks', { metrics: `${base}/metrics`, ready: `${base}/readyz` });
     }

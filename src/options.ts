@@ -61,6 +61,8 @@ export interface Options {
   /** Prometheus endpoint port; 0 turns it off. */
   metricsPort: number;
   metricsHost: string;
+  /** GET /discovery on the metrics listener: the records as NDJSON. */
+  discoveryEndpoint: boolean;
   /** Most leases written in one statement. */
   batchSize: number;
   /** Milliseconds between the starts of two batches while leases keep coming (coalesces single-lease commits); 0: none. */
@@ -217,6 +219,13 @@ export const OPTION_SPECS = {
     describe: 'Serve Prometheus metrics on this port (0: off)',
   },
   metricsHost: { flag: 'metrics-host', kind: 'string', group: 'run', default: '127.0.0.1', describe: 'Address for the metrics endpoint' },
+  discoveryEndpoint: {
+    flag: 'discovery-endpoint',
+    kind: 'boolean',
+    group: 'run',
+    default: 'true',
+    describe: 'Serve the discovery records read-only as NDJSON at GET /discovery on the metrics listener (--no-discovery-endpoint: off)',
+  },
   batchSize: {
     flag: 'batch-size',
     kind: 'integer',
@@ -680,6 +689,7 @@ export function buildOptions(
     logFormat: v.logFormat as LogFormat,
     metricsPort: v.metricsPort as number,
     metricsHost: v.metricsHost as string,
+    discoveryEndpoint: v.discoveryEndpoint as boolean,
     batchSize: v.batchSize as number,
     batchLinger: v.batchLinger as number,
     queueSize: v.queueSize as number,

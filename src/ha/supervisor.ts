@@ -3,6 +3,7 @@ import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import { Monitor } from '../monitor';
 import type { Options } from '../options';
+import { recordRoutes } from '../records-endpoint';
 import { Leadership, LeadershipEvent } from './leadership';
 
 /**
@@ -44,7 +45,7 @@ export class HaMonitor {
   async start(): Promise<void> {
     this.metrics.set(...M.haActive, 0);
     if (this.options.metricsPort > 0) {
-      this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost);
+      this.server = await this.metrics.serve(this.options.metricsPort, this.options.metricsHost, recordRoutes(this.options, this.metrics));
     }
     // A standby is healthy and ready to take over; the active member's parts report their own readiness.
     this.metrics.health.set('ha', true);
