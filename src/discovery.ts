@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { FatalError } from './errors';
 import { formatIPv4, formatMac, LeaseSource, macFileStem } from './lease';
 import type { ReservationResult } from './db/reservations';
+import { RedfishInfo, redfishFromRecord } from './redfish/service-root';
 
 /** What `<output-dir>/<aa-bb-cc-dd-ee-ff>.json` holds. */
 export interface DiscoveryRecord {
@@ -27,6 +28,8 @@ export interface DiscoveryRecord {
   source: LeaseSource;
   reservation: 'created' | 'updated' | 'unchanged' | 'conflict' | 'foreign';
   host_id: number | null;
+  /** What the device's Redfish service root said (--redfish-probe); absent until a probe ended. */
+  redfish?: RedfishInfo;
 }
 
 export type RecordedResult = ReservationResult & { outcome: DiscoveryRecord['reservation'] };
@@ -63,12 +66,14 @@ export class DiscoveryWriter {
     return join(this.dir, `${macFileStem(mac)}.json`);
   }
 
-  write(result: RecordedResult, now = new Date()): string {
+  /** `redfish`: a probe's newer result; without it the record keeps the one it had. */
+  write(result: RecordedResult, now = new Date(), redfish: RedfishInfo | null = null): string {
     const { lease } = result;
     const stem = macFileStem(lease.hwaddr);
     const path = this.pathFor(lease.hwaddr);
     const stamp = now.toISOString();
     const old = readRecord(path);
+    const probed = redfish ?? redfishFromRecord(old?.redfish);
     const record: DiscoveryRecord = {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
@@ -80,8 +85,30 @@ export class DiscoveryWriter {
       source: lease.source,
       reservation: result.outcome,
       host_id: result.hostId,
+      ...(probed ? { redfish: probed } : {}),
     };
-    const text = JSON.stringify(record, null, 2) + '\n';
+    this.writeText(stem, path, JSON.stringify(record, null, 2) + '\n');
+    return path;
+  }
+
+  /**
+   * A probe's result into the device's record as it stands; no record (the device was never
+   * reserved, or its record was removed): nothing to do, false.
+   */
+  writeRedfish(mac: Buffer, redfish: RedfishInfo): boolean {
+    const path = this.pathFor(mac);
+    const old = readRecord(path);
+    if (!old || typeof old.mac !== 'string') return false;
+    this.writeText(macFileStem(mac), path, JSON.stringify({ ...old, redfish }, null, 2) + '\n');
+    return true;
+  }
+
+  /** The `redfish` field of the device's record on disk, checked; null when there is none. */
+  redfishOf(mac: Buffer): RedfishInfo | null {
+    return redfishFromRecord(readRecord(this.pathFor(mac))?.redfish);
+  }
+
+  private writeText(stem: string, path: string, text: string): void {
     try {
       this.writeAtomically(stem, path, text);
     } catch (err) {
@@ -90,7 +117,6 @@ export class DiscoveryWriter {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
       this.writeAtomically(stem, path, text);
     }
-    return path;
   }
 
   /** Stems (MACs as aa-bb-...) that have a record on disk now; reconciliation compares leases with it. */

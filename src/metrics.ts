@@ -52,6 +52,12 @@ const POLICY_REASONS = [
 // kea/config-verdict.ts VERDICT_REASONS and AddressProblem.
 const KEA_VERDICTS = ['no-hosts-database', 'no-hw-address-identifier', 'reservations-disabled', 'global-only'];
 const ADDRESS_PROBLEMS = ['outside-subnet', 'in-pool-out-of-pool'];
+// --require-redfish: held for a probe, or the device answered as no Redfish service.
+const REDFISH_REASONS = ['pending-probe', 'not-redfish'];
+// not-live: lease4 did not hold the lease, so nothing was probed.
+const REDFISH_RESULTS = ['present', 'absent', 'unreachable', 'not-live'];
+// One HTTPS attempt: a local answer in milliseconds, a silent address at the timeout.
+const REDFISH_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const IGNORED_REASONS = ['deleted', 'not-default-state', 'expired', 'no-hwaddr', 'no-subnet'];
 const FILE_REJECTS = ['bad-header', 'no-header', 'invalid-row', 'oversized', 'truncated'];
 // Commit -> reservation is milliseconds when healthy, minutes in an outage.
@@ -75,7 +81,7 @@ export const M = {
   }),
   notSelected: def('kea_lease_monitor_leases_not_selected_total', 'Live leases the selection policy left out, by reason', {
     labelNames: ['reason', 'subnet_id'],
-    zero: product({ reason: POLICY_REASONS }),
+    zero: product({ reason: [...POLICY_REASONS, ...REDFISH_REASONS] }),
   }),
   reservations: def('kea_lease_monitor_reservations_total', 'Reservation outcomes, by result and subnet', {
     labelNames: ['result', 'subnet_id'],
@@ -158,6 +164,14 @@ export const M = {
       zero: product({ result: ['served', 'skipped'] }),
     },
   ),
+  redfishProbes: def('kea_lease_monitor_redfish_probes_total', 'Redfish probes of devices ended, by result (--redfish-probe)', {
+    labelNames: ['result'],
+    zero: product({ result: REDFISH_RESULTS }),
+  }),
+  redfishProbeDuration: def('kea_lease_monitor_redfish_probe_duration_seconds', 'Time of one HTTPS attempt at a Redfish service root', {
+    type: 'histogram',
+    buckets: REDFISH_BUCKETS,
+  }),
   migrationsVersion: def(
     'kea_lease_monitor_migrations_version',
     "kea-lease-monitor's migrations version recorded in the database (0: none)",

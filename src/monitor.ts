@@ -13,6 +13,8 @@ import { describeOptions, Options } from './options';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
+import { redfishProber } from './redfish/setup';
+import type { RedfishProber } from './redfish/prober';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
 import type { ReservationBackend } from './writers/backend';
@@ -46,6 +48,7 @@ export class Monitor {
   private readonly policy: Policy;
   /** --kea-control-socket: kea-dhcp4's configuration, read to refuse reservations it would not honour. */
   private readonly keaConfig: KeaConfigWatch | null;
+  private readonly prober: RedfishProber | null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly fence: WriteFence | undefined;
   private started: Promise<void> | null = null;
@@ -122,6 +125,7 @@ export class Monitor {
             this.metrics,
           );
     this.discovery = new DiscoveryWriter(options.outputDir);
+    this.prober = redfishProber(options.redfish, db, log.child({ module: 'redfish' }), this.metrics);
     this.writer = new ReservationWriter(
       this.backend,
       this.queue,
@@ -138,6 +142,9 @@ export class Monitor {
         dryRun: options.dryRun,
         keaGate: this.keaConfig ?? undefined,
         onStale: () => this.notify?.recheck(),
+        ...(this.prober
+          ? { redfish: { prober: this.prober, require: options.redfish.require, writerChecksLive: options.writer === 'sql' } }
+          : {}),
       },
       log.child({ module: 'writer' }),
       this.metrics,
@@ -302,6 +309,7 @@ export class Monitor {
       await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
+      await this.prober?.stop();
       await this.writer.stop();
       await listenerStopped;
       await this.memfile?.finish();

@@ -105,6 +105,25 @@ export interface Options {
   haInterval: number;
   /** Run (and migrate) on a Kea schema older than 13.0 or newer than the newest tested, with a warning. */
   allowUntestedSchema: boolean;
+  redfish: RedfishOptions;
+}
+
+/** Probing devices' Redfish service roots (docs/redfish.md). */
+export interface RedfishOptions {
+  /** Probe https://<address>/redfish/v1 of reserved devices. */
+  probe: boolean;
+  /** Reserve a device only once it answered as a Redfish service. */
+  require: boolean;
+  /** One attempt's bound. */
+  timeoutMs: number;
+  /** How long a silent device is retried. */
+  retryForMs: number;
+  /** Verify certificates against this CA file; null: no verification. */
+  caFile: string | null;
+  /** Attempts in flight at once. */
+  concurrency: number;
+  /** Attempts started per second at most. */
+  rate: number;
 }
 
 type Kind = 'boolean' | 'string' | 'integer' | 'integers' | 'number' | 'list' | 'choice' | 'strings' | 'duration';
@@ -479,6 +498,62 @@ export const OPTION_SPECS = {
     default: 'false',
     describe: 'Start (and migrate) even on a Kea schema older than 13.0 or newer than the newest tested (29.0, Kea 3.0.4), with a warning',
   },
+  redfishProbe: {
+    flag: 'redfish-probe',
+    kind: 'boolean',
+    group: 'run',
+    default: 'false',
+    describe:
+      'After a reservation is written, read https://<address>/redfish/v1 (no credentials) and put the Redfish version, UUID, vendor and product in the discovery record',
+  },
+  requireRedfish: {
+    flag: 'require-redfish',
+    kind: 'boolean',
+    group: 'run',
+    default: 'false',
+    describe: 'Reserve a device only once it has answered as a Redfish service (needs --redfish-probe); until then its lease is held back',
+  },
+  redfishTimeout: {
+    flag: 'redfish-timeout',
+    kind: 'number',
+    group: 'run',
+    default: '5',
+    min: 0.1,
+    max: 120,
+    describe: 'Seconds one Redfish probe attempt may take (connect, TLS and answer)',
+  },
+  redfishRetryFor: {
+    flag: 'redfish-retry-for',
+    kind: 'duration',
+    group: 'run',
+    default: '10m',
+    describe: 'How long a device that does not answer yet is retried, with backoff, before it counts as absent or unreachable',
+  },
+  redfishCa: {
+    flag: 'redfish-ca',
+    kind: 'string',
+    group: 'run',
+    describe:
+      "Verify Redfish services' certificates against this CA file (PEM). Default: no verification (BMCs' certificates are self-signed)",
+  },
+  redfishConcurrency: {
+    flag: 'redfish-concurrency',
+    kind: 'integer',
+    group: 'run',
+    default: '8',
+    min: 1,
+    max: 256,
+    describe: 'Redfish probe attempts in flight at once',
+  },
+  redfishRate: {
+    flag: 'redfish-rate',
+    kind: 'number',
+    group: 'run',
+    default: '20',
+    min: 0.1,
+    max: 1000,
+    describe: 'Redfish probe attempts started per second at most, so a burst of new devices leaves the reservation writer its CPU',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionKey = keyof typeof OPTION_SPECS;
@@ -718,7 +793,17 @@ export function buildOptions(
     haGroup: (v.haGroup as string | undefined) ?? null,
     haInterval: v.haInterval as number,
     allowUntestedSchema: v.allowUntestedSchema as boolean,
+    redfish: {
+      probe: v.redfishProbe as boolean,
+      require: v.requireRedfish as boolean,
+      timeoutMs: Math.round((v.redfishTimeout as number) * 1000),
+      retryForMs: (v.redfishRetryFor as number) * 1000,
+      caFile: (v.redfishCa as string | undefined) ?? null,
+      concurrency: v.redfishConcurrency as number,
+      rate: v.redfishRate as number,
+    },
   };
+  checkRedfish(opts);
   if (opts.writer === 'kea-api') {
     if (opts.keaControlSocket === null)
       throw new UsageError("--writer kea-api needs --kea-control-socket PATH (kea-dhcp4's control socket)");
@@ -736,6 +821,17 @@ export function buildOptions(
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);
   }
   return opts;
+}
+
+function checkRedfish(o: Options): void {
+  const r = o.redfish;
+  if (r.require && !r.probe) throw new UsageError('--require-redfish needs --redfish-probe (it reserves only devices the probe found)');
+  if (r.caFile !== null && !r.probe) throw new UsageError('--redfish-ca works only with --redfish-probe');
+  if (r.probe && o.dryRun)
+    throw new UsageError('--redfish-probe does not work with --dry-run (a dry run connects to no device); use `plan`');
+  if (r.caFile !== null && !readSecretFile(r.caFile, '--redfish-ca').includes('-----BEGIN CERTIFICATE-----')) {
+    throw new UsageError(`--redfish-ca: ${r.caFile} holds no PEM certificate`);
+  }
 }
 
 /** The options as they may be logged: no password, only whether one is set. */

@@ -2,6 +2,7 @@ import { errorMessage } from '../errors';
 import type { KeaDhcp4Config } from '../kea/config';
 import { reservedAddressProblem, subnetVerdicts, SubnetVerdict } from '../kea/config-verdict';
 import { configSocket, readKeaConfig } from '../kea/config-watch';
+import { DiscoveryWriter } from '../discovery';
 import { createLogger } from '../logger';
 import { readLease4Store, readMemfileStore } from '../lifecycle/lease-store';
 import { PLAN_ACTIONS, planStore, PlanLine, REASON_TEXT } from '../lifecycle/plan';
@@ -64,13 +65,15 @@ function addressWarnings(config: KeaDhcp4Config, lines: PlanLine[], out: Output)
 export async function planCommand(o: Options, out: Output): Promise<number> {
   const policy = compilePolicy(o.policy);
   const kea = await keaVerdicts(o, out);
+  const records = new DiscoveryWriter(o.outputDir);
+  const redfish = o.redfish.require ? (l: { hwaddr: Buffer }) => records.redfishOf(l.hwaddr)?.status ?? null : null;
   // Malformed rows are logged (stderr; warnings are written at once) and counted as the daemon does.
   const log = createLogger(o.logLevel, o.logFormat).child({ module: 'memfile' });
   const { lines, malformed } = await withClient(o.db, 'kea-lease-monitor-plan', async (c) => {
     const store = o.useDatabaseEvents
       ? await readLease4Store(c)
       : await readMemfileStore(o.leaseFile, undefined, (r) => log.warn('Malformed lease file row skipped', { ...r }));
-    const planned = await planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, kea?.verdicts ?? null);
+    const planned = await planStore(c, store, policy, { maxPerSubnet: o.maxReservationsPerSubnet }, kea?.verdicts ?? null, redfish);
     return { lines: planned, malformed: store.rejected };
   });
   // Every action counted, zero included; JSON keys in snake_case.

@@ -8,10 +8,15 @@ import { classifyReservations, ReservationAction, ReservationPolicy } from '../d
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { SubnetVerdict } from '../kea/config-verdict';
 import { keaSelection } from '../policy/kea';
+import { redfishVerdict } from '../policy/redfish';
 import { NotSelectedReason, Policy, selectLease } from '../policy/select';
+import type { RedfishStatus } from '../redfish/service-root';
 import { classifyStore, LeaseStore } from './lease-store';
 
-export type PlanAction = ReservationAction | 'not-selected' | 'superseded';
+export type PlanAction = ReservationAction | 'not-selected' | 'superseded' | 'pending-probe';
+
+/** --require-redfish: what the device's record says its Redfish probe found (null: nothing yet). */
+export type RecordedRedfish = (lease: Lease) => RedfishStatus | null;
 
 /** Every action, in the order the summary counts them. */
 export const PLAN_ACTIONS: readonly PlanAction[] = [
@@ -24,6 +29,7 @@ export const PLAN_ACTIONS: readonly PlanAction[] = [
   'stale',
   'superseded',
   'not-selected',
+  'pending-probe',
 ];
 
 /** Why, as a code (JSON): the policy rule for not-selected, else what the database holds. */
@@ -36,7 +42,8 @@ export type PlanReason =
   | 'operator-reservation'
   | 'subnet-cap'
   | 'lease-gone'
-  | 'address-reused';
+  | 'address-reused'
+  | 'pending-probe';
 
 export interface PlanLine {
   mac: string;
@@ -75,6 +82,7 @@ export const REASON_TEXT: Record<PlanReason, string> = {
   'mac-not-allowed': 'the MAC matches no --allow-mac-prefix',
   'hostname-not-allowed': 'the hostname matches no --allow-hostname (or there is none)',
   'address-not-allowed': 'the address is in no --allow-address range',
+  'pending-probe': 'waits for its device to answer as a Redfish service (--require-redfish)',
   'kea-not-honoured': 'kea-dhcp4 would not honour a reservation in this subnet (see the kea subnet line)',
 };
 
@@ -90,13 +98,17 @@ function line(l: Lease, action: PlanAction, reason: PlanReason, hostId: number |
   };
 }
 
-/** `verdicts`: kea-dhcp4's per-subnet verdicts (--kea-control-socket), applied after the policy as the daemon does. */
+/**
+ * `verdicts`: kea-dhcp4's per-subnet verdicts (--kea-control-socket), applied after the policy as the
+ * daemon does; `requireRedfish`: --require-redfish, what each device's record says its probe found.
+ */
 export async function planStore(
   db: ClientBase,
   store: LeaseStore,
   policy: Policy,
   cap: ReservationPolicy,
   verdicts: ReadonlyMap<number, SubnetVerdict> | null = null,
+  requireRedfish: RecordedRedfish | null = null,
 ): Promise<PlanLine[]> {
   // As the queue does: later news about a device replaces earlier news, in the earlier one's place.
   const byDevice = new Map<string, Lease>();
@@ -109,6 +121,9 @@ export async function planStore(
     const s = chosen.selected ? keaSelection(lease.subnetId, verdicts) : chosen;
     if (!s.selected) {
       out.push(line(lease, 'not-selected', s.reason, null));
+    } else if (requireRedfish && redfishVerdict(requireRedfish(lease), false) !== 'reserve') {
+      // The daemon holds it back until its device answers as a Redfish service.
+      out.push(line(lease, 'pending-probe', 'pending-probe', null));
     } else {
       slot.push(out.length);
       out.push(line(lease, 'unchanged', 'reservation-matches', null));

@@ -4,9 +4,14 @@ import { errorMessage } from '../errors';
 import { formatMac, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
+import type { RedfishInfo } from '../redfish/service-root';
 
 interface Pending {
-  result: RecordedResult;
+  mac: Buffer;
+  /** null: only a probe's result, for the record already on disk. */
+  result: RecordedResult | null;
+  /** A Redfish probe's result not yet on disk. */
+  redfish: RedfishInfo | null;
   waiters: Array<() => void>;
 }
 
@@ -49,15 +54,25 @@ export class RecordWriter {
   }
 
   /** Queues a record (after any older record of the same device, which it replaces). */
-  submit(result: RecordedResult, waiters: Array<() => void>): void {
+  submit(result: RecordedResult, waiters: Array<() => void>, redfish: RedfishInfo | null = null): void {
     const stem = macFileStem(result.lease.hwaddr);
     const queued = this.pending.get(stem);
     if (queued) {
       queued.result = result;
+      if (redfish) queued.redfish = redfish;
       for (const w of waiters) queued.waiters.push(w);
     } else {
-      this.pending.set(stem, { result, waiters });
+      this.pending.set(stem, { mac: result.lease.hwaddr, result, redfish, waiters });
     }
+    this.schedule();
+  }
+
+  /** Queues a probe's result for the device's record, in order with its other records. */
+  submitRedfish(mac: Buffer, redfish: RedfishInfo): void {
+    const stem = macFileStem(mac);
+    const queued = this.pending.get(stem);
+    if (queued) queued.redfish = redfish;
+    else this.pending.set(stem, { mac, result: null, redfish, waiters: [] });
     this.schedule();
   }
 
@@ -128,14 +143,15 @@ export class RecordWriter {
 
   private tryWrite(stem: string, p: Pending): boolean {
     try {
-      this.discovery.write(p.result);
+      if (p.result) this.discovery.write(p.result, undefined, p.redfish);
+      else if (p.redfish) this.discovery.writeRedfish(p.mac, p.redfish);
     } catch (err) {
       this.metrics.inc(...M.discoveryErrors);
       if (this.outageSince === null) {
         this.outageSince = Date.now();
         this.metrics.health.set('records', false, `cannot write discovery records (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         this.log.error('Cannot write discovery records; keeping them and retrying', {
-          mac: formatMac(p.result.lease.hwaddr),
+          mac: formatMac(p.mac),
           dir: this.discovery.dir,
           error: errorMessage(err),
         });

@@ -8,10 +8,20 @@ import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseGate } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
+import type { RedfishProber } from '../redfish/prober';
 import type { ReservationBackend } from '../writers/backend';
 import { LogBudget } from './log-budget';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
+import { RedfishGate } from './redfish-gate';
+
+/** --redfish-probe: probe reserved devices; --require-redfish: reserve only Redfish devices. */
+export interface RedfishSettings {
+  prober: RedfishProber;
+  require: boolean;
+  /** The backend proves a database lease live before it writes (the SQL writer checks lease4). */
+  writerChecksLive: boolean;
+}
 
 export interface WriterSettings {
   batchSize: number;
@@ -38,6 +48,7 @@ export interface WriterSettings {
   keaGate?: LeaseGate;
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
+  redfish?: RedfishSettings;
 }
 
 // Outcomes decided after lease4 confirmed the lease (database mode): its subnet is real. Kea's own
@@ -67,6 +78,7 @@ export class ReservationWriter {
   private readonly records: RecordWriter;
   private readonly fatal: Promise<never>;
   private failFatal!: (err: Error) => void;
+  private readonly gate: RedfishGate | null = null;
 
   constructor(
     private readonly backend: ReservationBackend,
@@ -82,6 +94,12 @@ export class ReservationWriter {
     this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, backlog, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
+    const redfish = settings.redfish;
+    if (redfish) {
+      // A probe's result goes to the device's record through the record queue, in order with its other records.
+      redfish.prober.subscribe((lease, info) => this.records.submitRedfish(lease.hwaddr, info));
+      if (redfish.require) this.gate = new RedfishGate(redfish.prober, queue, discovery, log);
+    }
   }
 
   /** Rejects with a FatalError when writing cannot succeed without an operator (missing privilege). */
@@ -264,18 +282,35 @@ export class ReservationWriter {
       if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
         this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
       }
-      if (outcome) this.records.submit({ ...r, outcome }, waiters);
+      if (outcome) this.records.submit({ ...r, outcome }, waiters, this.probeAfterWrite(r));
       else for (const done of waiters) done();
     });
     this.oldest = null;
+  }
+
+  /**
+   * --redfish-probe: a reservation just written proves the lease live (lease file, or the SQL
+   * writer's lease4 check): its device is probed in the background, unless a result still stands.
+   * Returns what is known of the device, for its record.
+   */
+  private probeAfterWrite(r: ReservationResult): ReturnType<RedfishProber['result']> {
+    const redfish = this.settings.redfish;
+    if (!redfish) return null;
+    if (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged') {
+      redfish.prober.request(r.lease, redfish.writerChecksLive || r.lease.source === 'memfile');
+    }
+    return redfish.prober.result(r.lease);
   }
 
   /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
   private selected(entry: QueueEntry): boolean {
     const { lease } = entry;
     const chosen = selectLease(lease, this.settings.policy);
-    const s = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
-    if (s.selected) return true;
+    const k = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
+    // --require-redfish: a selected lease waits for its device's probe (held, not lost).
+    const verdict = k.selected && this.gate ? this.gate.admit(lease) : 'reserve';
+    const s = !k.selected ? k : verdict === 'reserve' ? null : { reason: verdict };
+    if (s === null) return true;
     // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
     if (lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });

@@ -1,7 +1,7 @@
 // End-to-end suite: real kea-dhcp4 in a private network namespace, real DHCP clients, the built monitor.
 // Every Kea release (lib/kea-release.ts) in both lease backends; each section starts "# kea-dhcp4 <version> <backend>".
 // Usage: node --import tsx test/e2e/run.ts   (root; `make e2e`). Last line: "N passed, N failed" over all sections.
-//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database|kea-api|kea-config only that part.
+//   E2E_KEA=3.0.4 (or "2.6,3.0") runs only those releases; E2E_ONLY=file|database|kea-api|kea-config|redfish only that part.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, checkPrefix, results, summary } from './lib/checks';
@@ -10,6 +10,7 @@ import { Kea, startKea } from './lib/kea';
 import { keaRelease, KeaRelease, selectedReleases } from './lib/kea-release';
 import { keaApiSections } from './kea-api/run';
 import { keaConfigSection } from './kea-config/run';
+import { redfishSection } from './redfish/run';
 import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from './lib/monitor';
 
 const WATCHING = /Watching the lease file/;
@@ -297,6 +298,22 @@ async function main(): Promise<number> {
         }
         process.stdout.write(`# kea-dhcp4 ${release} ${backend}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       }
+    }
+    // The Redfish probe, against the first selected release only (what it tests does not depend on Kea's version).
+    if (!process.env.E2E_ONLY || process.env.E2E_ONLY === 'redfish') {
+      const release = selectedReleases()[0];
+      const t0 = Date.now();
+      process.stdout.write(`# redfish probe (kea-dhcp4 ${release} postgresql)\n`);
+      checkPrefix(release);
+      try {
+        await keaRelease(release);
+        await redfishSection(await createNet('r'), release);
+      } catch (e) {
+        check('redfish: scenario ran to completion', false, (e as Error).stack?.split('\n').slice(0, 6).join('\n') ?? String(e));
+      } finally {
+        await runCleanups();
+      }
+      process.stdout.write(`# redfish probe: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
     checkPrefix('');
     // The Kea API writer needs Kea 3.0's host_cmds: its sections run when 3.0.4 is selected.
