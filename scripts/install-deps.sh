@@ -16,6 +16,7 @@ PACKAGES=(
   ansible ansible-core ansible-lint python3-psycopg2   # the Ansible bundle and its tests
   systemd systemd-container debootstrap                # a booted systemd in systemd-nspawn for the role test
   python3-testinfra python3-pytest                     # the role test's verify step (testinfra, as Molecule uses)
+  python3-requests python3-gevent openssl             # DMTF's Redfish-Mockup-Server in the e2e Redfish section
 )
 
 missing=()

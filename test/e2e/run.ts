@@ -10,7 +10,7 @@ import { Kea, startKea } from './lib/kea';
 import { keaRelease, KeaRelease, selectedReleases } from './lib/kea-release';
 import { keaApiSections } from './kea-api/run';
 import { keaConfigSection } from './kea-config/run';
-import { redfishSection } from './redfish/run';
+import { redfishMockupMissing, redfishSection } from './redfish/run';
 import { CREATED, LISTENING, migrate, Monitor, MONITOR_BIN, startMonitor } from './lib/monitor';
 
 const WATCHING = /Watching the lease file/;
@@ -300,7 +300,12 @@ async function main(): Promise<number> {
       }
     }
     // The Redfish probe, against the first selected release only (what it tests does not depend on Kea's version).
-    if (!process.env.E2E_ONLY || process.env.E2E_ONLY === 'redfish') {
+    // DMTF's mockup server comes from GitHub, which CI's registries do not reach: without it the
+    // section is reported as skipped (not passed) unless it was asked for by name.
+    const mockup = redfishMockupMissing();
+    if (mockup && process.env.E2E_ONLY !== 'redfish') {
+      process.stdout.write(`# redfish probe: SKIPPED (not run, not passed): ${mockup}\n`);
+    } else if (!process.env.E2E_ONLY || process.env.E2E_ONLY === 'redfish') {
       const release = selectedReleases()[0];
       const t0 = Date.now();
       process.stdout.write(`# redfish probe (kea-dhcp4 ${release} postgresql)\n`);

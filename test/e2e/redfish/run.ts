@@ -3,6 +3,7 @@
 // monitor in the server namespace, and at the leased addresses DMTF's Redfish-Mockup-Server (a real
 // Redfish implementation this project did not write, with TLS) or deliberately broken servers.
 // The mockup server is not part of this repository: see docs/redfish.md ("Testing").
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { check } from '../lib/checks';
@@ -181,9 +182,18 @@ async function forgeNotify(pg: Pg, ip: string, mac: string): Promise<void> {
   await query(pg, "SELECT pg_notify('kea_lease_events', $1)", [JSON.stringify(payload)]);
 }
 
+/** Why the section cannot run here (DMTF's server or its Python modules missing), or null. */
+export function redfishMockupMissing(): string | null {
+  if (!existsSync(join(MOCKUP_DIR, 'redfishMockupServer.py')) || !existsSync(join(MOCKUP_DIR, 'pydeps', 'grequests.py')))
+    return `DMTF Redfish-Mockup-Server is not in ${MOCKUP_DIR}; ${HOW_TO}`;
+  const py = spawnSync('/usr/bin/python3', ['-c', 'import requests, gevent'], { stdio: 'ignore' });
+  return py.status === 0 ? null : 'python3-requests and python3-gevent are not installed (scripts/install-deps.sh)';
+}
+
 export async function redfishSection(net: Net, release: KeaRelease): Promise<void> {
-  if (!existsSync(join(MOCKUP_DIR, 'redfishMockupServer.py')) || !existsSync(join(MOCKUP_DIR, 'pydeps', 'grequests.py'))) {
-    check(`redfish: DMTF Redfish-Mockup-Server available in ${MOCKUP_DIR}`, false, HOW_TO);
+  const missing = redfishMockupMissing();
+  if (missing) {
+    check(`redfish: DMTF Redfish-Mockup-Server available in ${MOCKUP_DIR}`, false, missing);
     return;
   }
   const dir = tempDir('lmk-e2e-rf-');
