@@ -133,6 +133,9 @@ export const COMMAND_FLAGS: Record<CommandName, CommandFlags> = {
       'outputDir',
       'redfishProbe',
       'requireRedfish',
+      // Malformed lease file rows are logged as the daemon logs them.
+      'logLevel',
+      'logFormat',
       ...DB,
     ],
     argvOnly: [],
@@ -229,7 +232,7 @@ export function declareFlags(y: Argv, name: CommandName): Argv {
     y.option(f.flag, {
       type: f.value ? 'string' : 'boolean',
       requiresArg: Boolean(f.value),
-      ...(f.required ? { demandOption: `--${f.flag} is required` } : {}),
+      ...(f.required ? { demandOption: true } : {}),
     });
   }
   for (const key of COMMAND_FLAGS[name].keys) {
@@ -250,7 +253,10 @@ export function declareFlags(y: Argv, name: CommandName): Argv {
  */
 export function inapplicableFlag(given: ReadonlySet<OptionKey>, o: Options): string | null {
   const rules: Array<[OptionKey[], boolean, string]> = [
-    [['keaControlSocket', 'keaApiConcurrency', 'keaApiTimeout'], o.writer !== 'kea-api', 'works only with --writer kea-api'],
+    [['keaApiConcurrency'], o.writer !== 'kea-api', 'works only with --writer kea-api'],
+    // The control socket serves both writers (config-get); its timeout and timer need it.
+    [['keaApiTimeout', 'keaConfigInterval'], o.keaControlSocket === null, 'needs --kea-control-socket'],
+    [['redfishTimeout', 'redfishRetryFor', 'redfishConcurrency', 'redfishRate'], !o.redfish.probe, 'works only with --redfish-probe'],
     [['leaseFile', 'stateFile', 'pollInterval'], o.useDatabaseEvents, 'is for file mode: --use-database-events reads lease4'],
     [['reconcileInterval'], !o.useDatabaseEvents, 'works only with --use-database-events'],
     [['haInterval'], o.haGroup === null, 'works only with --ha-group'],

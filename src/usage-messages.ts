@@ -29,10 +29,10 @@ const unquote = (s: string): string => s.trim().replace(/^"(.*)"$/, '$1');
 export function rewordYargsMessage(msg: string, args: readonly string[]): string {
   let m = /^Unknown arguments?: (.+)$/s.exec(msg.trim());
   if (m) {
-    return m[1]
-      .split(', ')
-      .map((name) => unknown(name.trim(), args))
-      .join('; ');
+    // yargs names a flag twice, as typed and camel-cased (lease-file, leaseFile): keep the first.
+    const kebab = (n: string): string => n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const names = [...new Set(m[1].split(', ').map((n) => kebab(n.trim())))];
+    return names.map((name) => unknown(name, args)).join('; ');
   }
   // "Invalid values:\n  Argument: log-level, Given: "verbose", Choices: "error", "warn", ..."
   if (msg.startsWith('Invalid values:')) {

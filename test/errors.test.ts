@@ -166,7 +166,7 @@ describe('the lease file', () => {
 
 test('reservations adopt without the output directory: names it, exit 2', () => {
   const dir = join(tempDir('klm-err-out-'), 'discovery');
-  const r = run(['reservations', 'adopt', ...dbFlags(kea), '--use-database-events', '--output-dir', dir]);
+  const r = run(['reservations', 'adopt', ...dbFlags(kea), '--output-dir', dir]);
   assert.equal(
     firstLine(r.stderr),
     `kea-lease-monitor: --output-dir ${dir} does not exist: adopt reads the discovery records the daemon wrote there; give the daemon's --output-dir (see kea-lease-monitor reservations adopt --help)`,
@@ -208,7 +208,7 @@ test("db migrate as a role that does not own Kea's tables: names the owner, exit
   );
   assert.equal(
     firstLine(r.stderr),
-    `kea-lease-monitor: db migrate: role "klm_writer" may not change Kea's schema (0003_migrations_version failed: permission denied for schema public, SQLSTATE 42501): run it as "postgres", the owner of Kea's tables (--db-user postgres)`,
+    `kea-lease-monitor: db migrate: role "klm_writer" may not change Kea's schema (0004_reservation_writer failed: permission denied for schema public, SQLSTATE 42501): run it as "postgres", the owner of Kea's tables (--db-user postgres)`,
   );
   assert.equal(r.status, 1);
 });

@@ -151,6 +151,7 @@ describe('plan and --config (built binary)', () => {
       stale: 0,
       superseded: 0,
       not_selected: 1,
+      pending_probe: 0,
       malformed_rows: 0,
       dry_run: true,
     });

@@ -131,7 +131,7 @@ test('db status: warnings on stderr, no "changed" key, and the host of --db-host
   assert.ok(!/^warning:/m.test(text.stdout), `no warning line in the status itself: ${text.stdout}`);
   assert.equal(
     text.stderr.split('\n')[0],
-    'warning: no kea-lease-monitor migrations version recorded in the database (this build: 3); run `kea-lease-monitor db migrate`',
+    'warning: no kea-lease-monitor migrations version recorded in the database (this build: 4); run `kea-lease-monitor db migrate`',
   );
   const json = spawnSync(BIN, [...args, '--json'], { env, encoding: 'utf8' });
   assert.equal(json.status, 0, json.stderr);

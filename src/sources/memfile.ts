@@ -234,6 +234,8 @@ export class MemfileSource {
     for (const f of rows) {
       const c = classifyLease(f, 'memfile', this.settings.subnets, now);
       if (c.kind === 'not-selected') {
+        // Kea wrote this file: its subnets are real, so they keep their own label.
+        this.metrics.subnets.confirm(c.subnetId);
         this.metrics.inc(...M.notSelected, { reason: c.reason, subnet_id: c.subnetId });
         continue;
       }
