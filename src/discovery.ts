@@ -14,8 +14,8 @@ import {
 import { join } from 'node:path';
 import { FatalError } from './errors';
 import { formatIPv4, formatMac, LeaseSource, macFileStem } from './lease';
-import type { ReservationResult } from './db/reservations';
 import { RedfishInfo, redfishFromRecord } from './redfish/service-root';
+import type { ReservationResult } from './domain/outcomes';
 
 /** What `<output-dir>/<aa-bb-cc-dd-ee-ff>.json` holds. */
 export interface DiscoveryRecord {

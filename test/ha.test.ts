@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { FencedError, FenceToken, writeReservations } from '../src/db/reservations';
+import { writeReservations } from '../src/db/reservations';
 import { deleteOwned, listOwned } from '../src/lifecycle/owned';
 import { haLockKey, Leadership } from '../src/ha/leadership';
 import type { Lease } from '../src/lease';
@@ -8,6 +8,7 @@ import type { DbOptions } from '../src/options';
 import { memoryLogger } from './helpers/monitor';
 import { connect, TestCluster } from './helpers/pg';
 import { waitFor } from './helpers/wait';
+import { FencedError, FenceToken } from '../src/domain/fence';
 
 let cluster: TestCluster;
 before(() => (cluster = TestCluster.start()));

@@ -1,3 +1,4 @@
+import type { FenceToken } from '../domain/fence';
 import type { Lease } from '../lease';
 import { makeMark, newRowContext } from '../ownership';
 
@@ -9,15 +10,6 @@ import { makeMark, newRowContext } from '../ownership';
 
 /** upsert: on the arbiter; insert: check-then-write (no arbiter); classify: decide only. */
 export type CallMode = 'upsert' | 'insert' | 'classify';
-
-/** The HA leader's lock and the session holding it (pid and backend_start, which no later session shares). */
-export interface FenceToken {
-  lockClass: number;
-  lockKey: number;
-  pid: number;
-  /** backend_start in microseconds since the epoch, as text (beyond 2^53 for no date soon, but exact). */
-  backendStart: string;
-}
 
 export interface CallSettings {
   mode: CallMode;

@@ -1,25 +1,13 @@
 import type { ClientBase } from 'pg';
 import { FatalError } from '../errors';
 import type { Lease } from '../lease';
-import { CALL_TEXT, CallMode, callValues, FENCE_CLOSED, FenceToken } from './reservation-call';
-import { CallRow, fillDecisions, fillResults, ReservationDecision, ReservationResult, supersededInBatch } from './reservation-results';
-
-export type { FenceToken } from './reservation-call';
-export { outcomeOfAction, supersededInBatch } from './reservation-results';
-export type { ReservationAction, ReservationDecision, ReservationOutcome, ReservationResult } from './reservation-results';
+import { CALL_TEXT, CallMode, callValues, FENCE_CLOSED } from './reservation-call';
+import { CallRow, fillDecisions, fillResults } from './reservation-results';
+import { FencedError, type FenceToken } from '../domain/fence';
+import { type ReservationDecision, type ReservationPolicy, type ReservationResult, supersededInBatch } from '../domain/outcomes';
 
 /** upsert: an arbiter exists (INSERT ... ON CONFLICT); fallback: check-then-insert under the lock. */
 export type WritePath = 'upsert' | 'fallback';
-
-/** The HA fence was closed: this process is no longer the active monitor; nothing was written. */
-export class FencedError extends Error {
-  override name = 'FencedError';
-}
-
-export interface ReservationPolicy {
-  /** Most reservations of the monitor's own per subnet; null: no cap. */
-  maxPerSubnet: number | null;
-}
 
 export interface WriteSettings {
   /** HA: the write happens only while this session still holds the HA lock. */

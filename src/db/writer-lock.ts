@@ -1,13 +1,6 @@
 import type { ClientBase } from 'pg';
-import { FencedError, FenceToken, WRITER_LOCK } from './reservations';
-
-/** HA: names the session that must still hold the HA lock for a write to happen. */
-export interface Fence {
-  /** null when this process is not the active monitor (then nothing is written). */
-  token(): FenceToken | null;
-  /** Called when the fence was found closed. */
-  fenced(): void;
-}
+import { WRITER_LOCK } from './reservations';
+import { type Fence, FencedError } from '../domain/fence';
 
 /**
  * Runs `work` in a transaction holding the writers' advisory lock, and with a fence only while this

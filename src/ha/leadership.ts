@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { sleep } from '../backoff';
 import { connectPrimary } from '../db/connection';
-import type { FenceToken } from '../db/reservations';
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import type { DbOptions } from '../options';
+import type { FenceToken } from '../domain/fence';
 
 // Two-key advisory lock: classid "KLMH", objid a hash of the group name. pg_locks shows it with
 // objsubid = 2, so it can never be mistaken for the writers' one-key lock (objsubid = 1).

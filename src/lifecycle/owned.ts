@@ -6,10 +6,11 @@
 import { unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientBase } from 'pg';
-import { Fence, withWriterLock } from '../db/writer-lock';
+import { withWriterLock } from '../db/writer-lock';
 import { formatIPv4, formatMac, macFileStem, parseIPv4 } from '../lease';
 import { markPrefilterSql, readMark } from '../ownership';
 import { Policy, selectLease } from '../policy/select';
+import { Fence } from '../domain/fence';
 
 export interface OwnedRow {
   host_id: number;

@@ -4,7 +4,7 @@
  * (db/reservations.ts classifyReservations), so plan, --dry-run and the daemon cannot disagree.
  */
 import type { ClientBase } from 'pg';
-import { classifyReservations, ReservationAction, ReservationPolicy } from '../db/reservations';
+import { classifyReservations } from '../db/reservations';
 import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { SubnetVerdict } from '../kea/config-verdict';
 import { keaSelection } from '../policy/kea';
@@ -12,6 +12,7 @@ import { redfishVerdict } from '../policy/redfish';
 import { NotSelectedReason, Policy, selectLease } from '../policy/select';
 import type { RedfishStatus } from '../redfish/service-root';
 import { classifyStore, LeaseStore } from './lease-store';
+import { ReservationAction, ReservationPolicy } from '../domain/outcomes';
 
 export type PlanAction = ReservationAction | 'not-selected' | 'superseded' | 'pending-probe';
 

@@ -3,11 +3,11 @@
  * the final DELETE re-checks lease4, so a device that got a lease meanwhile keeps its reservation.
  */
 import type { ClientBase } from 'pg';
-import type { Fence } from '../db/writer-lock';
 import type { Policy } from '../policy/select';
 import { readLease4Store, readMemfileStore } from './lease-store';
 import { deleteOwned, listOwned, OwnedRow, removeRecords, selectOwned } from './owned';
 import { pruneCandidates, PruneCandidate } from './prune';
+import type { Fence } from '../domain/fence';
 
 export interface PruneSettings {
   useDatabaseEvents: boolean;

@@ -1,6 +1,4 @@
 import { backoffDelay, sleep } from '../backoff';
-import type { ErrorClass } from '../db/errors';
-import { FencedError, ReservationPolicy, ReservationResult } from '../db/reservations';
 import type { DiscoveryWriter, RecordedResult } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
@@ -14,6 +12,9 @@ import { LogBudget } from './log-budget';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 import { RedfishGate } from './redfish-gate';
+import type { ErrorClass } from '../domain/error-class';
+import { FencedError } from '../domain/fence';
+import { ReservationPolicy, ReservationResult } from '../domain/outcomes';
 
 /** --redfish-probe: probe reserved devices; --require-redfish: reserve only Redfish devices. */
 export interface RedfishSettings {

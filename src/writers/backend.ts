@@ -1,7 +1,7 @@
-import type { ErrorClass } from '../db/errors';
-import type { ReservationResult } from '../db/reservations';
 import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
+import type { ErrorClass } from '../domain/error-class';
+import type { ReservationResult } from '../domain/outcomes';
 
 export type WriterKind = 'sql' | 'kea-api';
 

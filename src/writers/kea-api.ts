@@ -1,8 +1,7 @@
-import { classifyDbError, ErrorClass } from '../db/errors';
+import { classifyDbError } from '../db/errors';
 import { confirmLiveLeases } from '../db/live-leases';
 import type { Database } from '../db/pool';
 import { fatalFromError } from '../db/privileges';
-import { ReservationResult, supersededInBatch } from '../db/reservations';
 import { errorMessage, FatalError } from '../errors';
 import { KEA_CONFLICT, KEA_ERROR, KEA_UNSUPPORTED, KeaCommandError, KeaControlSocket } from '../kea/control-socket';
 import { HostCmds, KeaHost, REQUIRED_COMMANDS } from '../kea/host-cmds';
@@ -12,6 +11,8 @@ import { M, Metrics } from '../metrics';
 import { makeMark, OWNER_KEY, readMark } from '../ownership';
 import type { ReservationBackend } from './backend';
 import { KnownReservations } from './known';
+import { ErrorClass } from '../domain/error-class';
+import { ReservationResult, supersededInBatch } from '../domain/outcomes';
 
 export interface KeaApiSettings {
   socketPath: string;

@@ -1,24 +1,16 @@
 import type { PoolClient } from 'pg';
-import { classifyDbError, ErrorClass, isMissingArbiter } from '../db/errors';
+import { classifyDbError, isMissingArbiter } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError, PrivilegeNeeds } from '../db/privileges';
-import {
-  classifyReservations,
-  FencedError,
-  outcomeOfAction,
-  ReservationPolicy,
-  ReservationResult,
-  missingFunction,
-  WRITE_FUNCTION,
-  WritePath,
-  writeReservations,
-} from '../db/reservations';
+import { classifyReservations, missingFunction, WRITE_FUNCTION, WritePath, writeReservations } from '../db/reservations';
 import { findArbiter } from '../db/schema';
-import type { Fence } from '../db/writer-lock';
 import type { FatalError } from '../errors';
 import type { Lease } from '../lease';
 import type { Logger } from '../logger';
 import type { ReservationBackend } from './backend';
+import { ErrorClass } from '../domain/error-class';
+import { type Fence, FencedError } from '../domain/fence';
+import { outcomeOfAction, ReservationPolicy, ReservationResult } from '../domain/outcomes';
 
 /** HA: proves inside each writing transaction that this process is still the active monitor. */
 export type WriteFence = Fence;
