@@ -99,3 +99,24 @@ def _tasks(items):
         yield t
         for key in ("block", "rescue", "always"):
             yield from _tasks(t.get(key, []))
+
+
+def rendered_config(**overrides):
+    """The run flags the role writes to config.yml, templated by Ansible itself from the role's vars."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    variables = {**load(ROLE / "defaults" / "main.yml"), **load(ROLE / "vars" / "main.yml"), **overrides}
+    return Templar(loader=DataLoader(), variables=variables).template("{{ _kea_lease_monitor_config }}")
+
+
+def test_the_control_socket_reaches_the_monitor_with_either_writer():
+    assert "kea-control-socket" not in rendered_config()
+    # With the SQL writer the socket is for Kea's configuration verdicts (--kea-control-socket).
+    assert rendered_config(kea_lease_monitor_kea_control_socket="/run/kea/kea4-ctrl-socket") == {
+        "kea-control-socket": "/run/kea/kea4-ctrl-socket"
+    }
+    assert rendered_config(kea_lease_monitor_writer="kea-api", kea_lease_monitor_kea_control_socket="/run/kea/s") == {
+        "writer": "kea-api",
+        "kea-control-socket": "/run/kea/s",
+    }
