@@ -22,6 +22,10 @@ describe('SQLSTATE classes: only configuration is fatal', () => {
       [{ code: 'XX000' }, 'transient'],
       [{ code: 'ECONNREFUSED' }, 'transient'],
       [{ code: 'ENOTFOUND' }, 'transient'],
+      // Node's socket errors of five letters are not SQLSTATEs (they would read as class "EP", config).
+      [{ code: 'EPIPE', errno: -32, syscall: 'write' }, 'transient'],
+      [{ code: 'EPERM', errno: -1, syscall: 'connect' }, 'transient'],
+      [{ code: 'EBADF' }, 'transient'],
       [new Error('Query read timeout'), 'transient'],
       [null, 'transient'],
       [{ code: '23505' }, 'data'],

@@ -6,7 +6,9 @@ const FATAL = new Set(['42501', '42P01', '42703', '3D000', '28P01', '28000']);
 
 export function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  // Five characters, but never an E: Node's socket errors (EPIPE, EPERM, EBADF) have that shape too, and no
+  // SQLSTATE class starts with E.
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 export function classifyDbError(err: unknown): ErrorClass {
