@@ -10,6 +10,7 @@ import type { Logger } from './logger';
 import { M, Metrics } from './metrics';
 import { recordRoutes } from './records-endpoint';
 import { describeOptions, Options } from './options';
+import { LeaseIntake } from './pipeline/intake';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
@@ -35,6 +36,7 @@ export interface MonitorDeps {
 export class Monitor {
   readonly metrics: Metrics;
   readonly queue: LeaseQueue;
+  private readonly intake: LeaseIntake;
   /** null with the kea-api writer in file mode: nothing talks to PostgreSQL then. */
   private readonly db: Database | null;
   private readonly backend: ReservationBackend;
@@ -125,6 +127,13 @@ export class Monitor {
             this.metrics,
           );
     this.discovery = new DiscoveryWriter(options.outputDir);
+    // Selection before the queue: a lease that will not be reserved takes no slot.
+    this.intake = new LeaseIntake(
+      this.queue,
+      { policy: this.policy, keaGate: this.keaConfig ?? undefined },
+      log.child({ module: 'selection' }),
+      this.metrics,
+    );
     this.prober = redfishProber(options.redfish, db, log.child({ module: 'redfish' }), this.metrics);
     this.writer = new ReservationWriter(
       this.backend,
@@ -137,10 +146,8 @@ export class Monitor {
         shutdownGraceMs: options.shutdownGrace * 1000,
         // SQL in database mode without pruning: the listener checks privileges on every connect.
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
-        policy: this.policy,
         reservationPolicy,
         dryRun: options.dryRun,
-        keaGate: this.keaConfig ?? undefined,
         onStale: () => this.notify?.recheck(),
         ...(this.prober
           ? { redfish: { prober: this.prober, require: options.redfish.require, writerChecksLive: options.writer === 'sql' } }
@@ -162,7 +169,7 @@ export class Monitor {
           reconcileMs: options.reconcileInterval * 1000,
         },
         db as Database,
-        this.queue,
+        this.intake,
         this.discovery,
         log.child({ module: 'listener' }),
         this.metrics,
@@ -170,7 +177,7 @@ export class Monitor {
     } else {
       this.memfile = new MemfileSource(
         { leaseFile: options.leaseFile, stateFile: options.stateFile, pollIntervalMs: options.pollInterval * 1000, subnets },
-        this.queue,
+        this.intake,
         log.child({ module: 'memfile' }),
         this.metrics,
       );

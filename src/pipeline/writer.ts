@@ -4,8 +4,6 @@ import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
-import type { LeaseGate } from '../policy/kea';
-import { Policy, selectLease } from '../policy/select';
 import type { RedfishProber } from '../redfish/prober';
 import type { ReservationBackend } from '../writers/backend';
 import { LogBudget } from './log-budget';
@@ -39,14 +37,10 @@ export interface WriterSettings {
    * database mode the listener does it on every connect. kea-api: host_cmds loaded).
    */
   preflight: boolean;
-  /** Which leases to reserve; applied before anything reaches the database. */
-  policy: Policy;
   /** The per-subnet cap, enforced inside the write statement (the backend applies it; named here in the warning). */
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
-  /** After the policy: refuses leases in subnets kea-dhcp4 would not honour a reservation in (--kea-control-socket). */
-  keaGate?: LeaseGate;
   /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
   onStale?: () => void;
   redfish?: RedfishSettings;
@@ -184,7 +178,7 @@ export class ReservationWriter {
       const entries = this.queue.take(this.settings.batchSize);
       this.metrics.set(...M.queueDepth, this.queue.size);
       if (entries.length === 0) continue;
-      const selected = entries.filter((e) => this.selected(e));
+      const selected = entries.filter((e) => this.admitted(e));
       this.oldest = oldestCommit(selected);
       const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
       this.finish(selected, results);
@@ -303,16 +297,15 @@ export class ReservationWriter {
     return redfish.prober.result(r.lease);
   }
 
-  /** The selection policy; a lease it leaves out is counted by reason, logged at debug, and done with. */
-  private selected(entry: QueueEntry): boolean {
+  /**
+   * --require-redfish: a lease the intake selected waits for its device's probe (held, not lost);
+   * one held or refused is counted by reason, logged at debug, and done with here.
+   */
+  private admitted(entry: QueueEntry): boolean {
     const { lease } = entry;
-    const chosen = selectLease(lease, this.settings.policy);
-    const k = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
-    // --require-redfish: a selected lease waits for its device's probe (held, not lost).
-    const verdict = k.selected && this.gate ? this.gate.admit(lease) : 'reserve';
-    const s = !k.selected ? k : verdict === 'reserve' ? null : { reason: verdict };
-    if (s === null) return true;
-    // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
+    const verdict = this.gate ? this.gate.admit(lease) : 'reserve';
+    if (verdict === 'reserve') return true;
+    const s = { reason: verdict };
     if (lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
     this.log.debug('Lease not selected for a reservation', {

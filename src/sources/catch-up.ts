@@ -2,7 +2,7 @@ import type { Database } from '../db/pool';
 import { checkLeasableAddress, classifyLease, InvalidLeaseError, LeaseFields, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
-import type { LeaseQueue } from '../pipeline/queue';
+import type { LeaseSink } from '../pipeline/intake';
 
 const PAGE = 5000;
 
@@ -63,7 +63,7 @@ interface Row {
 export async function catchUp(
   db: Database,
   subnets: ReadonlySet<number>,
-  queue: LeaseQueue,
+  queue: LeaseSink,
   log: Logger,
   metrics: Metrics,
   recordStems: (() => Set<string>) | null = null,

@@ -4,7 +4,8 @@ import { errorMessage } from '../errors';
 import { classifyLease, InvalidLeaseError, LeaseFields } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
-import { LeaseQueue, QueueClosedError } from '../pipeline/queue';
+import type { LeaseSink } from '../pipeline/intake';
+import { QueueClosedError } from '../pipeline/queue';
 import { closeLeaseFile, LeaseFile, LeaseFileGenerations, openLeaseFile, openMergedGeneration } from './lease-file';
 import { identify, sameGeneration } from './generation';
 import { Line, LineReader } from './line-reader';
@@ -43,7 +44,7 @@ export class MemfileSource {
 
   constructor(
     private readonly settings: MemfileSettings,
-    private readonly queue: LeaseQueue,
+    private readonly queue: LeaseSink,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {

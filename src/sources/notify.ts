@@ -9,7 +9,7 @@ import { errorMessage, FatalError } from '../errors';
 import { classifyLease, InvalidLeaseError } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
-import type { LeaseQueue } from '../pipeline/queue';
+import type { LeaseSink } from '../pipeline/intake';
 import { catchUp } from './catch-up';
 import { parseNotifyPayload } from './notify-payload';
 
@@ -45,7 +45,7 @@ export class NotifySource {
   constructor(
     private readonly settings: NotifySettings,
     private readonly db: Database,
-    private readonly queue: LeaseQueue,
+    private readonly queue: LeaseSink,
     private readonly discovery: DiscoveryWriter,
     private readonly log: Logger,
     private readonly metrics: Metrics,
