@@ -559,6 +559,28 @@ export const OPTION_SPECS = {
 export type OptionKey = keyof typeof OPTION_SPECS;
 export type RawValues = Partial<Record<OptionKey, unknown>>;
 
+/** What parseValue makes of each kind: the option table decides each value's type. */
+type KindValue<K extends Kind> = K extends 'boolean'
+  ? boolean
+  : K extends 'integer' | 'number' | 'duration'
+    ? number
+    : K extends 'integers' | 'list'
+      ? number[]
+      : K extends 'strings'
+        ? string[]
+        : string;
+type SpecValue<S> = S extends { kind: 'choice'; choices: readonly (infer C)[] }
+  ? C
+  : S extends { kind: infer K extends Kind }
+    ? KindValue<K>
+    : never;
+/** Every option's value after defaults, file, environment and flags; undefined only where there is no default. */
+export type Values = {
+  [K in OptionKey]: (typeof OPTION_SPECS)[K] extends { default: string }
+    ? SpecValue<(typeof OPTION_SPECS)[K]>
+    : SpecValue<(typeof OPTION_SPECS)[K]> | undefined;
+};
+
 export function envName(spec: OptionSpec): string {
   return ENV_PREFIX + spec.flag.toUpperCase().replace(/-/g, '_');
 }
@@ -672,7 +694,7 @@ export function checkValue(key: OptionKey, raw: unknown, origin: string): void {
 }
 
 /** Defaults, overridden by the config file, by KEA_LM_* variables, then by flags given on the command line. */
-export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv, config: ConfigValues | null = null): Record<OptionKey, Parsed> {
+export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv, config: ConfigValues | null = null): Values {
   const out = {} as Record<OptionKey, Parsed>;
   for (const key of Object.keys(OPTION_SPECS) as OptionKey[]) {
     const spec: OptionSpec = OPTION_SPECS[key];
@@ -685,7 +707,8 @@ export function resolveValues(argv: RawValues, env: NodeJS.ProcessEnv, config: C
     else if (spec.default !== undefined) out[key] = parseValue(key, spec.default, `default of --${spec.flag}`);
     else out[key] = undefined;
   }
-  return out;
+  // parseValue returns each kind's type (KindValue), so this is the one place the two are joined.
+  return out as Values;
 }
 
 export interface PasswordSources {
@@ -703,7 +726,7 @@ function readSecretFile(path: string, what: string): string {
 
 /** First of: --db-password-file, --db-password, KEA_DB_PASSWORD, systemd credential "db-password". */
 export function resolvePassword(
-  values: Record<OptionKey, Parsed>,
+  values: Pick<Values, 'dbPasswordFile' | 'dbPassword'>,
   env: NodeJS.ProcessEnv,
   hooks: PasswordSources = {},
 ): string | undefined {
@@ -739,68 +762,68 @@ export function buildOptions(
   config: ConfigValues | null = null,
 ): Options {
   const v = resolveValues(argv, env, config);
-  const outputDir = v.outputDir as string;
+  const outputDir = v.outputDir;
   const opts: Options = {
-    useDatabaseEvents: v.useDatabaseEvents as boolean,
+    useDatabaseEvents: v.useDatabaseEvents,
     db: {
-      ...hostList(v.dbHost as string, v.dbPort as number[]),
-      database: v.dbName as string,
-      user: v.dbUser as string,
+      ...hostList(v.dbHost, v.dbPort),
+      database: v.dbName,
+      user: v.dbUser,
       password: resolvePassword(v, env, hooks),
       timeouts: {
-        statementMs: Math.round((v.dbStatementTimeout as number) * 1000),
-        lockMs: Math.round((v.dbLockTimeout as number) * 1000),
-        idleInTransactionMs: Math.round((v.dbIdleInTransactionTimeout as number) * 1000),
-        queryMs: Math.round((v.dbQueryTimeout as number) * 1000),
-        connectMs: Math.round((v.dbConnectTimeout as number) * 1000),
+        statementMs: Math.round(v.dbStatementTimeout * 1000),
+        lockMs: Math.round(v.dbLockTimeout * 1000),
+        idleInTransactionMs: Math.round(v.dbIdleInTransactionTimeout * 1000),
+        queryMs: Math.round(v.dbQueryTimeout * 1000),
+        connectMs: Math.round(v.dbConnectTimeout * 1000),
       },
     },
-    subnetIds: (v.subnetId as number[] | undefined) ?? [],
+    subnetIds: v.subnetId ?? [],
     outputDir,
-    leaseFile: v.leaseFile as string,
-    stateFile: (v.stateFile as string | undefined) ?? join(outputDir, '.memfile-position.json'),
-    pollInterval: v.pollInterval as number,
-    logLevel: v.logLevel as LogLevel,
-    logFormat: v.logFormat as LogFormat,
-    metricsPort: v.metricsPort as number,
-    metricsHost: v.metricsHost as string,
-    discoveryEndpoint: v.discoveryEndpoint as boolean,
-    batchSize: v.batchSize as number,
-    batchLinger: v.batchLinger as number,
-    queueSize: v.queueSize as number,
-    poolSize: v.poolSize as number,
-    heartbeatInterval: v.heartbeatInterval as number,
-    reconnectMaxDelay: v.reconnectMaxDelay as number,
-    shutdownGrace: v.shutdownGrace as number,
-    writer: v.writer as Options['writer'],
-    keaControlSocket: (v.keaControlSocket as string | undefined) ?? null,
-    keaApiConcurrency: v.keaApiConcurrency as number,
-    keaApiTimeout: v.keaApiTimeout as number,
-    keaConfigInterval: v.keaConfigInterval as number,
+    leaseFile: v.leaseFile,
+    stateFile: v.stateFile ?? join(outputDir, '.memfile-position.json'),
+    pollInterval: v.pollInterval,
+    logLevel: v.logLevel,
+    logFormat: v.logFormat,
+    metricsPort: v.metricsPort,
+    metricsHost: v.metricsHost,
+    discoveryEndpoint: v.discoveryEndpoint,
+    batchSize: v.batchSize,
+    batchLinger: v.batchLinger,
+    queueSize: v.queueSize,
+    poolSize: v.poolSize,
+    heartbeatInterval: v.heartbeatInterval,
+    reconnectMaxDelay: v.reconnectMaxDelay,
+    shutdownGrace: v.shutdownGrace,
+    writer: v.writer,
+    keaControlSocket: v.keaControlSocket ?? null,
+    keaApiConcurrency: v.keaApiConcurrency,
+    keaApiTimeout: v.keaApiTimeout,
+    keaConfigInterval: v.keaConfigInterval,
     policy: {
-      subnetIds: (v.subnetId as number[] | undefined) ?? [],
-      allowMacPrefix: (v.allowMacPrefix as string[] | undefined) ?? [],
-      denyMacPrefix: (v.denyMacPrefix as string[] | undefined) ?? [],
-      allowHostname: (v.allowHostname as string[] | undefined) ?? [],
-      denyHostname: (v.denyHostname as string[] | undefined) ?? [],
-      allowAddress: (v.allowAddress as string[] | undefined) ?? [],
+      subnetIds: v.subnetId ?? [],
+      allowMacPrefix: v.allowMacPrefix ?? [],
+      denyMacPrefix: v.denyMacPrefix ?? [],
+      allowHostname: v.allowHostname ?? [],
+      denyHostname: v.denyHostname ?? [],
+      allowAddress: v.allowAddress ?? [],
     },
-    maxReservationsPerSubnet: (v.maxReservationsPerSubnet as number | undefined) ?? null,
-    dryRun: v.dryRun as boolean,
-    pruneUnseenFor: (v.pruneUnseenFor as number | undefined) ?? null,
+    maxReservationsPerSubnet: v.maxReservationsPerSubnet ?? null,
+    dryRun: v.dryRun,
+    pruneUnseenFor: v.pruneUnseenFor ?? null,
     configFile: config?.file ?? null,
-    reconcileInterval: v.reconcileInterval as number,
-    haGroup: (v.haGroup as string | undefined) ?? null,
-    haInterval: v.haInterval as number,
-    allowUntestedSchema: v.allowUntestedSchema as boolean,
+    reconcileInterval: v.reconcileInterval,
+    haGroup: v.haGroup ?? null,
+    haInterval: v.haInterval,
+    allowUntestedSchema: v.allowUntestedSchema,
     redfish: {
-      probe: v.redfishProbe as boolean,
-      require: v.requireRedfish as boolean,
-      timeoutMs: Math.round((v.redfishTimeout as number) * 1000),
-      retryForMs: (v.redfishRetryFor as number) * 1000,
-      caFile: (v.redfishCa as string | undefined) ?? null,
-      concurrency: v.redfishConcurrency as number,
-      rate: v.redfishRate as number,
+      probe: v.redfishProbe,
+      require: v.requireRedfish,
+      timeoutMs: Math.round(v.redfishTimeout * 1000),
+      retryForMs: v.redfishRetryFor * 1000,
+      caFile: v.redfishCa ?? null,
+      concurrency: v.redfishConcurrency,
+      rate: v.redfishRate,
     },
   };
   checkRedfish(opts);
