@@ -23,7 +23,9 @@ ROLE_FQ=$COLL.kea_lease_monitor
 RT_USER=kea_lease_monitor RT_PASS="rt-$RANDOM$RANDOM-secret"
 MIG_USER=kea_migrator MIG_PASS="mig-$RANDOM$RANDOM-secret"
 SUBNET=1 METRICS_PORT=9548
-STATE_FILE="/var/lib/kea/discovery/read position.json"   # a space: ExecStart must quote it
+# An extra argument holding spaces (ExecStart must quote it), valid in file and event mode alike: a
+# deny rule that matches no hostname.
+EXTRA_DENY='^no such host$'
 
 # Mounts (overlay root, tmpfs for nspawn) live in a private mount namespace: they vanish with it.
 if [[ ${KLM_IN_NS:-} != 1 ]]; then
@@ -316,11 +318,11 @@ all:
           kea_lease_monitor_metrics_port: $METRICS_PORT
           kea_lease_monitor_poll_interval: 1
           kea_lease_monitor_verify_settle_seconds: 3
-          kea_lease_monitor_extra_args: ["--state-file", "$STATE_FILE"]
+          kea_lease_monitor_extra_args: ["--deny-hostname", "$EXTRA_DENY"]
           kea_lease_monitor_rollback_backup_dir: $CT/backups
 EOF
   export KLM_PG_HOST=$PGDIR KLM_PG_PORT=$PGPORT KLM_RT_PASS=$RT_PASS KLM_MIG_PASS=$MIG_PASS KLM_SUBNET=$SUBNET \
-    KLM_BINARY=$COLL_BIN KLM_STATE_FILE=$STATE_FILE KLM_READY_URL=http://127.0.0.1:$METRICS_PORT/readyz \
+    KLM_BINARY=$COLL_BIN KLM_EXTRA_DENY=$EXTRA_DENY KLM_READY_URL=http://127.0.0.1:$METRICS_PORT/readyz \
     KLM_BASE_FUNCTIONS=$BASE_FUNCS KLM_KEA_GROUP=$([[ $SUITE == trixie ]] && echo _kea)
 }
 

@@ -70,9 +70,9 @@ def test_service_is_started_with_the_config_file(host):
 
 
 def test_execstart_quotes_each_extra_argument(host, env):
-    # The inventory passes one argument holding a space; unquoted, systemd would split it in two.
+    # The inventory passes one argument holding spaces; unquoted, systemd would split it.
     argv = cmdline(host)
-    assert argv[-2:] == ["--state-file", env.state_file]
+    assert argv[-2:] == ["--deny-hostname", env.extra_deny]
 
 
 def test_unit_clears_node_options_and_loads_the_credential(host):
