@@ -199,7 +199,12 @@ play() {
 play_tail() { echo "$RECAP (log $LOG)"; grep -E 'FAILED!|fatal:|msg:|^ +[A-Za-z].*' "$LOG" | tail -n 40; }
 show() { in_ct systemctl show "$SVC" -p "$1" --value; }
 kea_triggers() { psql_pg -c "SELECT coalesce(string_agg(tgname, ',' ORDER BY tgname), '') FROM pg_trigger WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal AND tgname NOT IN ('lease4_ains', 'lease4_aupd', 'lease4_adel')"; }
-kea_functions() { psql_pg -c "SELECT coalesce(string_agg(proname, ',' ORDER BY proname), '') FROM pg_proc WHERE pronamespace = 'public'::regnamespace"; }
+# The reservation writer's functions (migration 0004): the default undo (--notify-only) keeps them with the
+# version table; the full one (--drop-constraint) drops them. kea_functions() is every other function.
+WRITER_FUNCS="kea_lm_fence_held,kea_lm_owned,kea_lm_owned_cast,kea_lm_write_reservations"
+_writer_in="'kea_lm_fence_held','kea_lm_owned','kea_lm_owned_cast','kea_lm_write_reservations'"
+kea_functions() { psql_pg -c "SELECT coalesce(string_agg(proname, ',' ORDER BY proname), '') FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname NOT IN ($_writer_in)"; }
+writer_functions() { psql_pg -c "SELECT coalesce(string_agg(proname, ',' ORDER BY proname), '') FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname IN ($_writer_in)"; }
 catalog() { echo "triggers=$(kea_triggers) constraints=$(psql_pg -c "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'hosts'::regclass") functions=$(kea_functions)"; }
 
 start_suite() {
@@ -323,7 +328,7 @@ all:
 EOF
   export KLM_PG_HOST=$PGDIR KLM_PG_PORT=$PGPORT KLM_RT_PASS=$RT_PASS KLM_MIG_PASS=$MIG_PASS KLM_SUBNET=$SUBNET \
     KLM_BINARY=$COLL_BIN KLM_EXTRA_DENY=$EXTRA_DENY KLM_READY_URL=http://127.0.0.1:$METRICS_PORT/readyz \
-    KLM_BASE_FUNCTIONS=$BASE_FUNCS KLM_KEA_GROUP=$([[ $SUITE == trixie ]] && echo _kea)
+    KLM_BASE_FUNCTIONS=$BASE_FUNCS KLM_WRITER_FUNCTIONS=$WRITER_FUNCS KLM_KEA_GROUP=$([[ $SUITE == trixie ]] && echo _kea)
 }
 
 # converge, idempotence, file mode, event-mode toggle on and off, rollback. Both suites.
@@ -358,7 +363,8 @@ $(grep -E '^changed:' "$LOG" | head)"; fi
   play notify-off kea_deploy -e kea_db_enable_notify=false
   if [[ $RC -eq 0 && $FAILED -eq 0 && $CHANGED -gt 0 ]]; then ok "toggle kea_db_enable_notify=false ($RECAP)"
   else nok "toggle kea_db_enable_notify=false" "$(play_tail)"; fi
-  check "toggle off: trigger and functions gone" test "$(kea_triggers)|$(kea_functions)" = "|$BASE_FUNCS"
+  check "toggle off: the trigger and its functions gone, the reservation writer's kept" \
+    test "$(kea_triggers)|$(kea_functions)|$(writer_functions)" = "|$BASE_FUNCS|$WRITER_FUNCS"
 
   play notify-on-again kea_deploy -e kea_db_enable_notify=true
   if [[ $RC -eq 0 && -n $(kea_triggers) ]]; then ok "event mode again, to roll back from ($RECAP)"; else nok "event mode again" "$(play_tail)"; fi
@@ -603,8 +609,8 @@ drop_constraint_scenario() {
     "$RC $(psql_pg -c "SELECT count(*) FROM pg_constraint WHERE conrelid = 'hosts'::regclass AND contype = 'u'")" = "0 1"
   play rollback-drop-constraint kea_rollback -e kea_lease_monitor_rollback_drop_constraint=true
   check "rollback with kea_lease_monitor_rollback_drop_constraint drops it and the monitor's objects ($RECAP)" test \
-    "$RC $(psql_pg -c "SELECT count(*) FROM pg_constraint WHERE conrelid = 'hosts'::regclass AND contype = 'u'") $(psql_pg -c "SELECT to_regclass('kea_lm_schema') IS NULL") $(kea_triggers)|$(kea_functions)" \
-    = "0 0 t |$BASE_FUNCS"
+    "$RC $(psql_pg -c "SELECT count(*) FROM pg_constraint WHERE conrelid = 'hosts'::regclass AND contype = 'u'") $(psql_pg -c "SELECT to_regclass('kea_lm_schema') IS NULL") $(kea_triggers)|$(kea_functions)|$(writer_functions)" \
+    = "0 0 t |$BASE_FUNCS|"
   psql_pg -c "$idx" >/dev/null
   play rollback-drop-constraint-kea-index kea_rollback -e kea_lease_monitor_rollback_drop_constraint=true
   check "with Kea's index, the same rollback keeps it ($RECAP)" test \

@@ -5,9 +5,17 @@ from klm import cmdline, query, show
 def test_trigger_and_its_functions_are_gone(pg, env):
     triggers = query(pg, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'lease4'::regclass AND NOT tgisinternal"
                          " AND tgname NOT IN ('lease4_ains', 'lease4_aupd', 'lease4_adel')")
+    writer = env.writer_functions.split(",")
     functions = query(pg, "SELECT coalesce(string_agg(proname, ',' ORDER BY proname), '') FROM pg_proc"
-                          " WHERE pronamespace = 'public'::regnamespace")[0][0]
+                          " WHERE pronamespace = 'public'::regnamespace AND NOT proname = ANY (%s)", writer)[0][0]
     assert (triggers, functions) == ([], env.base_functions)
+
+
+def test_the_default_undo_keeps_the_reservation_writer(pg, env):
+    # --notify-only keeps the version table, and with it the functions `run` needs to write.
+    kept = query(pg, "SELECT coalesce(string_agg(proname, ',' ORDER BY proname), '') FROM pg_proc"
+                     " WHERE pronamespace = 'public'::regnamespace AND proname = ANY (%s)", env.writer_functions.split(","))[0][0]
+    assert kept == env.writer_functions
 
 
 def test_keas_own_triggers_and_index_are_untouched(pg):
