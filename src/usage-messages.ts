@@ -19,7 +19,8 @@ export function commandPath(args: readonly string[]): string {
 
 /** How an unknown argument was typed: "--frobnicate", "-x", or a word that is no command. */
 function unknown(name: string, args: readonly string[]): string {
-  const typed = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`) || a === `-${name}`);
+  // yargs reads --no-X as X negated, and names X.
+  const typed = args.find((a) => [`--${name}`, `--no-${name}`, `-${name}`].some((f) => a === f || a.startsWith(`${f}=`)));
   if (typed !== undefined) return `unknown flag ${typed.split('=')[0]}`;
   return `unknown command or argument ${JSON.stringify(name)}`;
 }

@@ -269,6 +269,8 @@ test('flag errors: one line naming the flag, the value and what is accepted, exi
     [['--batch-size', '-1'], '--batch-size: "-1" is not a whole number from 1 to 10000 (see kea-lease-monitor --help)'],
     [['--frobnicate'], 'unknown flag --frobnicate (see kea-lease-monitor --help)'],
     [['plan', '--frobnicate=1'], 'unknown flag --frobnicate (see kea-lease-monitor plan --help)'],
+    // yargs reads it as "such-flag" negated; the message names what was typed.
+    [['--no-such-flag'], 'unknown flag --no-such-flag (see kea-lease-monitor --help)'],
     [['--log-level', 'verbose'], '--log-level: "verbose" is not one of error, warn, info, debug (see kea-lease-monitor --help)'],
     [['reservations', 'prune'], '--unseen-for is required (see kea-lease-monitor reservations prune --help)'],
     // A value flag with nothing after it is refused, not dropped (nor, for --subnet-id, read as "every subnet").
