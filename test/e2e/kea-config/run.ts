@@ -105,12 +105,12 @@ async function reservedIp(pg: Pg): Promise<string | undefined> {
   return rows[0]?.ip;
 }
 
-function monitorArgs(kea: Kea, out: string, extra: string[]): string[] {
+// plan reads the lease file but keeps no read position: it refuses --state-file (exit 2).
+function monitorArgs(kea: Kea, out: string, extra: string[], command: 'run' | 'plan' = 'run'): string[] {
   return [
     '--lease-file',
     kea.leaseFile,
-    '--state-file',
-    join(out, 'position.json'),
+    ...(command === 'run' ? ['--state-file', join(out, 'position.json')] : []),
     '--output-dir',
     out,
     '--kea-control-socket',
@@ -145,7 +145,7 @@ async function oneCase(c: Case, release: KeaRelease, net: Net, pg: Pg): Promise<
         (expectWarn ? warned.length === 1 && warned[0].includes(`"verdict":"${c.verdict}"`) : warned.length === 0),
       `gauge ${honoured}, warnings ${warned.join(' | ').slice(0, 300)}`,
     );
-    const plan = await run(MONITOR_BIN, ['plan', '--json', ...monitorArgs(kea, out, [])], { env, allowFail: true });
+    const plan = await run(MONITOR_BIN, ['plan', '--json', ...monitorArgs(kea, out, [], 'plan')], { env, allowFail: true });
     const planned = plan.stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -170,7 +170,7 @@ async function oneCase(c: Case, release: KeaRelease, net: Net, pg: Pg): Promise<
           w.length === 1 && w[0].includes('in-pool-out-of-pool'),
           w.join(' | ').slice(0, 300),
         );
-        const plan2 = await run(MONITOR_BIN, ['plan', '--json', ...monitorArgs(kea, out, [])], { env, allowFail: true });
+        const plan2 = await run(MONITOR_BIN, ['plan', '--json', ...monitorArgs(kea, out, [], 'plan')], { env, allowFail: true });
         const warning = plan2.stdout
           .split('\n')
           .filter((l) => l.startsWith('{'))
