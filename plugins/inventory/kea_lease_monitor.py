@@ -150,7 +150,8 @@ MAC = re.compile(r"^[0-9a-f]{2}(?::[0-9a-f]{2}){0,19}$")
 MAC_NAME = re.compile(r"^[0-9a-f]{2}(?:-[0-9a-f]{2}){0,19}$")
 CONTROL = re.compile(u"[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
 RESERVATIONS = ("created", "updated", "unchanged", "conflict", "foreign")
-SOURCES = ("file", "database")
+# The monitor says memfile or database; records of releases before 1.0 say file, read as memfile.
+SOURCES = {"memfile": "memfile", "file": "memfile", "database": "database"}
 REDFISH_STATUS = ("present", "absent", "unreachable")
 REDFISH_TEXT = ("version", "uuid", "vendor", "product")
 RESERVED_NAMES = ("localhost", "all", "ungrouped")
@@ -206,7 +207,7 @@ def validate(raw):
         "last_seen": raw["last_seen"],
         "first_seen": raw.get("first_seen") if _is_time(raw.get("first_seen")) else None,
         "hostname": clean_text(raw.get("hostname")),
-        "source": raw.get("source") if raw.get("source") in SOURCES else None,
+        "source": SOURCES.get(raw.get("source")) if isinstance(raw.get("source"), str) else None,
         "host_id": host_id if isinstance(host_id, int) and not isinstance(host_id, bool) and host_id >= 0 else None,
     }
     redfish = raw.get("redfish")

@@ -154,8 +154,8 @@ INSTALLED=$T/collections/ansible_collections/baremetal/kea_lease_monitor
 COLL_BIN=$INSTALLED/roles/kea_lease_monitor/files/kea-lease-monitor
 check "collection $(basename "$TARBALL") ($(du -h "$TARBALL" | cut -f1)) carries the built executable" \
   cmp "$COLL_BIN" "$REPO/dist/kea-lease-monitor"
-check "collection holds the role, both playbooks, meta/runtime.yml and CHANGELOG.md, and no development file" bash -c \
-  "tar tzf '$TARBALL' | grep -qx playbooks/kea_deploy.yml && tar tzf '$TARBALL' | grep -qx playbooks/kea_rollback.yml \
+check "collection holds the role, both playbooks, the inventory plugin, meta/runtime.yml and CHANGELOG.md, and no development file" bash -c \
+  "tar tzf '$TARBALL' | grep -qx plugins/inventory/kea_lease_monitor.py && tar tzf '$TARBALL' | grep -qx playbooks/kea_deploy.yml && tar tzf '$TARBALL' | grep -qx playbooks/kea_rollback.yml \
    && tar tzf '$TARBALL' | grep -qx roles/kea_lease_monitor/tasks/main.yml && tar tzf '$TARBALL' | grep -qx meta/runtime.yml \
    && tar tzf '$TARBALL' | grep -qx CHANGELOG.md \
    && ! tar tzf '$TARBALL' | grep -E '^(src|test|node_modules|dist|bench|scripts|migrations|docs|alerts|dashboards|ansible|collection)/|eslint|prettier|package|tsconfig|Makefile|^playbooks/roles'"

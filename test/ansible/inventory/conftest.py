@@ -54,7 +54,8 @@ def collections(workdir):
     if os.environ.get("KLM_COLLECTIONS_PATH"):
         return os.environ["KLM_COLLECTIONS_PATH"]
     build = os.path.join(workdir, "build")
-    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", build, REPO], check=True, capture_output=True)
+    # The way `make collection` builds it (galaxy.yml lives in collection/, staged with the role and plugins).
+    subprocess.run([os.path.join(REPO, "ansible", "build-collection.sh"), build], check=True, capture_output=True)
     (tarball,) = [os.path.join(build, n) for n in os.listdir(build) if n.endswith(".tar.gz")]
     path = os.path.join(workdir, "collections")
     subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", path, tarball], check=True, capture_output=True)
@@ -127,6 +128,9 @@ def monitors(database, workdir, request):
     dbname = "t_" + request.node.name[:50]
     psql = [os.path.join(PGBIN, "psql"), "-X", "-q", "-h", database["host"], "-p", database["port"], "-U", "postgres", "-d", "postgres"]
     subprocess.run(psql + ["-c", 'CREATE DATABASE "%s" TEMPLATE kea' % dbname], check=True, capture_output=True)
+    # `run` writes through the functions `db migrate` installs.
+    subprocess.run([BIN, "db", "migrate", "--db-host", database["host"], "--db-port", database["port"], "--db-name", dbname,
+                    "--db-user", "postgres"], env={"PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
 
     def start(n=1):
         for i in range(n):

@@ -39,7 +39,7 @@ def test_hosts_named_by_mac_with_vars_and_default_groups(monitors, inventory):
     record = m.record(A)
     assert a["ansible_host"] == "10.0.1.11"
     assert (a["klm_mac"], a["klm_ip"], a["klm_subnet_id"], a["klm_hostname"]) == (A, "10.0.1.11", 1, unsafe("node-a"))
-    assert (a["klm_reservation"], a["klm_source"], a["klm_host_id"]) == ("created", "file", record["host_id"])
+    assert (a["klm_reservation"], a["klm_source"], a["klm_host_id"]) == ("created", "memfile", record["host_id"])
     assert isinstance(a["klm_host_id"], int)
     assert (a["klm_first_seen"], a["klm_last_seen"]) == (record["first_seen"], record["last_seen"])
     assert not any(k.startswith("klm_redfish") for k in a), "no Redfish variables without a redfish object"
