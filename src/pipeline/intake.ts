@@ -50,16 +50,21 @@ export class LeaseIntake implements LeaseSink {
     const chosen = selectLease(lease, this.settings.policy);
     const s = chosen.selected && this.settings.keaGate ? this.settings.keaGate.admit(lease) : chosen;
     if (s.selected) return true;
-    // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
-    if (lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
-    this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
-    this.log.debug('Lease not selected for a reservation', {
-      mac: formatMac(lease.hwaddr),
-      ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
-      subnet_id: lease.subnetId,
-      reason: s.reason,
-    });
+    notSelected(lease, s.reason, this.metrics, this.log);
     return false;
   }
+}
+
+/** A lease left out (by the policy, Kea's verdict or the Redfish hold): counted by reason, logged at debug. */
+export function notSelected(lease: Lease, reason: string, metrics: Metrics, log: Logger): void {
+  // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
+  if (lease.source === 'memfile') metrics.subnets.confirm(lease.subnetId);
+  metrics.inc(...M.notSelected, { reason, subnet_id: lease.subnetId });
+  log.debug('Lease not selected for a reservation', {
+    mac: formatMac(lease.hwaddr),
+    ip: formatIPv4(lease.address),
+    hostname: lease.hostname,
+    subnet_id: lease.subnetId,
+    reason,
+  });
 }

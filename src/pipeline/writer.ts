@@ -7,6 +7,7 @@ import { M, Metrics } from '../metrics';
 import type { RedfishProber } from '../redfish/prober';
 import type { ReservationBackend } from '../writers/backend';
 import { LogBudget } from './log-budget';
+import { notSelected } from './intake';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 import { RedfishGate } from './redfish-gate';
@@ -305,16 +306,7 @@ export class ReservationWriter {
     const { lease } = entry;
     const verdict = this.gate ? this.gate.admit(lease) : 'reserve';
     if (verdict === 'reserve') return true;
-    const s = { reason: verdict };
-    if (lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
-    this.metrics.inc(...M.notSelected, { reason: s.reason, subnet_id: lease.subnetId });
-    this.log.debug('Lease not selected for a reservation', {
-      mac: formatMac(lease.hwaddr),
-      ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
-      subnet_id: lease.subnetId,
-      reason: s.reason,
-    });
+    notSelected(lease, verdict, this.metrics, this.log);
     for (const done of entry.waiters) done();
     return false;
   }
