@@ -1,13 +1,17 @@
 // Forged notifications from a role with no privilege on lease4, through a running monitor in database mode: they
 // reserve nothing (SQL writer and Kea API writer) and cannot grow the metrics without bound.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { migrate } from '../src/db/migrate';
+import { writeReservations } from '../src/db/reservations';
+import { Lease, parseHwaddr } from '../src/lease';
 import { M } from '../src/metrics';
 import type { DbOptions } from '../src/options';
 import { OTHER_SUBNET } from '../src/subnet-labels';
 import { FakeKea } from './helpers/fake-kea';
-import { insertLeases, ipToInt } from './helpers/leases';
+import { fileStem, insertLeases, ipToInt } from './helpers/leases';
 import { startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { connect, TestCluster } from './helpers/pg';
 import { waitFor } from './helpers/wait';
@@ -148,6 +152,62 @@ describe('forged notifications (a role without any privilege on lease4)', () => 
     } finally {
       await run.stop();
       await kea.close();
+    }
+  });
+
+  test("SQL writer: a forged payload for a real lease's address, later in the batch, does not supersede it", async () => {
+    const db = await eventDatabase();
+    const c = await connect(db);
+    try {
+      await insertLeases(c, [{ ip: '10.0.0.60', mac: '02:00:00:00:00:60', hostname: 'real', subnet: 1 }]);
+      const fromDb = (ip: string, mac: string, hostname: string): Lease => ({
+        address: ipToInt(ip),
+        hwaddr: parseHwaddr(mac),
+        subnetId: 1,
+        hostname,
+        source: 'database',
+      });
+      const results = await writeReservations(c, 'upsert', [
+        fromDb('10.0.0.60', '02:00:00:00:00:60', 'real'),
+        fromDb('10.0.0.60', '02:de:ad:be:ef:60', 'evil'), // lease4 never gave this MAC that address
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        ['created', 'stale'],
+      );
+    } finally {
+      await c.end();
+    }
+  });
+
+  test("SQL writer: a forged rename of an owned device leaves its discovery record with lease4's hostname", async () => {
+    const db = await eventDatabase();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }), 'debug');
+    try {
+      const m = run.monitor.metrics;
+      const c = await connect(db);
+      await insertLeases(c, [{ ip: '10.0.0.70', mac: '02:00:00:00:00:70', hostname: 'real', subnet: 1 }]);
+      await c.end();
+      await waitFor('the real lease reserved', () => m.value(M.reservations[0], { result: 'created' }) === 1, 20_000);
+      const recordOf = (mac: string) => join(run.options.outputDir, `${fileStem(mac)}.json`);
+      await waitFor('its record', () => existsSync(recordOf('02:00:00:00:00:70')), 20_000);
+      await forge(db, [payload(ipToInt('10.0.0.70'), '020000000070', 1, 'evil')]);
+      await waitFor('the rename judged', () => m.value(M.reservations[0], { result: 'unchanged' }) >= 1, 20_000);
+      // Sentinel: records are written in order, so once a later device's record exists, the judged
+      // rename's record has been written too.
+      const c2 = await connect(db);
+      await insertLeases(c2, [{ ip: '10.0.0.71', mac: '02:00:00:00:00:71', hostname: 'next', subnet: 1 }]);
+      await c2.end();
+      await waitFor('the later record', () => existsSync(recordOf('02:00:00:00:00:71')), 20_000);
+      const record = recordOf('02:00:00:00:00:70');
+      assert.equal(JSON.parse(readFileSync(record, 'utf8')).hostname, 'real', "the record keeps lease4's hostname");
+      const host = await cluster.sql<{ hostname: string }>(db.database, 'SELECT hostname FROM hosts ORDER BY ipv4_address');
+      assert.deepEqual(
+        host.map((h) => h.hostname),
+        ['real', 'next'],
+      );
+    } finally {
+      await run.stop();
     }
   });
 });

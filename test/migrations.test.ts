@@ -3,7 +3,15 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { migrate, rollback } from '../src/db/migrate';
-import { ARBITER_MIGRATION, listMigrations, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION } from '../src/db/migrations';
+import {
+  ARBITER_MIGRATION,
+  listMigrations,
+  NOTIFY_MIGRATION,
+  VERSION_MIGRATION,
+  WRITER_FUNCTIONS_MIGRATION,
+  WRITER_MIGRATION,
+} from '../src/db/migrations';
+import { WRITE_FUNCTION } from '../src/db/reservations';
 import { buildMigrationsVersion, readMigrationsVersion } from '../src/db/migrations-version';
 import { readSchemaState } from '../src/db/schema';
 import { FatalError } from '../src/errors';
@@ -64,7 +72,7 @@ describe('migrations files', () => {
       assert.match(m.name, /^\d{4}_[a-z0-9_]+$/);
       assert.ok(m.up.trim() && m.down.trim(), `${m.name} has SQL both ways`);
     });
-    for (const id of [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION])
+    for (const id of [ARBITER_MIGRATION, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_FUNCTIONS_MIGRATION, WRITER_MIGRATION])
       assert.ok(
         all.some((m) => m.id === id),
         id,
@@ -81,6 +89,7 @@ for (const schema of keaSchemas())
     const V = buildMigrationsVersion();
     const versionStep = listMigrations().find((m) => m.id === VERSION_MIGRATION)!.name;
     const notifyStep = listMigrations().find((m) => m.id === NOTIFY_MIGRATION)!.name;
+    const functionsStep = listMigrations().find((m) => m.id === WRITER_FUNCTIONS_MIGRATION)!.name;
     const writerStep = listMigrations().find((m) => m.id === WRITER_MIGRATION)!.name;
 
     test('are idempotent, dry runs change nothing, and rollback restores the schema exactly', async () => {
@@ -89,13 +98,13 @@ for (const schema of keaSchemas())
       const c = await connect(db);
       try {
         const dry = await migrate(c, { notify: true, dryRun: true });
-        assert.deepEqual(dry, { changed: true, steps: [notifyStep, writerStep, versionStep], dry_run: true });
+        assert.deepEqual(dry, { changed: true, steps: [notifyStep, functionsStep, writerStep, versionStep], dry_run: true });
         assertSameSchema(schemaDump(db), pristine, 'a dry run must not change the schema');
         assert.equal(await readMigrationsVersion(c), null);
 
         const first = await migrate(c, { notify: true, dryRun: false });
         // Kea's own partial unique index is the arbiter: 0001 has nothing to add on the real schema.
-        assert.deepEqual(first.steps, [notifyStep, writerStep, versionStep]);
+        assert.deepEqual(first.steps, [notifyStep, functionsStep, writerStep, versionStep]);
         assert.equal((await readSchemaState(c)).notifyTrigger, true);
         assert.equal(await readMigrationsVersion(c), V, 'the migrations version is recorded');
         const second = await migrate(c, { notify: true, dryRun: false });
@@ -106,7 +115,7 @@ for (const schema of keaSchemas())
         assert.equal((await readSchemaState(c)).notifyTrigger, true);
 
         const back = await rollback(c, { dropConstraint: true, dryRun: false });
-        assert.deepEqual(back.steps, [versionStep, writerStep, notifyStep]);
+        assert.deepEqual(back.steps, [versionStep, writerStep, functionsStep, notifyStep]);
         assert.equal((await rollback(c, { dropConstraint: true, dryRun: false })).changed, false);
         assertSameSchema(schemaDump(db), pristine, 'rollback must restore the schema exactly');
         const kea = await c.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'key_dhcp4_identifier_subnet_id'`);
@@ -131,6 +140,26 @@ for (const schema of keaSchemas())
       }
     });
 
+    test('replace the first reservation writer (no lease4_hostname in its result) and then change nothing', async () => {
+      const db = await cluster.freshDatabase(schema, { pristine: true });
+      const c = await connect(db);
+      try {
+        // The shape an earlier build's 0004 installed: same arguments, a result without lease4_hostname.
+        await c.query(`CREATE FUNCTION ${WRITE_FUNCTION}
+          RETURNS TABLE (idx int, action text, own_id int, holder_id int, host_id int, inserted boolean)
+          LANGUAGE sql AS 'SELECT 0, ''stale''::text, NULL::int, NULL::int, NULL::int, NULL::boolean'`);
+        const first = await migrate(c, { notify: false, dryRun: false });
+        assert.ok(first.steps.includes(writerStep), first.steps.join(','));
+        const { rows } = await c.query<{ result: string }>('SELECT pg_get_function_result(to_regprocedure($1)) AS result', [
+          WRITE_FUNCTION,
+        ]);
+        assert.match(rows[0].result, /lease4_hostname text/);
+        assert.equal((await migrate(c, { notify: false, dryRun: false })).changed, false, 'a rerun changes nothing');
+      } finally {
+        await c.end();
+      }
+    });
+
     test('add the named constraint only where no equivalent unique index exists, and drop only it', async () => {
       const db = await cluster.freshDatabase(schema, { pristine: true });
       const c = await connect(db);
@@ -139,12 +168,12 @@ for (const schema of keaSchemas())
         const withoutArbiter = schemaDump(db);
         assert.equal((await readSchemaState(c)).arbiter.kind, 'none');
         const r = await migrate(c, { notify: false, dryRun: false });
-        assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter', writerStep, versionStep]);
+        assert.deepEqual(r.steps, ['0001_hosts_identifier_arbiter', functionsStep, writerStep, versionStep]);
         const state = await readSchemaState(c);
         assert.deepEqual([state.arbiter.kind, state.arbiter.name], ['constraint', 'hosts_dhcp_identifier_subnet_unique']);
         assert.equal((await migrate(c, { notify: false, dryRun: false })).changed, false);
         // Without --drop-constraint the rollback keeps it (and forgets the migrations version).
-        assert.deepEqual((await rollback(c, { dropConstraint: false, dryRun: false })).steps, [versionStep, writerStep]);
+        assert.deepEqual((await rollback(c, { dropConstraint: false, dryRun: false })).steps, [versionStep, writerStep, functionsStep]);
         assert.equal((await readSchemaState(c)).arbiter.kind, 'constraint');
         assert.deepEqual((await rollback(c, { dropConstraint: true, dryRun: false })).steps, ['0001_hosts_identifier_arbiter']);
         assertSameSchema(schemaDump(db), withoutArbiter, 'rollback --drop-constraint restores the schema');

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { buildMigrationsVersion } from '../src/db/migrations-version';
 import { CSV_HEADER, csvRow } from './helpers/leases';
 import { BIN, PASSWORD } from './helpers/lifecycle';
 import { tempDir } from './helpers/monitor';
@@ -131,7 +132,7 @@ test('db status: warnings on stderr, no "changed" key, and the host of --db-host
   assert.ok(!/^warning:/m.test(text.stdout), `no warning line in the status itself: ${text.stdout}`);
   assert.equal(
     text.stderr.split('\n')[0],
-    'warning: no kea-lease-monitor migrations version recorded in the database (this build: 4); run `kea-lease-monitor db migrate`',
+    `warning: no kea-lease-monitor migrations version recorded in the database (this build: ${buildMigrationsVersion()}); run \`kea-lease-monitor db migrate\``,
   );
   const json = spawnSync(BIN, [...args, '--json'], { env, encoding: 'utf8' });
   assert.equal(json.status, 0, json.stderr);

@@ -1,6 +1,14 @@
 import type { ClientBase } from 'pg';
 import { FatalError } from '../errors';
-import { ARBITER_MIGRATION, listMigrations, Migration, NOTIFY_MIGRATION, VERSION_MIGRATION, WRITER_MIGRATION } from './migrations';
+import {
+  ARBITER_MIGRATION,
+  listMigrations,
+  Migration,
+  NOTIFY_MIGRATION,
+  VERSION_MIGRATION,
+  WRITER_FUNCTIONS_MIGRATION,
+  WRITER_MIGRATION,
+} from './migrations';
 import { buildMigrationsVersion, judgeMigrations, readMigrationsVersion, recordMigrationsVersion } from './migrations-version';
 import { catalogFingerprint } from './schema';
 
@@ -77,8 +85,8 @@ function pick(ids: string[], all: Migration[]): Migration[] {
 export function migrate(db: ClientBase, req: MigrateRequest): Promise<MigrationResult> {
   // The version migration goes last: it records that everything before it is in place.
   const ids = req.notify
-    ? [ARBITER_MIGRATION, NOTIFY_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION]
-    : [ARBITER_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION];
+    ? [ARBITER_MIGRATION, NOTIFY_MIGRATION, WRITER_FUNCTIONS_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION]
+    : [ARBITER_MIGRATION, WRITER_FUNCTIONS_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION];
   const version = buildMigrationsVersion();
   const steps: Step[] = pick(ids, listMigrations()).map((m) => ({
     name: m.name,
@@ -96,8 +104,8 @@ export function rollback(db: ClientBase, req: RollbackRequest): Promise<Migratio
   const ids = req.notifyOnly
     ? [NOTIFY_MIGRATION]
     : req.dropConstraint
-      ? [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]
-      : [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION];
+      ? [VERSION_MIGRATION, WRITER_MIGRATION, WRITER_FUNCTIONS_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]
+      : [VERSION_MIGRATION, WRITER_MIGRATION, WRITER_FUNCTIONS_MIGRATION, NOTIFY_MIGRATION];
   const steps = pick(ids, listMigrations()).map((m) => ({ name: m.name, sql: m.down }));
   return runSteps(db, steps, req.dryRun);
 }

@@ -11,7 +11,9 @@ export interface Migration {
 export const ARBITER_MIGRATION = '0001';
 export const NOTIFY_MIGRATION = '0002';
 export const VERSION_MIGRATION = '0003';
-export const WRITER_MIGRATION = '0004';
+// The functions the write uses (ownership mark, HA fence), then the write itself.
+export const WRITER_FUNCTIONS_MIGRATION = '0004';
+export const WRITER_MIGRATION = '0005';
 
 export function listMigrations(files: Record<string, string> = loadMigrationFiles()): Migration[] {
   const byName = new Map<string, Partial<Migration>>();

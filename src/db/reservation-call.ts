@@ -3,7 +3,7 @@ import type { Lease } from '../lease';
 import { makeMark, newRowContext } from '../ownership';
 
 /**
- * The call of kea_lm_write_reservations (migration 0004): its text, fixed, and its parameters, the
+ * The call of kea_lm_write_reservations (migration 0005): its text, fixed, and its parameters, the
  * only encoder of a batch. Every value is a bound parameter; text goes as its UTF-8 bytes (bytea),
  * so neither client_encoding nor standard_conforming_strings can change what the server reads.
  */
@@ -20,7 +20,7 @@ export interface CallSettings {
   durable: boolean;
 }
 
-export const CALL_TEXT = `SELECT idx, action, own_id, holder_id, host_id, inserted FROM kea_lm_write_reservations(
+export const CALL_TEXT = `SELECT idx, action, own_id, holder_id, host_id, inserted, lease4_hostname FROM kea_lm_write_reservations(
   $1::text, $2::boolean, $3::int, $4::int, $5::int, $6::bigint,
   $7::bytea[], $8::bigint[], $9::bigint[], $10::bytea[], $11::int[], $12::boolean[], $13::int, $14::bytea, $15::bytea)`;
 

@@ -4,7 +4,7 @@ import type { Lease } from '../lease';
 import { CALL_TEXT, CallMode, callValues, FENCE_CLOSED } from './reservation-call';
 import { CallRow, fillDecisions, fillResults } from './reservation-results';
 import { FencedError, type FenceToken } from '../domain/fence';
-import { type ReservationDecision, type ReservationPolicy, type ReservationResult, supersededInBatch } from '../domain/outcomes';
+import type { ReservationDecision, ReservationPolicy, ReservationResult } from '../domain/outcomes';
 
 /** upsert: an arbiter exists (INSERT ... ON CONFLICT); fallback: check-then-insert under the lock. */
 export type WritePath = 'upsert' | 'fallback';
@@ -20,7 +20,7 @@ const NO_CAP: ReservationPolicy = { maxPerSubnet: null };
 
 // Serialises reservation writers (several monitors on one database) so the IP-conflict check and
 // the per-subnet cap hold; prune, purge and adopt take it too. kea_lm_write_reservations
-// (migrations/0004) takes the same key.
+// (migrations/0005) takes the same key.
 export const WRITER_LOCK = 0x4b4c4e;
 
 /** The function's name and signature, for preflight's check that `db migrate` installed it. */
@@ -36,10 +36,10 @@ export function missingFunction(): FatalError {
   );
 }
 
-function prepare(leases: readonly Lease[]) {
-  const superseded = supersededInBatch(leases);
-  const batch = leases.map((lease, idx) => ({ lease, idx })).filter(({ idx }) => !superseded.has(idx));
-  return { batch };
+// Every lease goes to the function, which decides superseded itself, after lease4 has shown which
+// leases are live: a forged payload for an address must not push the real lease out of the batch.
+function indexed(leases: readonly Lease[]): { lease: Lease; idx: number }[] {
+  return leases.map((lease, idx) => ({ lease, idx }));
 }
 
 async function call(
@@ -77,10 +77,8 @@ export async function writeReservations(
   policy: ReservationPolicy = NO_CAP,
   settings: WriteSettings = {},
 ): Promise<ReservationResult[]> {
-  const { batch } = prepare(leases);
-  const results: ReservationResult[] = leases.map((lease) => ({ lease, outcome: 'superseded', hostId: null }));
-  if (batch.length === 0) return results;
-  return fillResults(results, await call(db, batch, path === 'upsert' ? 'upsert' : 'insert', policy, settings));
+  if (leases.length === 0) return [];
+  return fillResults(leases, await call(db, indexed(leases), path === 'upsert' ? 'upsert' : 'insert', policy, settings));
 }
 
 /**
@@ -92,8 +90,6 @@ export async function classifyReservations(
   leases: readonly Lease[],
   policy: ReservationPolicy = NO_CAP,
 ): Promise<ReservationDecision[]> {
-  const { batch } = prepare(leases);
-  const out: ReservationDecision[] = leases.map((lease) => ({ lease, action: 'superseded', hostId: null }));
-  if (batch.length === 0) return out;
-  return fillDecisions(out, await call(db, batch, 'classify', policy, {}));
+  if (leases.length === 0) return [];
+  return fillDecisions(leases, await call(db, indexed(leases), 'classify', policy, {}));
 }

@@ -551,22 +551,19 @@ $(tail -n 8 <<<"$journal")"; fi
 state: $(show ActiveState)/$(show SubState) $(show Result)"; fi
 }
 
-# A second build with a real sixth migration (0005, a table), from a clone of the committed tree.
+# A second build with a real seventh migration (0006, a table), from a clone of the committed tree.
 build_bumped_binary() {
   local clone=$T/bump
   git clone -q "$REPO" "$clone" && ln -s "$REPO/node_modules" "$clone/node_modules" || return 1
-  printf -- '-- Test only: one more migration.\nCREATE TABLE IF NOT EXISTS kea_lm_bump_probe (id integer);\n' >"$clone/migrations/0005_bump_probe.up.sql"
-  printf 'DROP TABLE IF EXISTS kea_lm_bump_probe;\n' >"$clone/migrations/0005_bump_probe.down.sql"
+  printf -- '-- Test only: one more migration.\nCREATE TABLE IF NOT EXISTS kea_lm_bump_probe (id integer);\n' >"$clone/migrations/0006_bump_probe.up.sql"
+  printf 'DROP TABLE IF EXISTS kea_lm_bump_probe;\n' >"$clone/migrations/0006_bump_probe.down.sql"
   python3 - "$clone/src/db/migrate.ts" <<'PY' || return 1
 import sys
 p = sys.argv[1]; s = open(p).read()
-for a, b in [("[ARBITER_MIGRATION, NOTIFY_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION]",
-              "[ARBITER_MIGRATION, NOTIFY_MIGRATION, WRITER_MIGRATION, '0005', VERSION_MIGRATION]"),
-             (": [ARBITER_MIGRATION, WRITER_MIGRATION, VERSION_MIGRATION];", ": [ARBITER_MIGRATION, WRITER_MIGRATION, '0005', VERSION_MIGRATION];"),
-             ("? [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]",
-              "? [VERSION_MIGRATION, '0005', WRITER_MIGRATION, NOTIFY_MIGRATION, ARBITER_MIGRATION]"),
-             (": [VERSION_MIGRATION, WRITER_MIGRATION, NOTIFY_MIGRATION];", ": [VERSION_MIGRATION, '0005', WRITER_MIGRATION, NOTIFY_MIGRATION];")]:
-    if s.count(a) != 1: sys.exit(f"cannot add migration 0005 to {p}: {a!r} not found once")
+# Applied after the writer, undone before it.
+for a, b in [("WRITER_MIGRATION, VERSION_MIGRATION]", "WRITER_MIGRATION, '0006', VERSION_MIGRATION]"),
+             ("[VERSION_MIGRATION, WRITER_MIGRATION,", "[VERSION_MIGRATION, '0006', WRITER_MIGRATION,")]:
+    if s.count(a) != 2: sys.exit(f"cannot add migration 0006 to {p}: {a!r} not found twice")
     s = s.replace(a, b)
 open(p, "w").write(s)
 PY
@@ -577,8 +574,8 @@ PY
 # Upgrade to a build with a migrations bump, keep more than one release, roll back to the previous build.
 upgrade_scenario() {
   local old_rel releases inv
-  if ! build_bumped_binary >"$CT/bump.log" 2>&1; then nok "build a second binary with migration 0005" "$(tail -n 20 "$CT/bump.log")"; return; fi
-  ok "built a second binary with a real migration 0005 ($(du -h "$BUMP_BIN" | cut -f1))"
+  if ! build_bumped_binary >"$CT/bump.log" 2>&1; then nok "build a second binary with migration 0006" "$(tail -n 20 "$CT/bump.log")"; return; fi
+  ok "built a second binary with a real migration 0006 ($(du -h "$BUMP_BIN" | cut -f1))"
   # A third build (trailing bytes), so that more than one previous release is kept.
   cp "$COLL_BIN" "$CT/kea-lease-monitor.other" && echo >>"$CT/kea-lease-monitor.other"
   play upgrade-other kea_deploy -e "kea_lease_monitor_binary_src=$CT/kea-lease-monitor.other"
@@ -588,9 +585,9 @@ upgrade_scenario() {
   old_rel=$(in_ct readlink /opt/baremetal/kea-lease-monitor/kea-lease-monitor)
   play upgrade-bump kea_deploy -e "kea_lease_monitor_binary_src=$BUMP_BIN"
   releases=$(in_ct sh -c 'ls /opt/baremetal/kea-lease-monitor/releases | wc -l')
-  check "upgrade to the bumped build: migrations 5, table made, 3 releases kept, previous is the old build ($RECAP)" test \
+  check "upgrade to the bumped build: migrations 6, table made, 3 releases kept, previous is the old build ($RECAP)" test \
     "$RC $(psql_pg -c 'SELECT migrations FROM kea_lm_schema') $(psql_pg -c "SELECT to_regclass('kea_lm_bump_probe') IS NOT NULL") $releases $(in_ct readlink /opt/baremetal/kea-lease-monitor/kea-lease-monitor.previous) $(show ActiveState)" \
-    = "0 5 t 3 $old_rel active"
+    = "0 6 t 3 $old_rel active"
   check "the old build refuses the bumped database (what the rollback must handle)" bash -c \
     "! nsenter --target $LEADER --all -- env KEA_LM_DB_HOST=/run/pgsock KEA_LM_DB_PORT=$PGPORT KEA_LM_DB_USER=postgres $old_rel db status --json >/dev/null 2>&1"
   inv=$(show InvocationID)
@@ -599,9 +596,9 @@ upgrade_scenario() {
     ok "restoring the previous build without kea_enable_database refuses before changing anything ($RECAP)"
   else nok "restoring the previous build without kea_enable_database must refuse" "$(play_tail)"; fi
   play rollback-binary kea_rollback -e kea_lease_monitor_rollback_restore_previous_binary=true
-  check "rollback to the previous build reverts migration 0005 and records 4, restarted and ready ($RECAP)" test \
+  check "rollback to the previous build reverts migration 0006 and records 5, restarted and ready ($RECAP)" test \
     "$RC $(in_ct readlink /opt/baremetal/kea-lease-monitor/kea-lease-monitor) $(psql_pg -c 'SELECT migrations FROM kea_lm_schema') $(psql_pg -c "SELECT to_regclass('kea_lm_bump_probe') IS NULL") $(show ActiveState)/$(show SubState)" \
-    = "0 $old_rel 4 t active/running"
+    = "0 $old_rel 5 t active/running"
   play rollback-binary-again kea_rollback -e kea_lease_monitor_rollback_restore_previous_binary=true
   check "rollback to the previous build again changes nothing ($RECAP)" test "$RC $CHANGED" = "0 0"
 }

@@ -85,7 +85,7 @@ export class TestCluster {
   private readonly writerTemplates = new Map<string, Promise<string>>();
 
   /**
-   * The template of `schema` plus the reservation write functions (migrations/0004), as any
+   * The template of `schema` plus the reservation write functions (migrations/0004, 0005), as any
    * database the monitor writes to has them after `db migrate`; nothing else of the migrations.
    */
   private writerTemplate(schema?: KeaSchema): Promise<string> {
@@ -95,7 +95,7 @@ export class TestCluster {
       made = (async () => {
         const name = `${base}_writer`;
         await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${base}`);
-        await this.sql(name, readFileSync(WRITER_MIGRATION, 'utf8'));
+        for (const file of WRITER_MIGRATIONS) await this.sql(name, readFileSync(file, 'utf8'));
         return name;
       })();
       this.writerTemplates.set(base, made);
@@ -160,7 +160,9 @@ export class TestCluster {
   }
 }
 
-const WRITER_MIGRATION = join(__dirname, '..', '..', 'migrations', '0004_reservation_writer.up.sql');
+const WRITER_MIGRATIONS = ['0004_reservation_writer.up.sql', '0005_reservation_writer_verified.up.sql'].map((f) =>
+  join(__dirname, '..', '..', 'migrations', f),
+);
 
 /** What pg-throwaway.sh loads into "kea" (kea-admin db-init of this machine's Kea). */
 const DEFAULT_SCHEMA = '/usr/share/kea/scripts/pgsql/dhcpdb_create.pgsql';

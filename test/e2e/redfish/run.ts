@@ -14,6 +14,7 @@ import { migrate, Monitor, MONITOR_BIN, startProcess } from '../lib/monitor';
 import { Net } from '../lib/netns';
 import { pgEnv, Pg, query, startPg } from '../lib/pg';
 import { run, sleep, tempDir, waitFor } from '../lib/proc';
+import { selfSignedArgs } from '../../lib/self-signed';
 
 export const MOCKUP_DIR = process.env.KLM_REDFISH_MOCKUP_SERVER ?? '/var/cache/kea-lease-monitor/redfish-mockup-server';
 const HOW_TO =
@@ -199,23 +200,7 @@ export async function redfishSection(net: Net, release: KeaRelease): Promise<voi
   const dir = tempDir('lmk-e2e-rf-');
   const certDir = join(dir, 'tls');
   await run('mkdir', ['-p', certDir]);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=bmc',
-    '-keyout',
-    join(certDir, 'key.pem'),
-    '-out',
-    join(certDir, 'cert.pem'),
-  ]);
+  await run('openssl', selfSignedArgs({ cn: 'bmc', keyFile: join(certDir, 'key.pem'), certFile: join(certDir, 'cert.pem') }));
   const pg = await startPg(join(dir, 'pg'), { schemaFile: (await keaRelease(release)).schemaFile });
   await migrate(pg, true);
   const kea = await startKea({ release, dir, net, pg, backend: 'postgresql' });
