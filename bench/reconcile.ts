@@ -2,12 +2,15 @@
 // selection policy leaves out (--deny-mac-prefix), for two builds of the monitor side by side
 // (the one to compare against is given with --before), alternating, in the same run. Beside them, the
 // floor: the same keyset-paged reconcile query run by a bare client, nothing queued or written.
-// Usage (after make build): node --import tsx bench/reconcile.ts --before OTHER_BIN [--runs 3] [--passes 5]
+// Usage (after make build): node --import tsx bench/reconcile.ts --before OTHER_BIN [--runs 3] [--passes 5] [--no-write]
+// Writes its section of BENCHMARKS.md (kept when make bench rewrites the rest) unless --no-write.
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { migrate, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { client, Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
 import { runCleanups, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { putSection } from './lib/kept-sections';
+import { machine } from './lib/report';
 import { agg, cpuSeconds } from './lib/stats';
 
 const argv = process.argv.slice(2);
@@ -125,6 +128,7 @@ async function main(): Promise<number> {
     process.stderr.write('bench/reconcile.ts: give --before BIN (a build to compare against)\n');
     return 2;
   }
+  const started = new Date();
   const dir = tempDir('lmk-bench-rec-');
   const pg = await startPg(join(dir, 'pg'));
   await migrate(pg, true);
@@ -141,20 +145,30 @@ async function main(): Promise<number> {
     for (let i = 0; i < 3; i++) floors.push(await floor(pg));
   }
   const f = agg(floors);
-  process.stdout.write(
-    `reconcile over ${SELECTED + DENIED} live leases (${DENIED} not selected), ${RUNS} runs x ${PASSES} passes per build\n` +
-      `floor (the reconcile query's pages, bare client): median ${(f.median * 1000).toFixed(0)} ms\n`,
-  );
+  const lines = [
+    `## One reconcile pass, ${SELECTED + DENIED} live leases, ${DENIED} not selected (\`bench/reconcile.ts\`)`,
+    '',
+    ...machine(),
+    `- Date: ${started.toISOString()}; ${RUNS} runs x ${PASSES} passes per build, the builds alternating`,
+    '',
+    "The floor is the reconcile query's keyset pages read by a bare client, nothing queued or written.",
+    '',
+    '| build | pass, median (ms) | x the floor | monitor CPU per pass (ms) | writer batches per pass |',
+    '|---|---:|---:|---:|---:|',
+    `| floor | ${(f.median * 1000).toFixed(0)} | 1.0 | | |`,
+  ];
   for (const [name, bin] of builds) {
     const ps = got.get(name) ?? [];
-    const s = agg(ps.map((p) => p.seconds));
-    const cpu = agg(ps.map((p) => p.cpu));
-    const b = agg(ps.map((p) => p.batches));
-    process.stdout.write(
-      `${name.padEnd(6)} ${bin}\n       pass median ${(s.median * 1000).toFixed(0)} ms (${(s.median / f.median).toFixed(1)}x the floor), ` +
-        `monitor CPU per pass ${(cpu.median * 1000).toFixed(0)} ms, writer batches per pass ${b.median}\n`,
+    const sec = agg(ps.map((p) => p.seconds)).median;
+    const cpu = agg(ps.map((p) => p.cpu)).median;
+    const b = agg(ps.map((p) => p.batches)).median;
+    lines.push(
+      `| ${name} (\`${bin}\`) | ${(sec * 1000).toFixed(0)} | ${(sec / f.median).toFixed(1)} | ${(cpu * 1000).toFixed(0)} | ${b} |`,
     );
   }
+  const md = lines.join('\n');
+  process.stdout.write(`${md}\n`);
+  if (!argv.includes('--no-write')) putSection('bench/reconcile.ts', md);
   return 0;
 }
 

@@ -3,14 +3,17 @@
 // The monitor runs in a private network namespace where the benchmark's lease range (10.100.0.0/16) is
 // local and closed, so every probe is a real HTTPS attempt that is refused at once and retried (default
 // --redfish-retry-for 10m): probes run throughout, and no packet leaves the namespace.
-// Usage (root, after make build): node --import tsx bench/redfish.ts [--runs 3] [--quick]   (make bench-redfish)
+// Usage (root, after make build): node --import tsx bench/redfish.ts [--runs 3] [--quick] [--no-write]   (make bench-redfish)
+// Writes its section of BENCHMARKS.md (kept when make bench rewrites the rest) unless --no-write.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate, Monitor, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { netnsUnavailable } from '../test/e2e/lib/netns';
 import { Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
 import { now, onCleanup, run, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { putSection } from './lib/kept-sections';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
+import { machine } from './lib/report';
 import { agg, cpuSeconds, percentile } from './lib/stats';
 import { watchDiscovery } from './lib/watch';
 
@@ -118,6 +121,7 @@ async function main(): Promise<number> {
     process.stdout.write(`bench-redfish SKIPPED: ${why}\n`);
     return 0;
   }
+  const started = new Date();
   const dir = tempDir('lmk-bench-rf-');
   await namespace();
   const pg = await startPg(join(dir, 'pg'), { durable: true });
@@ -140,22 +144,31 @@ async function main(): Promise<number> {
     }
   }
   const med = (xs: number[]) => agg(xs).median;
-  process.stdout.write('\n| measurement (median of runs) | probe off | probe on |\n|---|---|---|\n');
-  process.stdout.write(
-    `| db mode ${RATE}/s, p50 (ms) | ${med(lat.off.map((x) => x.p50)).toFixed(2)} | ${med(lat.on.map((x) => x.p50)).toFixed(2)} |\n`,
-  );
-  process.stdout.write(
-    `| db mode ${RATE}/s, p99 (ms) | ${med(lat.off.map((x) => x.p99)).toFixed(2)} | ${med(lat.on.map((x) => x.p99)).toFixed(2)} |\n`,
-  );
-  process.stdout.write(
-    `| burst of ${BURST_N}, reservations/s after the commit | ${med(bur.off.map((x) => x.perSecond)).toFixed(0)} | ${med(bur.on.map((x) => x.perSecond)).toFixed(0)} |\n`,
-  );
-  process.stdout.write(
-    `| db mode ${RATE}/s, monitor CPU per run (s) | ${med(lat.off.map((x) => x.cpu)).toFixed(2)} | ${med(lat.on.map((x) => x.cpu)).toFixed(2)} |\n`,
-  );
-  process.stdout.write(
-    `| probe attempts during a steady run / a burst run | | ${med(lat.on.map((x) => x.attempts)).toFixed(0)} / ${med(bur.on.map((x) => x.attempts)).toFixed(0)} |\n`,
-  );
+  const both = (f: (x: (typeof lat.off)[number]) => number, digits = 2) =>
+    `${med(lat.off.map(f)).toFixed(digits)} | ${med(lat.on.map(f)).toFixed(digits)}`;
+  const lines = [
+    `## --redfish-probe off and on (\`make bench-redfish${QUICK ? ' BENCH_ARGS="--quick"' : ''}\`)`,
+    '',
+    ...machine(),
+    `- Date: ${started.toISOString()} (took ${Math.round((Date.now() - started.getTime()) / 1000)} s); ${RUNS} runs, probe off and on alternating`,
+    '',
+    `${STEADY_S} s at ${RATE} leases/s in database mode, records on the run's directory; a ${BURST_N}-lease burst in one`,
+    'transaction. The monitor runs in a private network namespace where every lease address is local and closed, so',
+    'each probe is a real HTTPS attempt, refused and retried, throughout the run.',
+    '',
+    '| measurement (median of runs) | probe off | probe on |',
+    '|---|---|---|',
+    `| db mode ${RATE}/s, p50 (ms) | ${both((x) => x.p50)} |`,
+    `| db mode ${RATE}/s, p99 (ms) | ${both((x) => x.p99)} |`,
+    `| db mode ${RATE}/s, achieved rate (leases/s) | ${both((x) => x.rate, 0)} |`,
+    `| db mode ${RATE}/s, monitor CPU per run (s) | ${both((x) => x.cpu)} |`,
+    `| burst of ${BURST_N}, reservations/s after the commit | ${med(bur.off.map((x) => x.perSecond)).toFixed(0)} | ${med(bur.on.map((x) => x.perSecond)).toFixed(0)} |`,
+    `| burst of ${BURST_N}, reservations/s, each run | ${bur.off.map((x) => x.perSecond.toFixed(0)).join(', ')} | ${bur.on.map((x) => x.perSecond.toFixed(0)).join(', ')} |`,
+    `| probe attempts during a steady run / a burst run | | ${med(lat.on.map((x) => x.attempts)).toFixed(0)} / ${med(bur.on.map((x) => x.attempts)).toFixed(0)} |`,
+  ];
+  const md = lines.join('\n');
+  process.stdout.write(`\n${md}\n`);
+  if (!argv.includes('--no-write')) putSection('make bench-redfish', md);
   return 0;
 }
 

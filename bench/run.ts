@@ -2,16 +2,17 @@
 // in the same run (minimal listener, bare file creation, raw upsert), printed and written to BENCHMARKS.md.
 // Usage: node --import tsx bench/run.ts [--runs 3] [--quick] [--only latency,kea,burst,baseline,cost,footprint,catchup,profile] [--no-write]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cpus } from 'node:os';
 import { perfdhcp } from '../test/e2e/lib/dhcp';
 import { startKea } from '../test/e2e/lib/kea';
 import { migrate, MONITOR_BIN } from '../test/e2e/lib/monitor';
 import { createNet, netnsUnavailable } from '../test/e2e/lib/netns';
-import { Pg, query, ROOT, startPg } from '../test/e2e/lib/pg';
+import { Pg, query, startPg } from '../test/e2e/lib/pg';
 import { cleanupMark, now, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { fsLoop } from './lib/fsloop';
+import { BENCHMARKS_FILE, keptSections } from './lib/kept-sections';
 import { burstManyTxns, burstOneTxn, freshTables, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
 import { CATEGORIES, categoryOf, CpuBreakdown, readProfiles } from './lib/profile';
 import { add, markdown, notes, rows, sections } from './lib/report';
@@ -736,7 +737,10 @@ async function main() {
     ? `make bench${argv.length ? ` BENCH_ARGS="${argv.join(' ')}"` : ''}`
     : `node --import tsx bench/run.ts ${argv.join(' ')}`.trim();
   const md = markdown(cmd, started, seconds);
-  if (!flag('no-write')) writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
+  if (!flag('no-write')) {
+    const kept = existsSync(BENCHMARKS_FILE) ? keptSections(readFileSync(BENCHMARKS_FILE, 'utf8')) : [];
+    writeFileSync(BENCHMARKS_FILE, [md, ...kept].join('\n'));
+  }
   process.stdout.write(`\n${md}\n`);
   process.stdout.write(
     `bench: ${rows.length} figures in ${Math.round(seconds)} s${flag('no-write') ? '' : ', written to BENCHMARKS.md'}\n`,
