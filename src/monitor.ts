@@ -148,7 +148,11 @@ export class Monitor {
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
         reservationPolicy,
         dryRun: options.dryRun,
-        onStale: () => this.notify?.recheck(),
+        observer: {
+          decided: (results) => {
+            if (results.some((r) => r.outcome === 'stale')) this.notify?.recheck();
+          },
+        },
         ...(this.prober
           ? { redfish: { prober: this.prober, require: options.redfish.require, writerChecksLive: options.writer === 'sql' } }
           : {}),
