@@ -118,6 +118,29 @@ describe('catch-up and devices already decided', () => {
       await run.stop();
     }
   });
+  test("the reconcile timer's pass forgets the decided devices: each pass queues them again", async () => {
+    const db = await eventDatabase();
+    await cluster.sql(
+      db.database,
+      `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
+       VALUES (decode($1, 'hex'), 0, 1, $2, 'ops-pinned', '{"owner":"ops"}')`,
+      [macHex(OPS_MAC), ipToInt('10.0.0.1')],
+    );
+    const c = await connect(db);
+    await insertLeases(c, [{ ip: '10.0.0.9', mac: OPS_MAC, hostname: 'laptop' }]);
+    await c.end();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, reconcileInterval: 0.5 }));
+    const m = run.monitor.metrics;
+    try {
+      await waitFor('two reconciliations', () => m.value(M.reconcileRuns[0]) >= 2, 20_000);
+      const runs = m.value(M.reconcileRuns[0]);
+      // One from the connect's catch-up, one from each finished pass: none of them skipped the device.
+      assert.ok(m.value(M.catchUp[0]) >= 1 + runs, `${m.value(M.catchUp[0])} queued in ${runs} passes`);
+      assert.equal(m.value(M.catchUpSkipped[0], { outcome: 'foreign' }), 0);
+    } finally {
+      await run.stop();
+    }
+  });
 });
 
 describe('DecidedLeases', () => {
