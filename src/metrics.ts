@@ -115,6 +115,11 @@ export const M = {
   listenerUp: def('kea_lease_monitor_listener_connected', '1 while the LISTEN connection is up'),
   reconnects: def('kea_lease_monitor_listener_reconnects_total', 'LISTEN connections re-established'),
   catchUp: def('kea_lease_monitor_catchup_leases_total', 'Leases found by catch-up queries'),
+  catchUpSkipped: def(
+    'kea_lease_monitor_catchup_skipped_total',
+    'Leases a catch-up did not queue again: decided foreign or over the cap before, unchanged since',
+    { labelNames: ['outcome'], zero: product({ outcome: ['foreign', 'limit'] }) },
+  ),
   overflows: def('kea_lease_monitor_queue_overflows_total', 'Notifications dropped on a full queue (recovered by catch-up)'),
   discoveryErrors: def('kea_lease_monitor_discovery_write_errors_total', 'Discovery records that could not be written'),
   rotations: def('kea_lease_monitor_lease_file_rotations_total', 'Lease-file cleanups followed'),

@@ -18,6 +18,7 @@ import { redfishProber } from './redfish/setup';
 import type { RedfishProber } from './redfish/prober';
 import { MemfileSource } from './sources/memfile';
 import { NotifySource } from './sources/notify';
+import { Reconciler } from './reconcile/reconciler';
 import type { ReservationBackend } from './writers/backend';
 import { VERSION } from './version';
 import { KeaApiBackend } from './writers/kea-api';
@@ -30,7 +31,9 @@ export interface MonitorDeps {
 }
 
 /**
- * Wires one lease source to the pipeline: source -> queue -> reservation writer -> discovery records.
+ * Wires one lease source to the pipeline: source -> intake -> queue -> reservation writer -> discovery
+ * records. Database mode adds the reconciler beside it: the source reports its connection and the
+ * writer its outcomes to it, and it feeds catch-ups into the intake; nothing calls back upstream.
  * start() and stop() are idempotent; stop() finishes the batch in flight.
  */
 export class Monitor {
@@ -44,6 +47,8 @@ export class Monitor {
   private readonly discovery: DiscoveryWriter;
   private readonly memfile: MemfileSource | null = null;
   private readonly notify: NotifySource | null = null;
+  /** Database mode: decides when lease4 is read again (connect, overflow, timer, stale outcomes). */
+  private readonly reconciler: Reconciler | null = null;
   private server: Server | null = null;
   private readonly schemaGuard: SchemaGuard | null;
   private readonly guardStop = new AbortController();
@@ -134,6 +139,16 @@ export class Monitor {
       log.child({ module: 'selection' }),
       this.metrics,
     );
+    if (options.useDatabaseEvents) {
+      this.reconciler = new Reconciler(
+        { subnets, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, reconcileMs: options.reconcileInterval * 1000 },
+        db as Database,
+        this.intake,
+        this.discovery,
+        log.child({ module: 'listener' }),
+        this.metrics,
+      );
+    }
     this.prober = redfishProber(options.redfish, db, log.child({ module: 'redfish' }), this.metrics);
     this.writer = new ReservationWriter(
       this.backend,
@@ -148,7 +163,7 @@ export class Monitor {
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
         reservationPolicy,
         dryRun: options.dryRun,
-        onStale: () => this.notify?.recheck(),
+        ...(this.reconciler ? { observer: this.reconciler } : {}),
         ...(this.prober
           ? { redfish: { prober: this.prober, require: options.redfish.require, writerChecksLive: options.writer === 'sql' } }
           : {}),
@@ -166,11 +181,10 @@ export class Monitor {
           subnets,
           heartbeatMs: options.heartbeatInterval * 1000,
           reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
-          reconcileMs: options.reconcileInterval * 1000,
         },
         db as Database,
         this.intake,
-        this.discovery,
+        this.reconciler as Reconciler,
         log.child({ module: 'listener' }),
         this.metrics,
       );
@@ -235,6 +249,9 @@ export class Monitor {
     });
     this.writer.start();
     if (this.notify) {
+      this.reconciler?.failed.catch((err: Error) => {
+        void this.fail(err);
+      });
       this.notify.failed.catch((err: Error) => {
         void this.fail(err);
       });
@@ -282,6 +299,8 @@ export class Monitor {
         fence: this.fence,
       });
       if (!this.options.dryRun) this.metrics.inc(...M.pruned, {}, r.rows.length);
+      // Rows gone: a subnet at its cap may have room again for devices a catch-up would otherwise skip.
+      if (!this.options.dryRun && r.rows.length > 0) this.reconciler?.reservationsRemoved();
       for (const row of r.rows) {
         log.info(this.options.dryRun ? '[dry run] would prune reservation' : 'Pruned reservation of a device unseen too long', {
           mac: row.mac,
@@ -316,9 +335,11 @@ export class Monitor {
       await this.pruning;
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
+      const reconcilerStopped = this.reconciler?.stop();
       await this.prober?.stop();
       await this.writer.stop();
       await listenerStopped;
+      await reconcilerStopped;
       await this.memfile?.finish();
       await keaConfigStopped;
       await this.db?.end();

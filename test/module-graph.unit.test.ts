@@ -74,3 +74,34 @@ test("the domain's words live in src/domain, which imports only the lease and it
   for (const m of ['pipeline/writer', 'discovery', 'writers/backend', 'writers/kea-api', 'ha/leadership'])
     for (const d of g.get(m) ?? []) assert.ok(!/^db\/reservation/.test(d), `${m} imports ${d}`);
 });
+
+/** Every module `from` reaches through its imports (itself excluded). */
+function reach(g: Map<string, string[]>, from: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...(g.get(from) ?? [])];
+  for (let m = todo.pop(); m !== undefined; m = todo.pop()) {
+    if (seen.has(m)) continue;
+    seen.add(m);
+    todo.push(...(g.get(m) ?? []));
+  }
+  return seen;
+}
+
+test('no hidden back-edges: the writer reaches no source, the NOTIFY source no discovery writer; the reconciler knows both', () => {
+  const g = graph();
+  const fromWriter = [...reach(g, 'pipeline/writer')];
+  assert.deepEqual(
+    fromWriter.filter((m) => m.startsWith('sources/') || m.startsWith('reconcile/')),
+    [],
+    'the writer reports outcomes to an observer it is given; it never names the source or the reconciler',
+  );
+  assert.ok(!(g.get('sources/notify') ?? []).includes('discovery'), 'sources/notify imports discovery');
+  assert.ok(!reach(g, 'sources/notify').has('reconcile/reconciler'), 'the NOTIFY source reports to ListenerEvents, not to the reconciler');
+  assert.ok(!reach(g, 'sources/catch-up').has('discovery'), 'catch-up is handed the record stems, it does not read the directory');
+  const reconciler = g.get('reconcile/reconciler') ?? [];
+  for (const d of ['sources/catch-up', 'discovery', 'pipeline/writer'])
+    assert.ok(reconciler.includes(d), `reconcile/reconciler imports ${d}`);
+  // And in the text, not only the imports: no callback into the source is wired into the writer.
+  const monitor = readFileSync(join(SRC, 'monitor.ts'), 'utf8');
+  assert.doesNotMatch(monitor, /onStale|notify\?*\.recheck/);
+});

@@ -1,13 +1,13 @@
 import { backoffDelay, sleep } from '../backoff';
-import type { DiscoveryWriter, RecordedResult } from '../discovery';
+import type { DiscoveryWriter } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { formatIPv4, formatMac, Lease } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { RedfishProber } from '../redfish/prober';
 import type { ReservationBackend } from '../writers/backend';
-import { LogBudget } from './log-budget';
 import { notSelected } from './intake';
+import { OutcomeReport } from './outcome-report';
 import type { LeaseQueue, QueueEntry } from './queue';
 import { RecordWriter } from './records';
 import { RedfishGate } from './redfish-gate';
@@ -42,22 +42,20 @@ export interface WriterSettings {
   reservationPolicy: ReservationPolicy;
   /** Decide, log and count; write neither hosts nor discovery records. */
   dryRun: boolean;
-  /** Called after a batch in which a lease was no longer live (database mode: look at lease4 again). */
-  onStale?: () => void;
+  /** Told every batch's outcomes once they are decided (database mode: the reconciler). */
+  observer?: OutcomeObserver;
   redfish?: RedfishSettings;
 }
 
-// Outcomes decided after lease4 confirmed the lease (database mode): its subnet is real. Kea's own
-// lease file (file mode) is trusted as it is; stale, superseded and failed leases were never confirmed.
-const CONFIRMS_SUBNET: ReadonlySet<string> = new Set(['created', 'updated', 'unchanged', 'conflict', 'foreign', 'limit']);
-
-// Anyone who can connect can make stale outcomes: at most this many lines about them per window.
-const STALE_LOG_LIMIT = 10;
-const STALE_LOG_WINDOW_MS = 10_000;
-
-// Bounds the memory of "already logged" devices; past it, a device may be logged once more.
-const REMEMBERED = 100_000;
 const RECORD_BACKLOG_BATCHES = 4;
+
+/**
+ * Told each batch's outcomes as soon as they are decided, before their records are written. The
+ * pipeline's side of the edge: whoever listens (the reconciler) depends on the writer, never the reverse.
+ */
+export interface OutcomeObserver {
+  decided(results: readonly ReservationResult[]): void;
+}
 
 /** Thrown inside the retry loop when a stop interrupts an outage. */
 class Interrupted extends Error {}
@@ -75,6 +73,7 @@ export class ReservationWriter {
   private readonly fatal: Promise<never>;
   private failFatal!: (err: Error) => void;
   private readonly gate: RedfishGate | null = null;
+  private readonly report: OutcomeReport;
 
   constructor(
     private readonly backend: ReservationBackend,
@@ -88,6 +87,7 @@ export class ReservationWriter {
     // before reservations pause, so a burst commits at the database's speed, in bounded memory.
     const backlog = Math.max(RECORD_BACKLOG_BATCHES * settings.batchSize, queue.limit);
     this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, backlog, log, metrics);
+    this.report = new OutcomeReport(settings, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
     const redfish = settings.redfish;
@@ -269,15 +269,11 @@ export class ReservationWriter {
 
   // A lease counts as handled (its waiters run) only once its discovery record is on disk.
   private finish(entries: QueueEntry[], results: ReservationResult[]): void {
-    if (this.settings.onStale && results.some((r) => r.outcome === 'stale')) this.settings.onStale();
+    if (results.length > 0) this.settings.observer?.decided(results);
     const now = Date.now();
     results.forEach((r, i) => {
       const waiters = entries[i].waiters;
-      const outcome = this.report(r);
-      const t = r.lease.committedAt;
-      if (t !== undefined && (r.outcome === 'created' || r.outcome === 'updated' || r.outcome === 'unchanged')) {
-        this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
-      }
+      const outcome = this.report.report(r, now);
       if (outcome) this.records.submit({ ...r, outcome }, waiters, this.probeAfterWrite(r));
       else for (const done of waiters) done();
     });
@@ -309,93 +305,6 @@ export class ReservationWriter {
     notSelected(lease, verdict, this.metrics, this.log);
     for (const done of entry.waiters) done();
     return false;
-  }
-
-  private readonly foreignLogged = new Set<string>();
-  private readonly limitWarned = new Set<number>();
-  private readonly staleLogged = new Set<string>();
-  private readonly staleBudget = new LogBudget(STALE_LOG_LIMIT, STALE_LOG_WINDOW_MS);
-
-  private once(set: Set<string>, key: string): boolean {
-    if (set.has(key)) return false;
-    if (set.size >= REMEMBERED) set.clear();
-    set.add(key);
-    return true;
-  }
-
-  private dryRunReport(r: ReservationResult, fields: Record<string, unknown>): null {
-    this.metrics.inc(...M.dryRun, { action: r.outcome });
-    if (r.outcome === 'unchanged' || r.outcome === 'superseded') this.log.debug(`[dry run] would leave: ${r.outcome}`, fields);
-    else this.log.info(`[dry run] reservation would be ${r.outcome}`, fields);
-    return null;
-  }
-
-  /** Logs and counts; returns the outcome a discovery record carries, or null when none is written. */
-  private report(r: ReservationResult): RecordedResult['outcome'] | null {
-    const { lease, outcome } = r;
-    const fields = {
-      mac: formatMac(lease.hwaddr),
-      ip: formatIPv4(lease.address),
-      hostname: lease.hostname,
-      subnet_id: lease.subnetId,
-      host_id: r.hostId,
-    };
-    if (this.settings.dryRun) return this.dryRunReport(r, fields);
-    if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
-    this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
-    switch (outcome) {
-      case 'created':
-        this.limitWarned.delete(lease.subnetId);
-        this.log.info('Static reservation created', fields);
-        break;
-      case 'foreign':
-        if (this.once(this.foreignLogged, `${fields.mac}/${lease.subnetId}`)) {
-          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields);
-        }
-        break;
-      case 'limit':
-        if (!this.limitWarned.has(lease.subnetId)) {
-          this.limitWarned.add(lease.subnetId);
-          this.log.warn('Subnet has reached --max-reservations-per-subnet; new devices there are not reserved', {
-            subnet_id: lease.subnetId,
-            max: this.settings.reservationPolicy.maxPerSubnet,
-          });
-        }
-        return null;
-      case 'stale':
-        if (this.once(this.staleLogged, `${fields.mac}/${fields.ip}/${lease.subnetId}`)) {
-          const budget = this.staleBudget.take();
-          if (budget.heldBack > 0) {
-            this.log.warn('More leases had no live lease in lease4 than are logged; counted in reservations_total{result="stale"}', {
-              not_logged: budget.heldBack,
-              per_seconds: STALE_LOG_WINDOW_MS / 1000,
-              logged: STALE_LOG_LIMIT,
-            });
-          }
-          if (budget.log) {
-            this.log.info(
-              'No live lease in lease4 for this address, MAC and subnet (expired since, or a forged NOTIFY); nothing written',
-              fields,
-            );
-          }
-        }
-        return null;
-      case 'updated':
-        this.log.info('Static reservation updated', fields);
-        break;
-      case 'conflict':
-        this.log.warn('Reservation conflict: another identifier already holds this address; skipped', fields);
-        break;
-      case 'unchanged':
-        this.log.debug('Reservation unchanged', fields);
-        break;
-      case 'superseded':
-        this.log.debug('Lease superseded before it could be reserved', fields);
-        return null;
-      case 'failed':
-        return null;
-    }
-    return outcome;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Database } from '../db/pool';
-import { checkLeasableAddress, classifyLease, InvalidLeaseError, LeaseFields, macFileStem } from '../lease';
+import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFields, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
@@ -44,6 +44,18 @@ interface Row {
   reserved?: boolean;
 }
 
+/** What the writer already decided for a device that has no reservation (foreign, limit), while it still holds. */
+export interface AlreadyDecided {
+  holds(lease: Lease): 'foreign' | 'limit' | null;
+}
+
+export interface CatchUpScope {
+  /** Also queue the reserved leases whose discovery record is missing from the directory (these stems). */
+  recordStems?: (() => Set<string>) | null;
+  /** Leases not to queue again: decided before, unchanged since. */
+  decided?: AlreadyDecided | null;
+}
+
 /**
  * Finds leases committed while nobody was listening and queues them; resolves when all are written.
  * With `recordStems`, also the reserved leases whose discovery record is missing from the directory.
@@ -54,11 +66,12 @@ export async function catchUp(
   queue: LeaseSink,
   log: Logger,
   metrics: Metrics,
-  recordStems: (() => Set<string>) | null = null,
+  { recordStems = null, decided = null }: CatchUpScope = {},
 ): Promise<number> {
   let after = 0;
   let found = 0;
   let recordsMissing = 0;
+  const skipped = { foreign: 0, limit: 0 };
   const started = Date.now();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
@@ -89,7 +102,10 @@ export async function catchUp(
         continue;
       }
       const c = classifyLease(fields, 'database', subnets);
-      if (c.kind === 'live') pending.push(queue.put(c.lease));
+      if (c.kind !== 'live') continue;
+      const held = decided?.holds(c.lease) ?? null;
+      if (held) skipped[held]++;
+      else pending.push(queue.put(c.lease));
     }
     found += pending.length;
     metrics.inc(...M.catchUp, {}, pending.length);
@@ -98,12 +114,13 @@ export async function catchUp(
     if (rows.length < PAGE) break;
   }
   if (recordsMissing > 0) metrics.inc(...M.recordsReconciled, {}, recordsMissing);
+  for (const [outcome, n] of Object.entries(skipped)) if (n > 0) metrics.inc(...M.catchUpSkipped, { outcome }, n);
   if (found > 0) {
     log.info('Caught up with leases committed while not listening', {
       leases: found,
       records_missing: recordsMissing,
       seconds: (Date.now() - started) / 1000,
     });
-  } else log.debug('Catch-up found nothing to reserve');
+  } else log.debug('Catch-up found nothing to reserve', { skipped_foreign: skipped.foreign, skipped_limit: skipped.limit });
   return found;
 }

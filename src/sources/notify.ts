@@ -4,21 +4,30 @@ import { classifyDbError } from '../db/errors';
 import type { Database } from '../db/pool';
 import { checkPrivileges, fatalFromError } from '../db/privileges';
 import { NOTIFY_CHANNEL, readSchemaState } from '../db/schema';
-import type { DiscoveryWriter } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
 import { classifyLease, InvalidLeaseError } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
-import { catchUp } from './catch-up';
 import { parseNotifyPayload } from './notify-payload';
 
 export interface NotifySettings {
   subnets: ReadonlySet<number>;
   heartbeatMs: number;
   reconnectMaxDelayMs: number;
-  /** Reconciliation (a catch-up that also looks for missing records) every this many ms while connected; 0: off. */
-  reconcileMs: number;
+}
+
+/**
+ * What the source says about its connection to whoever decides when lease4 is read again (the
+ * reconciler): the source only reports, it never runs a catch-up itself.
+ */
+export interface ListenerEvents {
+  /** LISTEN took effect on a new connection: whatever was committed before it was not notified. */
+  connected(): void;
+  /** The LISTEN connection is gone (a reconnect follows unless stopping). */
+  disconnected(): void;
+  /** A notification was dropped on a full queue. */
+  overflowed(): void;
 }
 
 const LISTENER_NAME = 'kea-lease-monitor-listener';
@@ -26,19 +35,12 @@ const LISTENER_NAME = 'kea-lease-monitor-listener';
 /**
  * LISTENs on a dedicated connection (never a pooled one: a pool would hand the session to someone
  * else and the LISTEN would vanish with it). NOTIFY is not buffered for an absent listener, so
- * every (re)connect is followed by a catch-up query; so is a queue overflow.
+ * every (re)connect and every queue overflow is reported to `events`, which catches up.
  */
 export class NotifySource {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private client: pg.Client | null = null;
-  private overflowed = false;
-  private catchUpWanted = false;
-  /** The catch-up wanted also checks discovery records (connect, timer), not only reservations (overflow). */
-  private recordsWanted = false;
-  private reconcileWanted = false;
-  private reconcileTimer: NodeJS.Timeout | null = null;
-  private catchingUp: Promise<void> | null = null;
   private readonly fatal: Promise<never>;
   private failFatal!: (err: Error) => void;
 
@@ -46,7 +48,7 @@ export class NotifySource {
     private readonly settings: NotifySettings,
     private readonly db: Database,
     private readonly queue: LeaseSink,
-    private readonly discovery: DiscoveryWriter,
+    private readonly events: ListenerEvents,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
@@ -67,35 +69,13 @@ export class NotifySource {
     return this.fatal;
   }
 
-  private recheckTimer: NodeJS.Timeout | null = null;
-  private lastRecheck = 0;
-
-  /**
-   * A write found its lease no longer live in lease4: the device may have moved while a catch-up
-   * snapshot's older news replaced the newer notification in the queue. Look at lease4 again, at
-   * most every 5 s, so a flood of forged payloads costs one catch-up per 5 s, not one each.
-   */
-  recheck(): void {
-    if (this.recheckTimer || this.stopping.signal.aborted) return;
-    const wait = Math.max(0, this.lastRecheck + 5000 - Date.now());
-    this.recheckTimer = setTimeout(() => {
-      this.recheckTimer = null;
-      this.lastRecheck = Date.now();
-      this.scheduleCatchUp(false);
-    }, wait);
-    this.recheckTimer.unref();
-  }
-
   /** Idempotent. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    if (this.recheckTimer) clearTimeout(this.recheckTimer);
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);
     await this.loop;
-    await this.catchingUp?.catch(() => undefined);
   }
 
   private async run(ready: () => void): Promise<void> {
@@ -123,7 +103,6 @@ export class NotifySource {
         }
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         this.metrics.set(...M.listenerUp, 1);
-        this.metrics.health.set('source', false, 'catching up with leases committed while not listening');
         if (connectedBefore) this.metrics.inc(...M.reconnects);
         this.log.info('Listening for database lease events', {
           channel: NOTIFY_CHANNEL,
@@ -134,10 +113,8 @@ export class NotifySource {
         connectedBefore = true;
         attempt = 0;
         ready();
-        // Anything committed before LISTEN took effect (or while we were away) is found here, and
-        // records a SIGKILL kept from being written.
-        this.scheduleCatchUp(true);
-        this.startReconcileTimer();
+        // Anything committed before LISTEN took effect (or while we were away) is caught up from here.
+        this.events.connected();
         const err = await Promise.race([broken, this.heartbeat(c)]);
         if (!this.stopping.signal.aborted) throw err;
       } catch (caught) {
@@ -165,6 +142,7 @@ export class NotifySource {
           this.log.debug('Listener reconnect failed', { error: errorMessage(err), attempt });
         }
       } finally {
+        this.events.disconnected();
         client?.removeAllListeners('notification');
         if (this.client === client) this.client = null;
         await client?.end().catch(() => undefined);
@@ -226,71 +204,7 @@ export class NotifySource {
     if (!this.queue.offer(c.lease)) {
       // Full: drop it and let a catch-up query find it once the queue has drained.
       this.metrics.inc(...M.overflows);
-      if (!this.overflowed) this.log.warn('Lease queue full; dropped notifications will be caught up', { queue_size: this.queue.limit });
-      this.overflowed = true;
-      this.scheduleCatchUp(false);
+      this.events.overflowed();
     }
-  }
-
-  private startReconcileTimer(): void {
-    if (this.reconcileTimer || this.settings.reconcileMs <= 0) return;
-    this.reconcileTimer = setInterval(() => this.scheduleCatchUp(true, true), this.settings.reconcileMs);
-    this.reconcileTimer.unref();
-  }
-
-  /**
-   * Runs a catch-up; one asked for while another runs makes that one go round again from the start.
-   * `records`: also queue reserved leases whose discovery record is missing (connect and timer; an
-   * overflow only needs the reservations).
-   */
-  private scheduleCatchUp(records: boolean, timer = false): void {
-    this.catchUpWanted = true;
-    this.recordsWanted ||= records;
-    this.reconcileWanted ||= timer;
-    if (this.catchingUp || this.stopping.signal.aborted) return;
-    this.catchingUp = (async () => {
-      for (let attempt = 0; this.catchUpWanted && !this.stopping.signal.aborted; attempt++) {
-        const withRecords = this.recordsWanted;
-        const reconcile = this.reconcileWanted;
-        this.catchUpWanted = false;
-        this.recordsWanted = false;
-        this.reconcileWanted = false;
-        this.overflowed = false;
-        const started = process.hrtime.bigint();
-        try {
-          await catchUp(
-            this.db,
-            this.settings.subnets,
-            this.queue,
-            this.log,
-            this.metrics,
-            withRecords ? () => this.discovery.recordStems() : null,
-          );
-          if (reconcile) {
-            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-            this.metrics.inc(...M.reconcileRuns);
-            this.metrics.inc(...M.reconcileSeconds, {}, seconds);
-            this.log.debug('Reconciliation done', { seconds });
-          }
-          attempt = -1;
-          if (!this.catchUpWanted && this.client) this.metrics.health.set('source', true);
-        } catch (err) {
-          this.catchUpWanted = true;
-          this.recordsWanted ||= withRecords;
-          this.reconcileWanted ||= reconcile;
-          if (this.stopping.signal.aborted) return;
-          if (classifyDbError(err) === 'fatal') {
-            this.failFatal(
-              await fatalFromError(err, this.db.target, this.db.options.user, () => this.db.connect(), { lease4Required: true }),
-            );
-            return;
-          }
-          this.log[attempt === 0 ? 'warn' : 'debug']('Catch-up query failed; retrying', { error: errorMessage(err) });
-          await sleep(backoffDelay(attempt, 250, this.settings.reconnectMaxDelayMs), this.stopping.signal);
-        }
-      }
-    })().finally(() => {
-      this.catchingUp = null;
-    });
   }
 }
