@@ -109,6 +109,13 @@ async function seedOperator(db: DbOptions): Promise<void> {
 
 /** Checks that what the daemon left in hosts and the output directory is what plan said. */
 async function assertDaemonDid(db: DbOptions, o: Options, plan: PlanLine[]): Promise<void> {
+  // An outcome is counted before its record reaches the disk: wait for every record the plan promises.
+  const recorded = new Set(['create', 'foreign', 'conflict']);
+  await waitFor(
+    'the records of the planned devices',
+    () => plan.every((p) => !recorded.has(p.action) || record(o, p.mac) !== null),
+    20_000,
+  );
   const rows = await hostRows(db);
   for (const p of plan) {
     const mine = rows.filter((r) => r.mac === p.mac && r.subnet === p.subnet_id);
