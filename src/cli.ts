@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { Output } from './commands/client';
@@ -99,6 +100,7 @@ async function oneShot(
     json: Boolean(argv.json),
     write: (line) => process.stdout.write(line + '\n'),
     warn: (line) => process.stderr.write(line + '\n'),
+    drained: () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain').then(() => undefined) : Promise.resolve()),
   });
 }
 

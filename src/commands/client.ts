@@ -41,6 +41,8 @@ export interface Output {
   json: boolean;
   write(line: string): void;
   warn(line: string): void;
+  /** Resolves once what was written has been taken by the reader (back-pressure for long listings). */
+  drained(): Promise<void>;
 }
 
 /**

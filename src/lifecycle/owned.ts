@@ -66,6 +66,39 @@ export async function listOwned(db: ClientBase): Promise<OwnedRow[]> {
   return owned(rows);
 }
 
+/** lease4 holds a live lease for the row's device (MAC and subnet): the rule the database-mode prune applies. */
+const DEVICE_LIVE = `EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
+                            AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)`;
+
+export interface OwnedPageRow extends OwnedRow {
+  /** With `live`: whether lease4 holds a live lease for this device now. */
+  live?: boolean;
+}
+
+/**
+ * The monitor's rows a page at a time, by host_id (keyset), so a caller holds one page however large
+ * hosts is; with `live`, lease4 says per row whether the device has a live lease, in the same query.
+ */
+export async function* pagesOfOwned(db: ClientBase, opts: { live: boolean; pageSize?: number }): AsyncGenerator<OwnedPageRow[]> {
+  const pageSize = opts.pageSize ?? 1000;
+  for (let after = 0; ;) {
+    const { rows } = await db.query<DbRow & { live: boolean | null }>(
+      `SELECT ${COLUMNS}, ${opts.live ? DEVICE_LIVE : 'NULL::boolean'} AS live FROM hosts h
+        WHERE h.host_id > $1 AND h.dhcp_identifier_type = 0 AND ${markPrefilterSql('h.user_context')}
+        ORDER BY h.host_id LIMIT $2`,
+      [after, pageSize],
+    );
+    const page: OwnedPageRow[] = [];
+    for (const r of rows) {
+      const row = toOwned(r);
+      if (row) page.push(r.live === null ? row : { ...row, live: r.live });
+    }
+    if (page.length > 0) yield page;
+    if (rows.length < pageSize) return;
+    after = rows[rows.length - 1].host_id;
+  }
+}
+
 /** The rows a command's scope flags (--subnet-id and the selection rules) select. */
 export function selectOwned(rows: OwnedRow[], scope: Policy): OwnedRow[] {
   return rows.filter(
@@ -92,12 +125,7 @@ export async function deleteOwned(db: ClientBase, hostIds: number[], unlessLive:
       if (mine.length === 0) return [];
       const { rows } = await db.query<DbRow>(
         `DELETE FROM hosts h WHERE h.host_id = ANY ($1::int[])
-          ${
-            unlessLive
-              ? `AND NOT EXISTS (SELECT 1 FROM lease4 l WHERE l.hwaddr = h.dhcp_identifier AND l.subnet_id = h.dhcp4_subnet_id
-                            AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0)`
-              : ''
-          }
+          ${unlessLive ? `AND NOT ${DEVICE_LIVE}` : ''}
          RETURNING ${COLUMNS}`,
         [mine],
       );
