@@ -12,6 +12,7 @@ PACKAGES=(
   nftables                 # make faults: half-open TCP (packets dropped in a private namespace)
   binutils                 # strip, for a smaller single-file executable
   curl                     # the demo reads the metrics endpoint
+  time                     # GNU time: peak RSS of one-shot commands in bench/fleet.ts
   prometheus               # promtool: `make test` checks and unit-tests alerts/*.rules.yml
   ansible ansible-core ansible-lint python3-psycopg2   # the Ansible bundle and its tests
   systemd systemd-container debootstrap                # a booted systemd in systemd-nspawn for the role test
