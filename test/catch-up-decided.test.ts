@@ -86,6 +86,8 @@ describe('catch-up and devices already decided', () => {
       );
       assert.deepEqual([outcomes('created'), outcomes('limit'), outcomes('foreign')], [2, 1, 1]);
       assert.equal(queuedByCatchUp(), 4);
+      // The catch-up says it is done once its leases' records are on disk, after their outcomes count.
+      await waitFor('the first catch-up done', () => catchUpsDone() >= 1, 20_000);
       assert.equal(catchUpsDone(), 1);
 
       // A stale outcome makes the reconciler look at lease4 again: the foreign and the over-cap
