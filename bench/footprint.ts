@@ -149,6 +149,11 @@ const fileCount = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.j
 
 async function measure(b: Built, pg: Pg, dir: string, r: number): Promise<Sample> {
   const bin = b.bin!;
+  // The code and read-only data a process has resident depend on how its executable sits in the page cache (a
+  // binary just written is held in large folios that a fault maps whole): every variant starts from its binary
+  // written back and dropped from the cache (only that file), as after a reboot, and is read back by readahead.
+  await run('sync', [bin]);
+  await run('dd', [`if=${bin}`, 'iflag=nocache', 'count=0', 'status=none']);
   const startMs: number[] = [];
   for (let i = 0; i < EXTRA_STARTS; i++) {
     await freshTables(pg);
