@@ -1,5 +1,5 @@
 # End-to-end suite and benchmarks. Both need root: network namespaces, kea-dhcp4, perfdhcp, udhcpc.
-.PHONY: e2e bench bench-redfish bench-fleet kea-roots
+.PHONY: e2e bench bench-redfish bench-fleet bench-footprint kea-roots
 
 e2e: build ## end-to-end: kea-dhcp4 2.2.0, 2.6.3 and 3.0.4 (E2E_KEA=3.0.4 for one) + perfdhcp/udhcpc in private netns, monitor in db and file mode, then the Kea API writer on 3.0.4
 	node --import tsx test/e2e/run.ts
@@ -14,5 +14,8 @@ bench: build ## benchmarks (about 30 min) beside the physical limits measured in
 bench-redfish: build ## db-mode latency and burst with --redfish-probe off and on (probes refused in a private netns); BENCH_ARGS="--quick"
 	node --import tsx bench/redfish.ts $(BENCH_ARGS)
 
-bench-fleet: build ## issue 19: plan, reservations list, daemon start on the backlog and an idle reconcile pass at 20k and 200k live leases, with the growth; BENCH_ARGS="--quick"
+bench-fleet: build ## plan, reservations list, daemon start on the backlog and an idle reconcile pass at 20k and 200k live leases, with the growth; BENCH_ARGS="--quick"
 	node --import tsx bench/fleet.ts $(BENCH_ARGS)
+
+bench-footprint: build ## RSS at rest and at 1,000/s, CPU and start-up of binary variants (V8 flags, minified, snapshot) built into a temp dir; BENCH_ARGS="--runs 3"
+	node --import tsx bench/footprint.ts $(BENCH_ARGS)
