@@ -64,7 +64,8 @@ export async function startSut(
       mode: o.mode ?? 'db',
       outputDir: o.outputDir,
       leaseFile: o.leaseFile,
-      stateFile: o.stateFile,
+      // The read position is file mode's; database mode refuses --state-file.
+      stateFile: (o.mode ?? 'db') === 'file' ? o.stateFile : undefined,
       subnetIds: [1],
       extraEnv: o.dbUser ? { KEA_LM_DB_USER: o.dbUser } : {},
     });
