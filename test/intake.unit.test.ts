@@ -56,3 +56,31 @@ test("kea-dhcp4's verdict is applied after the policy, before the queue", () => 
     'the policy first: the denied one never asks Kea',
   );
 });
+
+test('a lease left out is logged with its fields at debug, and at info costs no formatting', async () => {
+  const lines = (level: string) => {
+    const { logger, logs } = memoryLogger(level);
+    let formatted = 0;
+    const fields = lease(7, 0xbb);
+    // Counts reads of the hostname: the fields object is built only for a line that is written.
+    const watched = Object.defineProperty<Lease>({ ...fields }, 'hostname', {
+      get: () => {
+        formatted++;
+        return 'bmc-7';
+      },
+    });
+    new LeaseIntake(new LeaseQueue(8), { policy: POLICY }, logger, new Metrics([1])).offer(watched);
+    return { logs, formatted };
+  };
+  const debug = lines('debug');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(debug.logs.length, 1);
+  assert.match(debug.logs[0], /"reason":"mac-denied"/);
+  assert.match(debug.logs[0], /"mac":"02:bb:00:00:00:07"/);
+  assert.match(debug.logs[0], /"hostname":"bmc-7"/);
+  const info = lines('info');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(info.logs, []);
+  // selectLease reads the hostname for the deny rules; the log line would read it once more.
+  assert.equal(info.formatted, debug.formatted - 1);
+});

@@ -60,6 +60,8 @@ export function notSelected(lease: Lease, reason: string, metrics: Metrics, log:
   // Not written, so not checked against lease4: a database lease's subnet stays unconfirmed here.
   if (lease.source === 'memfile') metrics.subnets.confirm(lease.subnetId);
   metrics.inc(...M.notSelected, { reason, subnet_id: lease.subnetId });
+  // A reconcile pass meets every lease the policy leaves out: format their fields only when the line is written.
+  if (!log.isDebugEnabled()) return;
   log.debug('Lease not selected for a reservation', {
     mac: formatMac(lease.hwaddr),
     ip: formatIPv4(lease.address),
