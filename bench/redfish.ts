@@ -14,7 +14,8 @@ import { now, onCleanup, run, runCleanups, sleep, tempDir, waitFor } from '../te
 import { putSection } from './lib/kept-sections';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
 import { machine } from './lib/report';
-import { agg, cpuSeconds, percentile } from './lib/stats';
+import { agg, cpuSeconds, percentile, sampleRss } from './lib/stats';
+import { mountTmpfs } from './lib/tmpfs';
 import { watchDiscovery } from './lib/watch';
 
 const argv = process.argv.slice(2);
@@ -70,19 +71,21 @@ async function probeCounts(): Promise<{ attempts: number; ended: number }> {
 
 const hostCount = async (pg: Pg) => Number((await query<{ n: string }>(pg, 'SELECT count(*) AS n FROM hosts'))[0].n);
 
-async function steady(pg: Pg, dir: string, probe: boolean, r: number) {
-  const out = join(dir, `steady-${probe ? 'on' : 'off'}-${r}`);
+async function steady(pg: Pg, records: string, probe: boolean, r: number) {
+  const out = join(records, `steady-${probe ? 'on' : 'off'}-${r}`);
   mkdirSync(out);
   await freshTables(pg);
   const w = await watchDiscovery(out);
   const m = await startMonitor(pg, out, probe);
   const cpu0 = cpuSeconds(m.proc.pid as number); // `ip netns exec` execs the monitor: same pid
+  const rss = sampleRss(m.proc.pid as number);
   const s = await steadyDb(pg, RATE, STEADY_S);
   await waitFor('records', async () => (await w.count()) >= s.sent.size, 20000, 100).catch(() => undefined);
   const done = await w.dump();
   const xs = [...s.sent].map(([mac, t0]) => (done.get(mac) ?? NaN) - t0).filter((x) => !Number.isNaN(x));
   xs.sort((a, b) => a - b);
   const cpu = cpuSeconds(m.proc.pid as number) - cpu0;
+  const peakMb = rss.stop().peak;
   const probes = probe ? await probeCounts() : { attempts: 0, ended: 0 };
   await w.stop();
   await m.stop();
@@ -94,25 +97,28 @@ async function steady(pg: Pg, dir: string, probe: boolean, r: number) {
     p99: percentile(xs, 99),
     missing: s.sent.size - xs.length,
     cpu,
+    peakMb,
     ...probes,
   };
 }
 
-async function burst(pg: Pg, dir: string, probe: boolean, r: number) {
-  const out = join(dir, `burst-${probe ? 'on' : 'off'}-${r}`);
+async function burst(pg: Pg, records: string, probe: boolean, r: number) {
+  const out = join(records, `burst-${probe ? 'on' : 'off'}-${r}`);
   mkdirSync(out);
   await freshTables(pg);
   const m = await startMonitor(pg, out, probe);
+  const rss = sampleRss(m.proc.pid as number);
   const before = await hostCount(pg);
   const { tCommit } = await burstOneTxn(pg, BURST_N);
   const tDone = await waitFor('burst reserved', async () => (await hostCount(pg)) - before >= BURST_N && now(), 120000, 50).catch(
     () => NaN,
   );
   await sleep(500);
+  const peakMb = rss.stop().peak;
   const probes = probe ? await probeCounts() : { attempts: 0, ended: 0 };
   await m.stop();
   rmSync(out, { recursive: true, force: true });
-  return { perSecond: BURST_N / ((tDone - tCommit) / 1000), ...probes };
+  return { perSecond: BURST_N / ((tDone - tCommit) / 1000), peakMb, ...probes };
 }
 
 async function main(): Promise<number> {
@@ -126,20 +132,22 @@ async function main(): Promise<number> {
   await namespace();
   const pg = await startPg(join(dir, 'pg'), { durable: true });
   await migrate(pg, true);
+  // Records on a tmpfs of the run's own: the disk's noise here is several-fold from one minute to the next, and is not the probe's.
+  const records = await mountTmpfs(join(dir, 'records'));
   const lat: Record<'off' | 'on', Awaited<ReturnType<typeof steady>>[]> = { off: [], on: [] };
   const bur: Record<'off' | 'on', Awaited<ReturnType<typeof burst>>[]> = { off: [], on: [] };
   for (let r = 0; r < RUNS; r++) {
     for (const probe of r % 2 ? [true, false] : [false, true]) {
       const k = probe ? 'on' : 'off';
-      const x = await steady(pg, dir, probe, r);
+      const x = await steady(pg, records, probe, r);
       lat[k].push(x);
       process.stdout.write(
-        `  steady ${RATE}/s, probe ${k}, run ${r + 1}: ${x.n} leases at ${x.rate.toFixed(0)}/s, p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms, ${x.missing} without a record, monitor CPU ${x.cpu.toFixed(2)} s${probe ? `; ${x.attempts} probe attempts, ${x.ended} probes ended` : ''}\n`,
+        `  steady ${RATE}/s, probe ${k}, run ${r + 1}: ${x.n} leases at ${x.rate.toFixed(0)}/s, p50 ${x.p50.toFixed(2)} p99 ${x.p99.toFixed(2)} ms, ${x.missing} without a record, monitor CPU ${x.cpu.toFixed(2)} s, peak RSS ${x.peakMb.toFixed(1)} MB${probe ? `; ${x.attempts} probe attempts, ${x.ended} probes ended` : ''}\n`,
       );
-      const b = await burst(pg, dir, probe, r);
+      const b = await burst(pg, records, probe, r);
       bur[k].push(b);
       process.stdout.write(
-        `  burst ${BURST_N} in one transaction, probe ${k}, run ${r + 1}: ${b.perSecond.toFixed(0)} reservations/s after the commit${probe ? `; ${b.attempts} probe attempts` : ''}\n`,
+        `  burst ${BURST_N} in one transaction, probe ${k}, run ${r + 1}: ${b.perSecond.toFixed(0)} reservations/s after the commit, peak RSS ${b.peakMb.toFixed(1)} MB${probe ? `; ${b.attempts} probe attempts` : ''}\n`,
       );
     }
   }
@@ -152,7 +160,7 @@ async function main(): Promise<number> {
     ...machine(),
     `- Date: ${started.toISOString()} (took ${Math.round((Date.now() - started.getTime()) / 1000)} s); ${RUNS} runs, probe off and on alternating`,
     '',
-    `${STEADY_S} s at ${RATE} leases/s in database mode, records on the run's directory; a ${BURST_N}-lease burst in one`,
+    `${STEADY_S} s at ${RATE} leases/s in database mode, records on a tmpfs of the run's own (so the disk's noise is not read as the probe's); a ${BURST_N}-lease burst in one`,
     'transaction. The monitor runs in a private network namespace where every lease address is local and closed, so',
     'each probe is a real HTTPS attempt, refused and retried, throughout the run.',
     '',
@@ -160,10 +168,13 @@ async function main(): Promise<number> {
     '|---|---|---|',
     `| db mode ${RATE}/s, p50 (ms) | ${both((x) => x.p50)} |`,
     `| db mode ${RATE}/s, p99 (ms) | ${both((x) => x.p99)} |`,
+    `| db mode ${RATE}/s, p99 (ms), each run | ${lat.off.map((x) => x.p99.toFixed(1)).join(', ')} | ${lat.on.map((x) => x.p99.toFixed(1)).join(', ')} |`,
     `| db mode ${RATE}/s, achieved rate (leases/s) | ${both((x) => x.rate, 0)} |`,
     `| db mode ${RATE}/s, monitor CPU per run (s) | ${both((x) => x.cpu)} |`,
+    `| db mode ${RATE}/s, monitor peak RSS (MB) | ${both((x) => x.peakMb, 1)} |`,
     `| burst of ${BURST_N}, reservations/s after the commit | ${med(bur.off.map((x) => x.perSecond)).toFixed(0)} | ${med(bur.on.map((x) => x.perSecond)).toFixed(0)} |`,
     `| burst of ${BURST_N}, reservations/s, each run | ${bur.off.map((x) => x.perSecond.toFixed(0)).join(', ')} | ${bur.on.map((x) => x.perSecond.toFixed(0)).join(', ')} |`,
+    `| burst of ${BURST_N}, monitor peak RSS (MB) | ${med(bur.off.map((x) => x.peakMb)).toFixed(1)} | ${med(bur.on.map((x) => x.peakMb)).toFixed(1)} |`,
     `| probe attempts during a steady run / a burst run | | ${med(lat.on.map((x) => x.attempts)).toFixed(0)} / ${med(bur.on.map((x) => x.attempts)).toFixed(0)} |`,
   ];
   const md = lines.join('\n');

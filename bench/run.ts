@@ -16,7 +16,7 @@ import { BENCHMARKS_FILE, keptSections } from './lib/kept-sections';
 import { burstManyTxns, burstOneTxn, freshTables, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
 import { CATEGORIES, categoryOf, CpuBreakdown, readProfiles } from './lib/profile';
 import { add, markdown, notes, rows, sections } from './lib/report';
-import { agg, cpuSeconds, foreignCpu, percentile, sampleRss } from './lib/stats';
+import { agg, cpuSeconds, foreignCpu, percentile, rssMb, sampleRss } from './lib/stats';
 import { installBaselineTrigger, Kind, PINNED_NODE, startSut } from './lib/sut';
 import { mountTmpfs } from './lib/tmpfs';
 import { Stamper, tailCsv, watchDiscovery } from './lib/watch';
@@ -76,7 +76,12 @@ interface Steady {
   cpu10k: number;
   peak: number;
   steady: number;
+  /** VmRSS REST_S after "Listening", before the load (NaN where not measured). */
+  rest: number;
 }
+
+// The monitor's RSS at rest is read this long after "Listening" at 1,000/s, as bench/footprint.ts does.
+const REST_S = 10;
 
 /** One steady-load measurement of one system under test into a fresh output directory (removed afterwards). */
 async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', rate: number, stateDir: string): Promise<Steady> {
@@ -86,6 +91,11 @@ async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', r
   const w = await watchDiscovery(out);
   const sut = await startSut(kind, pg, { outputDir: out, mode, leaseFile, stateFile: join(stateDir, `${basename(out)}.pos.json`) });
   if (mode === 'db' && kind === 'monitor') startupMs.push(sut.readyMs);
+  let rest = NaN;
+  if (mode === 'db' && kind === 'monitor' && rate === 1000) {
+    await sleep(REST_S * 1000);
+    rest = rssMb(sut.pid).rss;
+  }
   const rss = sampleRss(sut.pid);
   const cpu0 = cpuSeconds(sut.pid);
   const s = mode === 'db' ? await steadyDb(pg, rate, STEADY_S) : await steadyCsv(leaseFile, rate, STEADY_S);
@@ -97,7 +107,7 @@ async function steadyRun(kind: Kind, pg: Pg, out: string, mode: 'db' | 'file', r
   await sut.m.stop();
   rmSync(out, { recursive: true, force: true }); // the tmpfs stays small; the disk directory starts each run empty
   rmSync(leaseFile, { force: true });
-  return { l, rate: s.rate, n: s.sent.size, cpu10k: (cpu / s.sent.size) * 10000, peak: mem.peak, steady: mem.steady };
+  return { l, rate: s.rate, n: s.sent.size, cpu10k: (cpu / s.sent.size) * 10000, peak: mem.peak, steady: mem.steady, rest };
 }
 
 /** The load alone, nobody listening: Kea's achieved rate when the database is all its own. */
@@ -209,18 +219,22 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
       const beyond = mon.map((x, i) => x.cpu10k - loop[i]);
       const rb = add({ group: cpuG, metric: `${c}: monitor CPU beyond file creation, per 10,000`, unit: 's', runs: beyond });
       if (rate === 2000 || fs === 'tmpfs') Object.assign(rb, { target: '<= 0.5 s', met: agg(beyond).median <= 0.5 });
-      if (rate === 2000) {
-        const steady = mon.map((x) => x.steady),
-          peak = mon.map((x) => x.peak);
+      // Issue 19's memory targets are at rest and at 1,000/s; at 2,000/s the figures are shown beside them.
+      const peak = mon.map((x) => x.peak);
+      if (rate === 1000) {
+        const rest = mon.map((x) => x.rest);
         add({
           group: cpuG,
-          metric: `${c}: monitor steady RSS`,
+          metric: `${c}: monitor RSS at rest (${REST_S} s after Listening)`,
           unit: 'MB',
-          runs: steady,
+          runs: rest,
           target: '<= 70 MB',
-          met: agg(steady).median <= 70,
+          met: agg(rest).median <= 70,
         });
         add({ group: cpuG, metric: `${c}: monitor peak RSS`, unit: 'MB', runs: peak, target: '<= 90 MB', met: agg(peak).median <= 90 });
+      } else {
+        add({ group: cpuG, metric: `${c}: monitor steady RSS`, unit: 'MB', runs: mon.map((x) => x.steady) });
+        add({ group: cpuG, metric: `${c}: monitor peak RSS`, unit: 'MB', runs: peak });
       }
     }
   }

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { createServer as createTcpServer, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, describe, test } from 'node:test';
 import { Lease, parseHwaddr, parseIPv4 } from '../src/lease';
 import { Metrics } from '../src/metrics';
@@ -269,6 +271,30 @@ describe('Redfish prober', () => {
     await Promise.all(all);
     const spread = Math.max(...starts) - Math.min(...starts);
     assert.ok(spread >= 450, `6 attempts at 10/s spread over ${spread} ms`);
+  });
+
+  test('50,000 devices waiting for a probe are data, not pending calls: bounded heap, stop at once', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const port = await closedPort();
+    const { p } = prober(port, { retryForMs: 600_000, concurrency: 16, attemptsPerSecond: 20 });
+    const leases = Array.from({ length: 50_000 }, (_, i) => ({
+      ...lease(),
+      hwaddr: Buffer.from([2, 0, 0, i >> 16, (i >> 8) & 255, i & 255]),
+    }));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (const l of leases) p.request(l, true);
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+    assert.equal(p.pending, 50_000);
+    // One pending async call per device measured 65 MB here; a map entry each, 8 MB.
+    assert.ok(grew < 25, `the heap grew ${grew.toFixed(1)} MB for 50,000 waiting devices`);
+    const t0 = Date.now();
+    await p.stop();
+    assert.ok(Date.now() - t0 < 50, `stop took ${Date.now() - t0} ms`);
+    assert.equal(p.pending, 0);
   });
 
   test('stop abandons probes at once', async () => {

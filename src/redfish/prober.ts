@@ -39,6 +39,19 @@ interface Known {
   at: number;
 }
 
+/** One device's probe: data only, so a burst of 50,000 devices costs a map entry each, not a pending call. */
+interface Job {
+  stem: string;
+  /** The newest lease of the device: an attempt connects to its address. */
+  lease: Lease;
+  /** Known live (lease file, or the SQL writer's check); otherwise lease4 is asked before any connect. */
+  verified: boolean;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Epoch ms past which no retry starts; set at the first attempt. */
+  deadline: number | null;
+}
+
 // A present result stands this long for the same address; a negative one for the retry window.
 const PRESENT_STANDS_MS = 6 * 3600_000;
 const REMEMBERED = 100_000;
@@ -46,13 +59,15 @@ const REMEMBERED = 100_000;
 export const MAX_PROBES = 65_536;
 
 export class RedfishProber {
-  private readonly jobs = new Map<string, Lease>();
+  private readonly jobs = new Map<string, Job>();
+  /** Jobs due for their next step, oldest first (a device is in it at most once). */
+  private readonly ready = new Set<Job>();
   private readonly known = new Map<string, Known>();
   private readonly listeners: ProbeListener[] = [];
   private readonly stopping = new AbortController();
-  private readonly slotWaiters: Array<() => void> = [];
   private active = 0;
   private fullWarned = false;
+  /** Steps in flight: at most `concurrency`. */
   private readonly running = new Set<Promise<void>>();
   private readonly get: GetSettings;
   private readonly gapMs: number;
@@ -124,8 +139,13 @@ export class RedfishProber {
   request(lease: Lease, verified: boolean): void {
     if (this.stopping.signal.aborted) return;
     const stem = macFileStem(lease.hwaddr);
-    if (this.jobs.has(stem)) {
-      if (verified) this.jobs.set(stem, lease);
+    const job = this.jobs.get(stem);
+    if (job) {
+      // Only a lease known live may change where the probe connects.
+      if (verified) {
+        job.lease = lease;
+        job.verified = true;
+      }
       return;
     }
     if (this.settled(lease)) return;
@@ -136,87 +156,94 @@ export class RedfishProber {
       this.fullWarned = true;
       return;
     }
-    this.jobs.set(stem, lease);
-    const run = this.run(stem, lease, verified).finally(() => this.running.delete(run));
-    this.running.add(run);
+    const fresh: Job = { stem, lease, verified, attempts: 0, deadline: null };
+    this.jobs.set(stem, fresh);
+    this.ready.add(fresh);
+    this.pump();
   }
 
   /** Abandons every probe (nothing is recorded for them); resolves when none is running. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    for (const w of this.slotWaiters.splice(0)) w();
     for (const [timer, resolve] of this.waits) {
       clearTimeout(timer);
       resolve();
     }
     this.waits.clear();
+    this.ready.clear();
     await Promise.all([...this.running]);
+    this.jobs.clear();
   }
 
-  private async run(stem: string, first: Lease, verified: boolean): Promise<void> {
+  /** Starts the steps due, as many as the concurrency allows. */
+  private pump(): void {
+    while (this.active < this.settings.concurrency && this.ready.size > 0 && !this.stopping.signal.aborted) {
+      const job = this.ready.values().next().value as Job;
+      this.ready.delete(job);
+      this.active++;
+      const step = this.step(job).finally(() => {
+        this.running.delete(step);
+        this.active--;
+        this.pump();
+      });
+      this.running.add(step);
+    }
+  }
+
+  /** One step of a device's probe: the lease4 check if it is not proven live, then one paced attempt. */
+  private async step(job: Job): Promise<void> {
     const signal = this.stopping.signal;
     try {
-      if (!verified && !(await this.verify(first))) return;
-      const deadline = Date.now() + this.settings.retryForMs;
-      for (let attempt = 0; ; attempt++) {
-        await this.slot();
-        if (signal.aborted) {
-          this.release();
+      if (!job.verified) {
+        if (!(await this.verify(job.lease))) {
+          // A lease proven live may have come in meanwhile; it is probed on its own next step.
+          if (job.verified && !signal.aborted) this.ready.add(job);
+          else this.jobs.delete(job.stem);
           return;
         }
-        let r;
-        let lease = first;
-        let started = process.hrtime.bigint();
-        try {
-          await this.pace();
-          if (signal.aborted) return;
-          lease = this.jobs.get(stem) ?? first;
-          started = process.hrtime.bigint();
-          r = await probeAttempt(formatIPv4(lease.address), this.get, signal);
-        } finally {
-          this.release();
-        }
-        if (signal.aborted) return;
-        this.metrics.observe(...M.redfishProbeDuration, Number(process.hrtime.bigint() - started) / 1e9);
-        const delay = backoffDelay(attempt, 1000, 30_000);
-        if (r.final || Date.now() + delay > deadline) {
-          const status = r.final ? r.status : r.giveUp;
-          const root = r.final ? r.root : null;
-          this.finish(
-            stem,
-            lease,
-            {
-              status,
-              version: root?.version ?? null,
-              uuid: root?.uuid ?? null,
-              vendor: root?.vendor ?? null,
-              product: root?.product ?? null,
-              probed_at: new Date().toISOString(),
-            },
-            r.why,
-            attempt + 1,
-          );
-          return;
-        }
-        this.log.debug('Redfish probe: no answer yet; retrying', {
-          mac: formatMac(lease.hwaddr),
-          ip: formatIPv4(lease.address),
-          why: r.why,
-        });
-        await this.wait(delay);
-        if (signal.aborted) return;
+        // Only a lease known live replaces the job's lease, so the one connected to is proven live now.
+        job.verified = true;
       }
+      job.deadline ??= Date.now() + this.settings.retryForMs;
+      await this.pace();
+      if (signal.aborted) return;
+      const lease = job.lease;
+      const started = process.hrtime.bigint();
+      const r = await probeAttempt(formatIPv4(lease.address), this.get, signal);
+      if (signal.aborted) return;
+      this.metrics.observe(...M.redfishProbeDuration, Number(process.hrtime.bigint() - started) / 1e9);
+      const delay = backoffDelay(job.attempts++, 1000, 30_000);
+      if (r.final || Date.now() + delay > job.deadline) {
+        const status = r.final ? r.status : r.giveUp;
+        const root = r.final ? r.root : null;
+        const info: RedfishInfo = {
+          status,
+          version: root?.version ?? null,
+          uuid: root?.uuid ?? null,
+          vendor: root?.vendor ?? null,
+          product: root?.product ?? null,
+          probed_at: new Date().toISOString(),
+        };
+        this.finish(job, lease, info, r.why);
+        return;
+      }
+      this.log.debug('Redfish probe: no answer yet; retrying', { mac: formatMac(lease.hwaddr), ip: formatIPv4(lease.address), why: r.why });
+      // Waits as data (a timer), holding no slot: the job is due again after the backoff.
+      this.later(delay, () => {
+        if (!signal.aborted && this.jobs.get(job.stem) === job) {
+          this.ready.add(job);
+          this.pump();
+        }
+      });
     } catch (err) {
-      this.log.warn('Redfish probe failed', { mac: formatMac(first.hwaddr), error: errorMessage(err) });
-    } finally {
-      this.jobs.delete(stem);
+      this.log.warn('Redfish probe failed', { mac: formatMac(job.lease.hwaddr), error: errorMessage(err) });
+      this.jobs.delete(job.stem);
     }
   }
 
   /** A lease not proven live: lease4 must hold it (address, MAC, subnet, unexpired) before any connect. */
   private async verify(lease: Lease): Promise<boolean> {
     try {
-      await this.slot();
       if (this.stopping.signal.aborted) return false;
       const live = await (this.liveCheck as LiveCheck)(lease);
       if (!live) {
@@ -234,12 +261,11 @@ export class RedfishProber {
         error: errorMessage(err),
       });
       return false;
-    } finally {
-      this.release();
     }
   }
 
-  private finish(stem: string, lease: Lease, info: RedfishInfo, why: string, attempts: number): void {
+  private finish(job: Job, lease: Lease, info: RedfishInfo, why: string): void {
+    const { stem } = job;
     this.metrics.inc(...M.redfishProbes, { result: info.status });
     if (this.known.size >= REMEMBERED) this.known.delete(this.known.keys().next().value as string);
     this.known.delete(stem);
@@ -247,7 +273,7 @@ export class RedfishProber {
     this.log.info(info.status === 'present' ? 'Redfish service found' : `Redfish probe: ${info.status}`, {
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
-      attempts,
+      attempts: job.attempts,
       why,
       ...(info.status === 'present' ? { version: info.version, uuid: info.uuid, vendor: info.vendor, product: info.product } : {}),
     });
@@ -260,35 +286,16 @@ export class RedfishProber {
     const now = Date.now();
     const at = Math.max(now, this.nextAttemptAt);
     this.nextAttemptAt = at + this.gapMs;
-    return at - now >= 1 ? this.wait(at - now) : Promise.resolve();
+    return at - now >= 1 ? new Promise((resolve) => this.later(at - now, resolve)) : Promise.resolve();
   }
 
-  private wait(ms: number): Promise<void> {
-    if (this.stopping.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waits.delete(timer);
-        resolve();
-      }, ms);
-      this.waits.set(timer, resolve);
-    });
-  }
-
-  private slot(): Promise<void> {
-    if (this.active < this.settings.concurrency || this.stopping.signal.aborted) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) =>
-      this.slotWaiters.push(() => {
-        this.active++;
-        resolve();
-      }),
-    );
-  }
-
-  private release(): void {
-    this.active--;
-    this.slotWaiters.shift()?.();
+  /** Runs `fn` after `ms`, or at once when stop() comes first. */
+  private later(ms: number, fn: () => void): void {
+    if (this.stopping.signal.aborted) return fn();
+    const timer = setTimeout(() => {
+      this.waits.delete(timer);
+      fn();
+    }, ms);
+    this.waits.set(timer, fn);
   }
 }
