@@ -154,6 +154,37 @@ describe('durability of the monitor’s own commits', () => {
   });
 });
 
+describe('plans of the write', () => {
+  test('a small batch’s plan settings end with the call; small and large batches decide alike', async () => {
+    const c = await connect(await cluster.freshDatabase());
+    try {
+      const settings = async () =>
+        (await c.query<{ s: string; p: string }>(`SELECT current_setting('enable_seqscan') AS s, current_setting('plan_cache_mode') AS p`)).rows[0];
+      await c.query('BEGIN');
+      const before = await settings();
+      const small = Array.from({ length: 16 }, (_, i) => lease(`10.6.0.${i + 1}`, `aa:bb:cc:00:06:${(i + 1).toString(16).padStart(2, '0')}`));
+      const large = Array.from({ length: 17 }, (_, i) => lease(`10.6.1.${i + 1}`, `aa:bb:cc:00:07:${(i + 1).toString(16).padStart(2, '0')}`));
+      const first = await writeReservations(c, 'upsert', small);
+      assert.deepEqual(await settings(), before, 'the generic-plan settings of a small batch must not reach the caller');
+      assert.deepEqual(
+        [...first, ...(await writeReservations(c, 'upsert', large))].map((r) => r.outcome),
+        Array(33).fill('created'),
+      );
+      // Renewed, then moved: the same decisions through either plan.
+      const again = [...small, ...large].map((l) => ({ ...l, address: l.address + 100 }));
+      assert.deepEqual(
+        [...(await writeReservations(c, 'upsert', again.slice(0, 16))), ...(await writeReservations(c, 'upsert', again.slice(16)))].map(
+          (r) => r.outcome,
+        ),
+        Array(33).fill('updated'),
+      );
+      await c.query('COMMIT');
+    } finally {
+      await c.end();
+    }
+  });
+});
+
 test('without `db migrate` the writer refuses with a message naming it', async () => {
   const c = await connect(await cluster.freshDatabase(undefined, { pristine: true }));
   try {
