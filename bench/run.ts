@@ -1,6 +1,7 @@
 // `make bench`: the benchmarks of issues 4 and 10, each repeated --runs times beside the physical limits measured
 // in the same run (minimal listener, bare file creation, raw upsert), printed and written to BENCHMARKS.md.
 // Usage: node --import tsx bench/run.ts [--runs 3] [--quick] [--only latency,kea,burst,baseline,cost,footprint,catchup,profile] [--no-write]
+//        [--db-rates 1000,2000] [--db-fs tmpfs,disk]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -35,6 +36,10 @@ const PINNED_NODE_VERSION = execFileSync(PINNED_NODE, ['--version'], { encoding:
 const CATCHUP_N = QUICK ? 20000 : 100000;
 const COST_N = QUICK ? 2000 : 10000;
 const KEA_S = QUICK ? 5 : 15;
+// For an A/B of one setting (--db-rates 1000 --db-fs tmpfs); a full run, which writes BENCHMARKS.md, takes all.
+const DB_RATES = opt('db-rates', '1000,2000').split(',').map(Number);
+const DB_FS = opt('db-fs', 'tmpfs,disk').split(',') as ('tmpfs' | 'disk')[];
+const WRITE = !flag('no-write') && !argv.includes('--db-rates') && !argv.includes('--db-fs');
 
 const startupMs: number[] = [];
 let unstamped = 0; // files present that the watcher never saw (inotify queue overflow): left out, counted in a note
@@ -135,8 +140,8 @@ const FS_LABEL = { tmpfs: 'tmpfs', disk: 'disk (ext4)' } as const;
  */
 async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
   const cpuG = '5. CPU and memory, db mode';
-  for (const rate of [1000, 2000]) {
-    for (const fs of ['tmpfs', 'disk'] as const) {
+  for (const rate of DB_RATES) {
+    for (const fs of DB_FS) {
       const base = fs === 'tmpfs' ? tmpfs : dir;
       if (!base) continue;
       const mon: Steady[] = [],
@@ -751,14 +756,12 @@ async function main() {
     ? `make bench${argv.length ? ` BENCH_ARGS="${argv.join(' ')}"` : ''}`
     : `node --import tsx bench/run.ts ${argv.join(' ')}`.trim();
   const md = markdown(cmd, started, seconds);
-  if (!flag('no-write')) {
+  if (WRITE) {
     const kept = existsSync(BENCHMARKS_FILE) ? keptSections(readFileSync(BENCHMARKS_FILE, 'utf8')) : [];
     writeFileSync(BENCHMARKS_FILE, [md, ...kept].join('\n'));
   }
   process.stdout.write(`\n${md}\n`);
-  process.stdout.write(
-    `bench: ${rows.length} figures in ${Math.round(seconds)} s${flag('no-write') ? '' : ', written to BENCHMARKS.md'}\n`,
-  );
+  process.stdout.write(`bench: ${rows.length} figures in ${Math.round(seconds)} s${WRITE ? ', written to BENCHMARKS.md' : ''}\n`);
 }
 
 // An exception escaping an event handler must still stop Kea, PostgreSQL and the namespaces.

@@ -84,13 +84,15 @@ BEGIN
       FROM unnest(p_mac, p_subnet_id, p_ip, p_check_live) WITH ORDINALITY AS t(mac, subnet_id, ip, check_live, ord)
       LEFT JOIN LATERAL (
         SELECT true AS ok, l.hostname FROM lease4 l
-         WHERE t.check_live AND l.address = t.ip AND l.hwaddr = t.mac AND l.subnet_id = t.subnet_id
-           AND l.state = 0 AND l.expire > now() AND l.valid_lifetime > 0
+         WHERE t.check_live AND l.address = t.ip AND l.hwaddr = t.mac AND l.subnet_id + 0 = t.subnet_id
+           AND l.state + 0 = 0 AND l.expire > now() AND l.valid_lifetime > 0
          LIMIT 1) lv ON true;
   END IF;
 
-  -- "+ 0" keeps the planner off fk_host_identifier_type (where every row has type 0) when hosts has
-  -- no statistics yet, as after a burst. The cap counts the monitor's rows per subnet and ranks this
+  -- Each "+ 0" leaves a lookup one index to choose (lease4's primary key, hosts' identifier and
+  -- address keys): a plan made while the tables were empty or never analysed (right after a burst, or
+  -- a small batch's generic plan) otherwise picks fk_host_identifier_type (every row has type 0),
+  -- lease4_by_subnet_id or lease4_by_state_expire, and scans a whole subnet per lease. The cap counts the monitor's rows per subnet and ranks this
   -- batch's new devices after them, so a burst cannot overshoot it.
   WITH input AS (
     SELECT t.mac, t.subnet_id, t.ip, convert_from(t.raw_hostname, 'UTF8') AS raw_hostname, t.idx, t.check_live,
@@ -114,7 +116,7 @@ BEGIN
          LIMIT 1) own ON true
       LEFT JOIN LATERAL (
         SELECT h.host_id FROM hosts h
-         WHERE h.ipv4_address = i.ip AND h.dhcp4_subnet_id = i.subnet_id
+         WHERE h.ipv4_address = i.ip AND h.dhcp4_subnet_id + 0 = i.subnet_id
            AND NOT (h.dhcp_identifier = i.mac AND h.dhcp_identifier_type = 0)
          LIMIT 1) holder ON true
   ),

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { CALL_TEXT, callValues } from '../src/db/reservation-call';
 import { classifyReservations, writeReservations, WritePath } from '../src/db/reservations';
 import { FatalError } from '../src/errors';
 import { Lease, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
 import { connect, keaSchemas, TestCluster } from './helpers/pg';
-import { reservations } from './helpers/leases';
+import { insertLeases, reservations } from './helpers/leases';
 
 function lease(ip: string, mac: string, hostname: string | null = null, subnetId = 1): Lease {
   return { address: parseIPv4(ip), hwaddr: parseHwaddr(mac), subnetId, hostname, source: 'memfile' };
@@ -155,15 +156,55 @@ describe('durability of the monitor’s own commits', () => {
 });
 
 describe('plans of the write', () => {
+  test('a small batch’s cached plans, made on empty tables, still look up one row once the tables have grown', async () => {
+    const db = await cluster.freshDatabase();
+    const c = await connect(db);
+    try {
+      const fromLease4 = (ip: string, mac: string): Lease => ({ ...lease(ip, mac), source: 'database' });
+      await insertLeases(c, [{ ip: '10.7.0.1', mac: 'aa:bb:cc:00:08:01' }]);
+      assert.equal((await writeReservations(c, 'upsert', [fromLease4('10.7.0.1', 'aa:bb:cc:00:08:01')]))[0].outcome, 'created');
+      // 20,000 leases and reservations in the same subnet, after this session planned its statements.
+      await cluster.sql(
+        db.database,
+        `INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, fqdn_fwd, fqdn_rev, hostname, state)
+         SELECT 168755200 + g, decode('02ee' || lpad(to_hex(g), 8, '0'), 'hex'), 3600, now() + interval '1 hour', 1, false, false, 'n' || g, 0
+           FROM generate_series(1, 20000) g;
+         INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname)
+         SELECT decode('02ef' || lpad(to_hex(g), 8, '0'), 'hex'), 0, 1, 168820736 + g, 'o' || g FROM generate_series(1, 20000) g`,
+      );
+      await insertLeases(c, [{ ip: '10.7.0.2', mac: 'aa:bb:cc:00:08:02' }]);
+      const { rows } = await c.query<{ 'QUERY PLAN': [{ Plan: Record<string, number> }] }>(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CALL_TEXT}`,
+        callValues([{ lease: fromLease4('10.7.0.2', 'aa:bb:cc:00:08:02'), idx: 0 }], {
+          mode: 'upsert',
+          maxPerSubnet: null,
+          durable: false,
+        }),
+      );
+      const plan = rows[0]['QUERY PLAN'][0].Plan;
+      const blocks = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+      // One lease: a few index lookups and one insert (about 35 blocks); a scan of the subnet reads hundreds.
+      assert.ok(blocks < 100, `one lease's write touched ${blocks} blocks`);
+      assert.equal((await reservations(c)).filter((r) => r.mac === 'aa:bb:cc:00:08:02').length, 1);
+    } finally {
+      await c.end();
+    }
+  });
+
   test('a small batch’s plan settings end with the call; small and large batches decide alike', async () => {
     const c = await connect(await cluster.freshDatabase());
     try {
       const settings = async () =>
-        (await c.query<{ s: string; p: string }>(`SELECT current_setting('enable_seqscan') AS s, current_setting('plan_cache_mode') AS p`)).rows[0];
+        (await c.query<{ s: string; p: string }>(`SELECT current_setting('enable_seqscan') AS s, current_setting('plan_cache_mode') AS p`))
+          .rows[0];
       await c.query('BEGIN');
       const before = await settings();
-      const small = Array.from({ length: 16 }, (_, i) => lease(`10.6.0.${i + 1}`, `aa:bb:cc:00:06:${(i + 1).toString(16).padStart(2, '0')}`));
-      const large = Array.from({ length: 17 }, (_, i) => lease(`10.6.1.${i + 1}`, `aa:bb:cc:00:07:${(i + 1).toString(16).padStart(2, '0')}`));
+      const small = Array.from({ length: 16 }, (_, i) =>
+        lease(`10.6.0.${i + 1}`, `aa:bb:cc:00:06:${(i + 1).toString(16).padStart(2, '0')}`),
+      );
+      const large = Array.from({ length: 17 }, (_, i) =>
+        lease(`10.6.1.${i + 1}`, `aa:bb:cc:00:07:${(i + 1).toString(16).padStart(2, '0')}`),
+      );
       const first = await writeReservations(c, 'upsert', small);
       assert.deepEqual(await settings(), before, 'the generic-plan settings of a small batch must not reach the caller');
       assert.deepEqual(
