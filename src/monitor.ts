@@ -14,6 +14,7 @@ import { LeaseIntake } from './pipeline/intake';
 import { LeaseQueue } from './pipeline/queue';
 import { ReservationWriter } from './pipeline/writer';
 import { compilePolicy, describePolicy, Policy } from './policy/select';
+import { leasePrefilter } from './sources/lease-prefilter';
 import { redfishProber } from './redfish/setup';
 import type { RedfishProber } from './redfish/prober';
 import { MemfileSource } from './sources/memfile';
@@ -141,7 +142,12 @@ export class Monitor {
     );
     if (options.useDatabaseEvents) {
       this.reconciler = new Reconciler(
-        { subnets, reconnectMaxDelayMs: options.reconnectMaxDelay * 1000, reconcileMs: options.reconcileInterval * 1000 },
+        {
+          subnets,
+          reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
+          reconcileMs: options.reconcileInterval * 1000,
+          prefilter: leasePrefilter(this.policy),
+        },
         db as Database,
         this.intake,
         this.discovery,

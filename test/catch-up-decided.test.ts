@@ -4,13 +4,12 @@
 // everything from lease4. A real monitor in database mode, on PostgreSQL with the Kea schema.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { migrate } from '../src/db/migrate';
 import type { ReservationOutcome } from '../src/domain/outcomes';
 import type { Lease } from '../src/lease';
 import { M } from '../src/metrics';
 import type { DbOptions } from '../src/options';
 import { DecidedLeases } from '../src/reconcile/decided';
-import { insertLeases, ipToInt, macHex } from './helpers/leases';
+import { insertLeases, insertOperatorRow, ipToInt, macHex } from './helpers/leases';
 import { startMonitor, testOptions } from './helpers/monitor';
 import { connect, hostRows, TestCluster } from './helpers/pg';
 import { waitFor } from './helpers/wait';
@@ -23,14 +22,6 @@ after(() => cluster.stop());
 
 const OPS_MAC = '02:aa:00:00:00:01';
 const OVER_CAP_MAC = '02:00:00:00:00:12';
-
-async function eventDatabase(): Promise<DbOptions> {
-  const db = await cluster.freshDatabase();
-  const c = await connect(db);
-  await migrate(c, { notify: true, dryRun: false });
-  await c.end();
-  return db;
-}
 
 /** A notification for a lease lease4 never held: the writer finds it stale, which asks for a recheck (a catch-up). */
 async function staleNotification(db: DbOptions, n: number): Promise<void> {
@@ -50,16 +41,11 @@ async function staleNotification(db: DbOptions, n: number): Promise<void> {
 
 describe('catch-up and devices already decided', () => {
   test('a second catch-up does not queue a foreign or over-cap device again; after a reconnect (operator row removed) it does', async () => {
-    const db = await eventDatabase();
+    const db = await cluster.eventDatabase();
     // Subnet 1, cap 2: two devices reserved, the third over the cap. Subnet 2: the operator's row
     // covers a device (at another address than its lease), so the device is foreign.
-    await cluster.sql(
-      db.database,
-      `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
-       VALUES (decode($1, 'hex'), 0, 2, $2, 'ops-pinned', '{"owner":"ops"}')`,
-      [macHex(OPS_MAC), ipToInt('10.0.2.1')],
-    );
     const c = await connect(db);
+    await insertOperatorRow(c, { mac: OPS_MAC, ip: '10.0.2.1', subnet: 2, hostname: 'ops-pinned' });
     await insertLeases(c, [
       { ip: '10.0.0.10', mac: '02:00:00:00:00:10', hostname: 'a' },
       { ip: '10.0.0.11', mac: '02:00:00:00:00:11', hostname: 'b' },
@@ -121,7 +107,7 @@ describe('catch-up and devices already decided', () => {
     }
   });
   test("the reconcile timer's pass forgets the decided devices: each pass queues them again", async () => {
-    const db = await eventDatabase();
+    const db = await cluster.eventDatabase();
     await cluster.sql(
       db.database,
       `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)

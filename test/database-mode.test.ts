@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { migrate } from '../src/db/migrate';
 import { FatalError } from '../src/errors';
 import type { DbOptions } from '../src/options';
-import { connect, KeaSchema, keaSchemas, TestCluster } from './helpers/pg';
+import { connect, keaSchemas, TestCluster } from './helpers/pg';
 import { fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
 import { startMonitor, testOptions } from './helpers/monitor';
 import { waitFor } from './helpers/wait';
@@ -15,14 +14,6 @@ before(() => {
   cluster = TestCluster.start();
 });
 after(() => cluster.stop());
-
-async function eventDatabase(schema: KeaSchema): Promise<DbOptions> {
-  const db = await cluster.freshDatabase(schema);
-  const c = await connect(db);
-  await migrate(c, { notify: true, dryRun: false });
-  await c.end();
-  return db;
-}
 
 async function countReservations(db: DbOptions): Promise<number> {
   const c = await connect(db);
@@ -40,7 +31,7 @@ for (const schema of keaSchemas())
     // Kea's own triggers, not the monitor's throughput (keeps `make test` within its time).
     const N = schema === keaSchemas()[0] ? 10_000 : 2_000;
     test(`a burst of ${N.toLocaleString('en')} lease inserts all become reservations and discovery records`, async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
       try {
         assert.ok(run.logs.some((l) => l.includes('Listening for database lease events')));
@@ -76,7 +67,7 @@ for (const schema of keaSchemas())
     });
 
     test('a lease committed while the monitor is stopped is reserved after it starts', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const options = testOptions(db, { useDatabaseEvents: true });
       const first = await startMonitor(options);
       const c = await connect(db);
@@ -98,7 +89,7 @@ for (const schema of keaSchemas())
     });
 
     test('a PostgreSQL restart mid-stream loses nothing and duplicates nothing', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
       const leases = manyLeases(3000, 20_000);
       let restarted = false;
@@ -138,7 +129,7 @@ for (const schema of keaSchemas())
     });
 
     test('malformed and hostile notifications are logged and counted; good leases around them still land', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
       const c = await connect(db);
       try {
@@ -197,7 +188,7 @@ for (const schema of keaSchemas())
     });
 
     test('a full queue drops notifications and a catch-up recovers every one of them', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, queueSize: 20, batchSize: 10 }));
       try {
         const c = await connect(db);
@@ -211,7 +202,7 @@ for (const schema of keaSchemas())
     });
 
     test('a lease PostgreSQL refuses is isolated from its batch; the others are written', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const c = await connect(db);
       // Something in the database (a site's own trigger, a check) refuses one row for good.
       await c.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -240,7 +231,7 @@ for (const schema of keaSchemas())
     });
 
     test('renewals cause no database writes', async () => {
-      const db = await eventDatabase(schema);
+      const db = await cluster.eventDatabase(schema);
       const run = await startMonitor(testOptions(db, { useDatabaseEvents: true }));
       const c = await connect(db);
       try {

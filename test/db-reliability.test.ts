@@ -3,12 +3,11 @@ import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_TIMEOUTS } from '../src/db/connection';
-import { migrate } from '../src/db/migrate';
 import { FatalError } from '../src/errors';
 import type { DbOptions, DbTimeouts, Options } from '../src/options';
 import { CSV_HEADER, csvRow, fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
 import { startMonitor, tempDir, testOptions } from './helpers/monitor';
-import { connect, TestCluster } from './helpers/pg';
+import { connect, TestCluster, withNotify } from './helpers/pg';
 import { TcpProxy } from './helpers/tcp-proxy';
 import { waitFor } from './helpers/wait';
 
@@ -19,13 +18,6 @@ before(() => {
 after(() => cluster.stop());
 
 let roles = 0;
-
-async function withNotify(db: DbOptions): Promise<DbOptions> {
-  const c = await connect(db);
-  await migrate(c, { notify: true, dryRun: false });
-  await c.end();
-  return db;
-}
 
 function timeouts(over: Partial<DbTimeouts>): DbTimeouts {
   return { ...DEFAULT_TIMEOUTS, ...over };
@@ -105,7 +97,7 @@ async function startMonitorAllowingFailure(options: Options) {
 
 describe('every wait on PostgreSQL is bounded', () => {
   test('behind an orphaned lock (table lock, writer advisory lock) the writer times out, logs, retries, and writes once it is released', async () => {
-    const db = await withNotify(await cluster.freshDatabase());
+    const db = await cluster.eventDatabase();
     const run = await startMonitor(testOptions({ ...db, timeouts: timeouts({ lockMs: 300 }) }, { useDatabaseEvents: true }));
     const holder = await connect(db);
     const writer = await connect(db);
@@ -203,7 +195,7 @@ describe('missing privileges stop the monitor with one line naming the fix', () 
   });
 
   test('database mode without SELECT on lease4 refuses to start', async () => {
-    const db = await role(await withNotify(await cluster.freshDatabase()), ['SELECT ON lease4']);
+    const db = await role(await cluster.eventDatabase(), ['SELECT ON lease4']);
     const { error } = await fatalOf(testOptions(db, { useDatabaseEvents: true }));
     assert.match(error.message, /lacks SELECT on table lease4: GRANT SELECT ON lease4 TO/);
   });
@@ -270,7 +262,7 @@ describe('a host list: only a read-write primary is used', () => {
 
 describe('reconciliation while connected', () => {
   test('the timer finds a lease whose notification was lost and a record that went missing', async () => {
-    const db = await withNotify(await cluster.freshDatabase());
+    const db = await cluster.eventDatabase();
     const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, reconcileInterval: 0.3 }), 'debug');
     const c = await connect(db);
     try {

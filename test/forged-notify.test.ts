@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { migrate } from '../src/db/migrate';
 import { writeReservations } from '../src/db/reservations';
 import { Lease, parseHwaddr } from '../src/lease';
 import { M } from '../src/metrics';
@@ -26,10 +25,7 @@ const FORGER = `forger_${process.pid}`;
 
 /** A database with the NOTIFY trigger, and a role that may connect and nothing else (no lease4, no hosts). */
 async function eventDatabase(): Promise<DbOptions> {
-  const db = await cluster.freshDatabase();
-  const c = await connect(db);
-  await migrate(c, { notify: true, dryRun: false });
-  await c.end();
+  const db = await cluster.eventDatabase();
   await cluster.sql(db.database, `DO $$ BEGIN CREATE ROLE ${FORGER} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
   return db;
 }

@@ -3,7 +3,6 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { migrate } from '../src/db/migrate';
 import { writeReservations } from '../src/db/reservations';
 import { parseHwaddr, parseIPv4 } from '../src/lease';
 import { readLease4Store, readMemfileStore } from '../src/lifecycle/lease-store';
@@ -31,14 +30,6 @@ async function insertOperatorRow(db: DbOptions, mac: string, ip: string, subnet 
      VALUES (decode($1, 'hex'), 0, $2, $3, 'ops-pinned', '{"owner":"ops"}')`,
     [macHex(mac), subnet, ipToInt(ip)],
   );
-}
-
-async function eventDatabase(): Promise<DbOptions> {
-  const db = await cluster.freshDatabase();
-  const c = await connect(db);
-  await migrate(c, { notify: true, dryRun: false });
-  await c.end();
-  return db;
 }
 
 function record(o: Options, mac: string): Record<string, unknown> | null {
@@ -153,7 +144,7 @@ const byMac = (plan: PlanLine[]) => Object.fromEntries(plan.map((p) => [p.mac, p
 
 describe('ownership and policy in the running daemon', () => {
   test('database mode: plan agrees with what the daemon then does; operator row untouched; cap; policy', async () => {
-    const db = await eventDatabase();
+    const db = await cluster.eventDatabase();
     await seedOperator(db);
     const c = await connect(db);
     await insertLeases(c, mixedLeases());
@@ -229,7 +220,7 @@ describe('ownership and policy in the running daemon', () => {
       subnet: 8,
     }));
     for (const mode of ['database', 'file'] as const) {
-      const db = mode === 'database' ? await eventDatabase() : await cluster.freshDatabase();
+      const db = mode === 'database' ? await cluster.eventDatabase() : await cluster.freshDatabase();
       const o =
         mode === 'database'
           ? testOptions(db, { useDatabaseEvents: true, maxReservationsPerSubnet: 250 })
@@ -257,7 +248,7 @@ describe('ownership and policy in the running daemon', () => {
   });
 
   test('a forged NOTIFY from a role without privilege on lease4 creates or moves nothing', async () => {
-    const db = await eventDatabase();
+    const db = await cluster.eventDatabase();
     const c = await connect(db);
     await c.query(`CREATE ROLE forger LOGIN; GRANT CONNECT ON DATABASE ${db.database} TO forger`);
     await insertLeases(c, [{ ip: '10.9.0.5', mac: '02:00:00:09:00:01', hostname: 'real-device' }]);
@@ -303,7 +294,7 @@ describe('ownership and policy in the running daemon', () => {
   });
 
   test('--dry-run decides and counts but writes neither hosts nor records', async () => {
-    const db = await eventDatabase();
+    const db = await cluster.eventDatabase();
     await seedOperator(db);
     const c = await connect(db);
     await insertLeases(c, mixedLeases());

@@ -20,6 +20,7 @@ import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
 import type { OutcomeObserver } from '../pipeline/writer';
 import { catchUp } from '../sources/catch-up';
+import type { LeasePrefilter } from '../sources/lease-prefilter';
 import type { ListenerEvents } from '../sources/notify';
 import { DecidedLeases } from './decided';
 
@@ -28,6 +29,11 @@ export interface ReconcilerSettings {
   reconnectMaxDelayMs: number;
   /** Reconciliation (a catch-up that also looks for missing records) every this many ms once connected; 0: off. */
   reconcileMs: number;
+  /**
+   * The policy's MAC and address rules, applied in the timer's query: its passes reread the same
+   * leases, and those the policy leaves out were counted as not selected when they came. null: none.
+   */
+  prefilter: LeasePrefilter | null;
 }
 
 // A flood of forged payloads (each one stale) costs one catch-up per this many ms, not one each.
@@ -164,6 +170,7 @@ export class Reconciler implements ListenerEvents, OutcomeObserver {
         await catchUp(this.db, this.settings.subnets, this.sink, this.log, this.metrics, {
           recordStems: withRecords ? () => this.discovery.recordStems() : null,
           decided: this.memory,
+          prefilter: reconcile ? this.settings.prefilter : null,
         });
         if (reconcile) {
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;

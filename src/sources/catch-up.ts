@@ -3,6 +3,7 @@ import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFie
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
+import { LeasePrefilter, prefilterSql, prefilterValues } from './lease-prefilter';
 
 const PAGE = 5000;
 
@@ -27,11 +28,18 @@ const RESERVED = `EXISTS (
 // Catch-up: the live leases whose device has no reservation for that address yet.
 const CATCH_UP_SQL = `SELECT ${COLUMNS} ${LIVE_LEASES} AND NOT ${RESERVED} ORDER BY l.address LIMIT ${PAGE}`;
 
-// Reconciliation: every live lease, with whether its reservation exists, so that a lease whose
-// reservation committed but whose discovery record was never written (SIGKILL between COMMIT and
-// the record, a full disk at stop) is queued again; the writer then finds it unchanged and writes
-// the record.
-const RECONCILE_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ORDER BY l.address LIMIT ${PAGE}`;
+// Reconciliation: every live lease, with whose reservation covers it (owned: null none, true the
+// monitor's, false an operator's), so that a lease whose reservation committed but whose discovery
+// record was never written (SIGKILL between COMMIT and the record, a full disk at stop) is queued
+// again; the writer then finds it unchanged and writes the record. One index probe per row returned.
+const OWNED = `(
+     SELECT kea_lm_owned(h.user_context) FROM hosts h
+      WHERE h.dhcp_identifier = l.hwaddr AND h.dhcp_identifier_type + 0 = 0
+        AND h.dhcp4_subnet_id = l.subnet_id AND h.ipv4_address = l.address
+      LIMIT 1)`;
+const RECONCILE_SQL = `SELECT ${COLUMNS}, ${OWNED} AS owned ${LIVE_LEASES} ORDER BY l.address LIMIT ${PAGE}`;
+// A reconcile pass with a MAC or address policy: the same, without the leases the policy leaves out.
+const RECONCILE_FILTERED_SQL = `SELECT ${COLUMNS}, ${OWNED} AS owned ${LIVE_LEASES} ${prefilterSql(3)} ORDER BY l.address LIMIT ${PAGE}`;
 
 interface Row {
   address: string;
@@ -41,7 +49,7 @@ interface Row {
   state: string;
   valid_lifetime: string;
   expire: string;
-  reserved?: boolean;
+  owned?: boolean | null;
 }
 
 /** What the writer already decided for a device that has no reservation (foreign, limit), while it still holds. */
@@ -54,6 +62,11 @@ export interface CatchUpScope {
   recordStems?: (() => Set<string>) | null;
   /** Leases not to queue again: decided before, unchanged since. */
   decided?: AlreadyDecided | null;
+  /**
+   * With recordStems: leave out in the query the leases this part of the policy leaves out. They are
+   * then neither queued nor counted as not selected again (a reconcile pass rereads the same leases).
+   */
+  prefilter?: LeasePrefilter | null;
 }
 
 /**
@@ -66,7 +79,7 @@ export async function catchUp(
   queue: LeaseSink,
   log: Logger,
   metrics: Metrics,
-  { recordStems = null, decided = null }: CatchUpScope = {},
+  { recordStems = null, decided = null, prefilter = null }: CatchUpScope = {},
 ): Promise<number> {
   let after = 0;
   let found = 0;
@@ -76,12 +89,17 @@ export async function catchUp(
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   for (;;) {
-    const { rows } = await db.query<Row>(stems ? RECONCILE_SQL : CATCH_UP_SQL, [after, [...subnets]]);
+    const { rows } = await db.query<Row>(
+      !stems ? CATCH_UP_SQL : prefilter ? RECONCILE_FILTERED_SQL : RECONCILE_SQL,
+      stems && prefilter ? [after, [...subnets], ...prefilterValues(prefilter)] : [after, [...subnets]],
+    );
     if (rows.length === 0) break;
     const pending: Promise<void>[] = [];
     for (const r of rows) {
-      if (stems && r.reserved) {
-        if (stems.has(macFileStem(r.hwaddr))) continue;
+      // An operator's row for this very lease: the writer would find it foreign and write nothing.
+      if (r.owned === false) continue;
+      if (r.owned === true) {
+        if (stems?.has(macFileStem(r.hwaddr))) continue;
         recordsMissing++;
       }
       const fields: LeaseFields = {

@@ -119,3 +119,15 @@ export function keaLfc(file: string, dropReleased = false, stopInWindow = false)
   for (const f of [`${file}.2`, `${file}.1`]) if (existsSync(f)) unlinkSync(f);
   if (!stopInWindow) renameSync(`${file}.completed`, `${file}.2`);
 }
+
+/** An operator's reservation (not the monitor's: user_context without its mark). */
+export async function insertOperatorRow(
+  db: pg.ClientBase,
+  r: { mac: string; ip: string; subnet?: number; hostname: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
+     VALUES (decode($1, 'hex'), 0, $2, $3, $4, '{"owner":"ops"}')`,
+    [macHex(r.mac), r.subnet ?? 1, ipToInt(r.ip), r.hostname],
+  );
+}

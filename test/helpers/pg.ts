@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
+import { migrate } from '../../src/db/migrate';
 import type { DbOptions } from '../../src/options';
 import { reservations } from './leases';
 
@@ -114,6 +115,11 @@ export class TestCluster {
     return this.db(name);
   }
 
+  /** A fresh database after `db migrate --enable-notify`: what database mode runs on. */
+  async eventDatabase(schema?: KeaSchema): Promise<DbOptions> {
+    return withNotify(await this.freshDatabase(schema));
+  }
+
   /** A database of this exact name (same name on several clusters, for host-list tests), write functions installed. */
   async createDatabase(name: string): Promise<DbOptions> {
     await this.sql('postgres', `CREATE DATABASE ${name} TEMPLATE ${await this.writerTemplate()}`);
@@ -173,6 +179,17 @@ export async function connect(db: DbOptions): Promise<pg.Client> {
   c.on('error', () => undefined);
   await c.connect();
   return c;
+}
+
+/** `db` after `db migrate --enable-notify`. */
+export async function withNotify(db: DbOptions): Promise<DbOptions> {
+  const c = await connect(db);
+  try {
+    await migrate(c, { notify: true, dryRun: false });
+  } finally {
+    await c.end();
+  }
+  return db;
 }
 
 /** The connection flags for `db`, as the monitor's command line takes them (no password: trust on the socket). */
