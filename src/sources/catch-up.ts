@@ -28,18 +28,28 @@ const RESERVED = `EXISTS (
 // Catch-up: the live leases whose device has no reservation for that address yet.
 const CATCH_UP_SQL = `SELECT ${COLUMNS} ${LIVE_LEASES} AND NOT ${RESERVED} ORDER BY l.address LIMIT ${PAGE}`;
 
-// Reconciliation: every live lease, with whose reservation covers it (owned: null none, true the
-// monitor's, false an operator's), so that a lease whose reservation committed but whose discovery
-// record was never written (SIGKILL between COMMIT and the record, a full disk at stop) is queued
-// again; the writer then finds it unchanged and writes the record. One index probe per row returned.
-const OWNED = `(
-     SELECT kea_lm_owned(h.user_context) FROM hosts h
-      WHERE h.dhcp_identifier = l.hwaddr AND h.dhcp_identifier_type + 0 = 0
-        AND h.dhcp4_subnet_id = l.subnet_id AND h.ipv4_address = l.address
-      LIMIT 1)`;
-const RECONCILE_SQL = `SELECT ${COLUMNS}, ${OWNED} AS owned ${LIVE_LEASES} ORDER BY l.address LIMIT ${PAGE}`;
+// Reconciliation: every live lease, with whether its reservation exists, so that a lease whose
+// reservation committed but whose discovery record was never written (SIGKILL between COMMIT and
+// the record, a full disk at stop) is queued again; the writer then finds it unchanged (or an
+// operator's, foreign) and writes the record.
+const RECONCILE_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ORDER BY l.address LIMIT ${PAGE}`;
 // A reconcile pass with a MAC or address policy: the same, without the leases the policy leaves out.
-const RECONCILE_FILTERED_SQL = `SELECT ${COLUMNS}, ${OWNED} AS owned ${LIVE_LEASES} ${prefilterSql(3)} ORDER BY l.address LIMIT ${PAGE}`;
+const RECONCILE_FILTERED_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${prefilterSql(3)} ORDER BY l.address LIMIT ${PAGE}`;
+
+/** The statement of one catch-up page: `stems` (a reconcile pass) or not, `prefilter` only with stems. */
+export function catchUpQuery(
+  after: number,
+  subnets: ReadonlySet<number>,
+  stems: boolean,
+  prefilter: LeasePrefilter | null,
+): { text: string; values: unknown[] } {
+  if (!stems) return { text: CATCH_UP_SQL, values: [after, [...subnets]] };
+  if (!prefilter) return { text: RECONCILE_SQL, values: [after, [...subnets]] };
+  return { text: RECONCILE_FILTERED_SQL, values: [after, [...subnets], ...prefilterValues(prefilter)] };
+}
+
+/** Rows per page. */
+export const CATCH_UP_PAGE = PAGE;
 
 interface Row {
   address: string;
@@ -49,7 +59,7 @@ interface Row {
   state: string;
   valid_lifetime: string;
   expire: string;
-  owned?: boolean | null;
+  reserved?: boolean;
 }
 
 /** What the writer already decided for a device that has no reservation (foreign, limit), while it still holds. */
@@ -89,17 +99,13 @@ export async function catchUp(
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   for (;;) {
-    const { rows } = await db.query<Row>(
-      !stems ? CATCH_UP_SQL : prefilter ? RECONCILE_FILTERED_SQL : RECONCILE_SQL,
-      stems && prefilter ? [after, [...subnets], ...prefilterValues(prefilter)] : [after, [...subnets]],
-    );
+    const q = catchUpQuery(after, subnets, stems !== null, prefilter);
+    const { rows } = await db.query<Row>(q.text, q.values);
     if (rows.length === 0) break;
     const pending: Promise<void>[] = [];
     for (const r of rows) {
-      // An operator's row for this very lease: the writer would find it foreign and write nothing.
-      if (r.owned === false) continue;
-      if (r.owned === true) {
-        if (stems?.has(macFileStem(r.hwaddr))) continue;
+      if (stems && r.reserved) {
+        if (stems.has(macFileStem(r.hwaddr))) continue;
         recordsMissing++;
       }
       const fields: LeaseFields = {
