@@ -19,12 +19,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { migrate, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { client, Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
-import { now, runCleanups, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { now, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { makeMark, newRowContext } from '../src/ownership';
 import { compilePolicy } from '../src/policy/select';
 import { CATCH_UP_PAGE, catchUpQuery } from '../src/sources/catch-up';
 import { LeasePrefilter, leasePrefilter } from '../src/sources/lease-prefilter';
-import { putSection } from './lib/kept-sections';
+import { publishSection, runBench } from './lib/entry';
 import { freshTables } from './lib/load';
 import { fmt, machine } from './lib/report';
 import { agg, cpuSeconds, rssMb, sampleRss } from './lib/stats';
@@ -432,17 +432,8 @@ async function main(): Promise<number> {
     ...rows,
   ];
   const md = lines.join('\n');
-  process.stdout.write(`\n${md}\n`);
-  if (!argv.includes('--no-write')) putSection('make bench-fleet', md);
+  publishSection('bench-fleet', md);
   return 0;
 }
 
-void main()
-  .catch((e: Error) => {
-    process.stdout.write(`bench-fleet failed: ${e.stack}\n`);
-    return 1;
-  })
-  .then(async (code) => {
-    await runCleanups();
-    process.exit(code);
-  });
+runBench('bench-fleet', main);

@@ -9,12 +9,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { LISTENING, migrate, Monitor, MONITOR_BIN, startProcess } from '../test/e2e/lib/monitor';
 import { Pg, pgEnv, query, ROOT, startPg } from '../test/e2e/lib/pg';
-import { now, run, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
-import { putSection } from './lib/kept-sections';
+import { now, run, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { publishSection, runBench } from './lib/entry';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
 import { machine } from './lib/report';
 import { agg, cpuSeconds, rssMb, sampleRss } from './lib/stats';
-import { PINNED_NODE } from './lib/sut';
+import { dbRunArgs, PINNED_NODE } from './lib/sut';
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => (argv.indexOf(`--${name}`) >= 0 ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
@@ -123,20 +123,7 @@ function residentSplit(pid: number): { anon: number; text: number; rodata: numbe
 const splitText = (s: ReturnType<typeof residentSplit>) =>
   `anonymous ${s.anon.toFixed(1)}, code ${s.text.toFixed(1)}, read-only data ${s.rodata.toFixed(1)}, other files ${s.other.toFixed(1)}`;
 
-const runArgs = (out: string) => [
-  'run',
-  '--use-database-events',
-  '--subnet-id',
-  '1',
-  '--output-dir',
-  out,
-  '--log-format',
-  'json',
-  '--log-level',
-  'info',
-  '--metrics-port',
-  '0',
-];
+const runArgs = (out: string) => dbRunArgs(out);
 
 async function start(bin: string, pg: Pg, out: string): Promise<{ m: Monitor; ms: number }> {
   mkdirSync(out, { recursive: true });
@@ -286,17 +273,8 @@ async function main(): Promise<number> {
     ...rows,
   ];
   const md = lines.join('\n');
-  process.stdout.write(`\n${md}\n`);
-  if (!argv.includes('--no-write')) putSection('make bench-footprint', md);
+  publishSection('bench-footprint', md);
   return 0;
 }
 
-void main()
-  .catch((e: Error) => {
-    process.stdout.write(`bench-footprint failed: ${e.stack}\n`);
-    return 1;
-  })
-  .then(async (code) => {
-    await runCleanups();
-    process.exit(code);
-  });
+runBench('bench-footprint', main);

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { migrate, Monitor, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { netnsUnavailable } from '../test/e2e/lib/netns';
 import { Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
-import { now, onCleanup, run, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
-import { putSection } from './lib/kept-sections';
+import { now, onCleanup, run, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { publishSection, runBench } from './lib/entry';
+import { dbRunArgs } from './lib/sut';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
 import { machine } from './lib/report';
 import { agg, cpuSeconds, percentile, sampleRss } from './lib/stats';
@@ -37,21 +38,7 @@ async function namespace(): Promise<void> {
 }
 
 async function startMonitor(pg: Pg, out: string, probe: boolean): Promise<Monitor> {
-  const args = [
-    'run',
-    '--use-database-events',
-    '--subnet-id',
-    '1',
-    '--output-dir',
-    out,
-    '--log-format',
-    'json',
-    '--log-level',
-    'info',
-    '--metrics-port',
-    String(METRICS_PORT),
-    ...(probe ? ['--redfish-probe'] : []),
-  ];
+  const args = [...dbRunArgs(out, METRICS_PORT), ...(probe ? ['--redfish-probe'] : [])];
   const m = startProcess('ip', ['netns', 'exec', NS, MONITOR_BIN, ...args], { ...process.env, ...pgEnv(pg), NODE_OPTIONS: '' });
   await m.waitLog(LISTENING, 15000);
   return m;
@@ -178,17 +165,8 @@ async function main(): Promise<number> {
     `| probe attempts during a steady run / a burst run | | ${med(lat.on.map((x) => x.attempts)).toFixed(0)} / ${med(bur.on.map((x) => x.attempts)).toFixed(0)} |`,
   ];
   const md = lines.join('\n');
-  process.stdout.write(`\n${md}\n`);
-  if (!argv.includes('--no-write')) putSection('make bench-redfish', md);
+  publishSection('bench-redfish', md);
   return 0;
 }
 
-void main()
-  .catch((e: Error) => {
-    process.stdout.write(`bench-redfish failed: ${e.stack}\n`);
-    return 1;
-  })
-  .then(async (code) => {
-    await runCleanups();
-    process.exit(code);
-  });
+runBench('bench-redfish', main);

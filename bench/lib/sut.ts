@@ -23,6 +23,24 @@ function pgVars(pg: Pg, user?: string): NodeJS.ProcessEnv {
   return { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: user ?? pg.user, PGDATABASE: pg.database };
 }
 
+/** `run` in database mode on subnet 1, JSON logs at info: the monitor as every benchmark starts it. */
+export function dbRunArgs(outputDir: string, metricsPort = 0): string[] {
+  return [
+    'run',
+    '--use-database-events',
+    '--subnet-id',
+    '1',
+    '--output-dir',
+    outputDir,
+    '--log-format',
+    'json',
+    '--log-level',
+    'info',
+    '--metrics-port',
+    String(metricsPort),
+  ];
+}
+
 export async function installBaselineTrigger(pg: Pg): Promise<void> {
   await run('node', ['--import', 'tsx', join(ROOT, 'bench/baseline-seed.ts'), '--install'], { env: pgVars(pg), cwd: ROOT });
 }
@@ -35,29 +53,11 @@ export async function startSut(
   let m: Monitor;
   if (kind === 'monitor' && o.cpuProfDir) {
     // The binary's own bundle under the same pinned Node and V8 flags, with the CPU profiler on (db mode only).
-    m = startProcess(
-      PINNED_NODE,
-      [
-        '--cpu-prof',
-        '--cpu-prof-dir',
-        o.cpuProfDir,
-        ...EXEC_ARGV,
-        BUNDLE,
-        'run',
-        '--output-dir',
-        o.outputDir,
-        '--log-format',
-        'json',
-        '--log-level',
-        'info',
-        '--metrics-port',
-        '0',
-        '--use-database-events',
-        '--subnet-id',
-        '1',
-      ],
-      { ...process.env, ...pgEnv(pg), NODE_OPTIONS: '' },
-    );
+    m = startProcess(PINNED_NODE, ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir, ...EXEC_ARGV, BUNDLE, ...dbRunArgs(o.outputDir)], {
+      ...process.env,
+      ...pgEnv(pg),
+      NODE_OPTIONS: '',
+    });
   } else if (kind === 'monitor') {
     m = startMonitor({
       pg,
