@@ -201,7 +201,12 @@ async function databaseMode(net: Net, release: KeaRelease) {
   await reservedAddressHonoured('db', net, pg, kea, dir);
 
   const code = await mon.stop();
-  check('db: monitor exits 0 on SIGTERM', code === 0, `exit ${code}`);
+  // A stop that fails shows what the monitor was doing (its last lines after the signal).
+  check(
+    'db: monitor exits 0 on SIGTERM',
+    code === 0,
+    code === 0 ? 'exit 0' : `exit ${code}; last lines:\n${mon.lines.slice(-12).join('\n')}`,
+  );
 
   // SIGKILL in the middle of a perfdhcp run, restart, nothing lost or doubled.
   mon = startMonitor({ pg, mode: 'db', outputDir: outDir, subnetIds: [1] });
