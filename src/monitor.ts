@@ -25,6 +25,9 @@ import { VERSION } from './version';
 import { KeaApiBackend } from './writers/kea-api';
 import { SqlBackend, WriteFence } from './writers/sql';
 
+/** How long past --shutdown-grace a stop may take before it logs what it is waiting for. */
+const OVERDUE_STOP_MARGIN_MS = 2000;
+
 /** What an HA supervisor (src/ha) shares with the monitor it runs. */
 export interface MonitorDeps {
   metrics?: Metrics;
@@ -335,21 +338,33 @@ export class Monitor {
 
   private shutdown(): Promise<void> {
     this.shutdownRun ??= (async () => {
+      // A stop that outlasts its grace says what it is waiting for (a hang is then a log line, not a mystery).
+      let waitingFor = 'pruning';
+      const overdue = setTimeout(
+        () => this.log.warn('Still stopping', { waiting_for: waitingFor }),
+        this.options.shutdownGrace * 1000 + OVERDUE_STOP_MARGIN_MS,
+      );
+      overdue.unref();
+      const step = async (name: string, p: Promise<unknown> | null | undefined): Promise<void> => {
+        waitingFor = name;
+        await p;
+      };
       this.guardStop.abort();
       if (this.pruneTimer) clearTimeout(this.pruneTimer);
       const keaConfigStopped = this.keaConfig?.stop();
-      await this.pruning;
+      await step('pruning', this.pruning);
       this.memfile?.requestStop();
       const listenerStopped = this.notify?.stop();
       const reconcilerStopped = this.reconciler?.stop();
-      await this.prober?.stop();
-      await this.writer.stop();
-      await listenerStopped;
-      await reconcilerStopped;
-      await this.memfile?.finish();
-      await keaConfigStopped;
-      await this.db?.end();
-      await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+      await step('redfish probes', this.prober?.stop());
+      await step('writer', this.writer.stop());
+      await step('listener', listenerStopped);
+      await step('reconciler', reconcilerStopped);
+      await step('lease file', this.memfile?.finish());
+      await step('kea config', keaConfigStopped);
+      await step('database pool', this.db?.end());
+      await step('metrics server', new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve())));
+      clearTimeout(overdue);
       this.log.info('Stopped', {
         reservations_created: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'created' }),
         reservations_updated: this.metrics.value('kea_lease_monitor_reservations_total', { result: 'updated' }),

@@ -17,6 +17,7 @@ const WATCHING = /Watching the lease file/;
 import { createNet, Net, netnsUnavailable } from './lib/netns';
 import { checkHosts, LeasedMac, Pg, query, startPg } from './lib/pg';
 import { runCleanups, sleep, tempDir, waitFor } from './lib/proc';
+import { watchForStall } from './lib/stall';
 
 const RATE = Number(process.env.E2E_RATE ?? 200);
 const SECONDS = Number(process.env.E2E_SECONDS ?? 8);
@@ -348,6 +349,15 @@ async function main(): Promise<number> {
 process.on('uncaughtException', (e) => {
   process.stderr.write(`uncaught: ${e.stack}\n`);
   void runCleanups().finally(() => process.exit(1));
+});
+
+watchForStall((why) => {
+  process.stdout.write(`e2e stalled: ${why}\n`);
+  const { passed, failed } = summary();
+  void Promise.race([runCleanups(), sleep(60_000)]).finally(() => {
+    process.stdout.write(`${passed} passed, ${failed + 1} failed\n`);
+    process.exit(1);
+  });
 });
 
 void main()
