@@ -73,6 +73,7 @@ const SECTION_OF: Record<OptionKey, keyof typeof SECTIONS> = {
   batchSize: 'writer',
   batchLinger: 'writer',
   queueSize: 'writer',
+  recordBacklog: 'writer',
   poolSize: 'writer',
   shutdownGrace: 'writer',
   dbHost: DATABASE,

@@ -168,6 +168,7 @@ export class Monitor {
         batchLingerMs: options.batchLinger,
         reconnectMaxDelayMs: options.reconnectMaxDelay * 1000,
         shutdownGraceMs: options.shutdownGrace * 1000,
+        recordBacklog: options.recordBacklog,
         // SQL in database mode without pruning: the listener checks privileges on every connect.
         preflight: options.writer === 'kea-api' || sqlNeeds !== null,
         reservationPolicy,

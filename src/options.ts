@@ -69,6 +69,8 @@ export interface Options {
   batchLinger: number;
   /** Most leases waiting to be written; beyond it sources wait (file) or fall back to a catch-up (database). */
   queueSize: number;
+  /** Discovery records that may wait for the disk before the writer pauses. */
+  recordBacklog: number;
   /** Write pool size. */
   poolSize: number;
   /** Seconds between listener health checks (pg_listening_channels()). */
@@ -272,6 +274,15 @@ export const OPTION_SPECS = {
     min: 1,
     max: 1000000,
     describe: 'Most leases waiting to be written',
+  },
+  recordBacklog: {
+    flag: 'record-backlog',
+    kind: 'integer',
+    group: 'run',
+    default: '100000',
+    min: 1,
+    max: 1000000,
+    describe: 'Most discovery records waiting for the disk; past it the writer takes no new batch until they drain',
   },
   poolSize: {
     flag: 'pool-size',
@@ -791,6 +802,7 @@ export function buildOptions(
     batchSize: v.batchSize,
     batchLinger: v.batchLinger,
     queueSize: v.queueSize,
+    recordBacklog: v.recordBacklog,
     poolSize: v.poolSize,
     heartbeatInterval: v.heartbeatInterval,
     reconnectMaxDelay: v.reconnectMaxDelay,
@@ -842,6 +854,9 @@ export function buildOptions(
   }
   if (opts.queueSize < opts.batchSize) {
     throw new UsageError(`--queue-size (${opts.queueSize}) must be at least --batch-size (${opts.batchSize})`);
+  }
+  if (opts.recordBacklog < opts.batchSize) {
+    throw new UsageError(`--record-backlog (${opts.recordBacklog}) must be at least --batch-size (${opts.batchSize})`);
   }
   return opts;
 }

@@ -60,6 +60,7 @@ describe('options: defaults, then environment, then argv', () => {
       [{ pollInterval: '-1' }, {}, /--poll-interval: "-1" is not a number/],
       [{ outputDir: '' }, {}, /--output-dir: "" must not be empty/],
       [{ batchSize: '500', queueSize: '100' }, {}, /--queue-size \(100\) must be at least --batch-size \(500\)/],
+      [{ batchSize: '500', recordBacklog: '100' }, {}, /--record-backlog \(100\) must be at least --batch-size \(500\)/],
     ];
     for (const [argv, env, why] of cases)
       assert.throws(

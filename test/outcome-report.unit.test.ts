@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import type { ReservationOutcome } from '../src/domain/outcomes';
 import type { Lease } from '../src/lease';
 import { M, Metrics } from '../src/metrics';
-import { OutcomeReport } from '../src/pipeline/outcome-report';
+import { OutcomeReport, WRITTEN_UNLOGGED } from '../src/pipeline/outcome-report';
 import { ipToInt, macHex } from './helpers/leases';
 import { memoryLogger } from './helpers/monitor';
 
@@ -18,9 +18,9 @@ const lease = (mac: string, ip: string, subnetId = 1, over: Partial<Lease> = {})
   ...over,
 });
 
-function reporter(dryRun = false) {
+function reporter(dryRun = false, level = 'debug') {
   const metrics = new Metrics([1, 2]);
-  const { logger, logs } = memoryLogger('debug');
+  const { logger, logs } = memoryLogger(level);
   const report = new OutcomeReport({ reservationPolicy: { maxPerSubnet: 5 }, dryRun }, logger, metrics);
   const count = (result: ReservationOutcome, subnet = '1') => metrics.value(M.reservations[0], { result, subnet_id: subnet });
   return { metrics, logs, report, count };
@@ -106,5 +106,40 @@ describe('OutcomeReport', () => {
     assert.equal(metrics.total(M.reservations[0]), 0);
     assert.ok(logs.some((l) => l.includes('[dry run] reservation would be created')));
     assert.ok(logs.some((l) => l.includes('[dry run] would leave: unchanged')));
+  });
+
+  test('reservations written: a line each up to 100 a window at info, the rest summed in one line; every one at debug', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { report, logs, count } = reporter(false, 'info');
+    const written = (i: number, outcome: 'created' | 'updated') =>
+      report.report({
+        lease: lease(`02:00:00:08:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `10.0.8.1`),
+        outcome,
+        hostId: i,
+      });
+    for (let i = 0; i < 240; i++) written(i, 'created');
+    for (let i = 240; i < 250; i++) written(i, 'updated');
+    const lines = (re: RegExp) => logs.filter((l) => re.test(l));
+    assert.equal(lines(/Static reservation created/).length, 100);
+    assert.equal(lines(/Static reservation updated/).length, 0);
+    assert.equal(count('created'), 240, 'every one counted');
+    assert.equal(lines(new RegExp(WRITTEN_UNLOGGED.slice(0, 30))).length, 0, 'the summary waits for the window');
+    t.mock.timers.tick(10_000);
+    const summary = lines(new RegExp(WRITTEN_UNLOGGED.slice(0, 30)));
+    assert.equal(summary.length, 1, 'one summary once the window has passed');
+    assert.match(summary[0], /"created":140/);
+    assert.match(summary[0], /"updated":10/);
+    // A new window: lines again; what is held back at the end is said by flush() (the writer's stop).
+    for (let i = 250; i < 360; i++) written(i, 'created');
+    assert.equal(lines(/Static reservation created/).length, 200);
+    report.flush();
+    assert.match(lines(new RegExp(WRITTEN_UNLOGGED.slice(0, 30)))[1] ?? '', /"created":10,/);
+
+    const debug = reporter(false, 'debug');
+    for (let i = 0; i < 150; i++)
+      debug.report.report({ lease: lease(`02:00:00:09:00:${i.toString(16).padStart(2, '0')}`, '10.0.9.1'), outcome: 'created', hostId: i });
+    debug.report.flush();
+    assert.equal(debug.logs.filter((l) => l.includes('Static reservation created')).length, 150);
+    assert.equal(debug.logs.filter((l) => l.includes('without a line each')).length, 0);
   });
 });

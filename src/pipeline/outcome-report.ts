@@ -24,6 +24,16 @@ const CONFIRMS_SUBNET: ReadonlySet<string> = new Set(['created', 'updated', 'unc
 const STALE_LOG_LIMIT = 10;
 const STALE_LOG_WINDOW_MS = 10_000;
 
+// One line per reservation written costs about 50 µs (a third of a burst's time): past this many a
+// window, reservations are summed in one line instead. Each one still has its record and its count.
+const WRITTEN_LOG_LIMIT = 100;
+const WRITTEN_LOG_WINDOW_MS = 10_000;
+/** The summary line's message (tests and log searches look for it). */
+export const WRITTEN_UNLOGGED =
+  'Reservations written without a line each (past the log budget; --log-level debug logs every one); each has its discovery record and is counted in reservations_total';
+
+type LogFields = { mac: string; ip: string; hostname: string | null; subnet_id: number; host_id: number | null };
+
 // Bounds the memory of "already logged" devices; past it, a device may be logged once more.
 const REMEMBERED = 100_000;
 
@@ -33,6 +43,9 @@ export class OutcomeReport {
   private readonly limitWarned = new Set<number>();
   private readonly staleLogged = new Set<string>();
   private readonly staleBudget = new LogBudget(STALE_LOG_LIMIT, STALE_LOG_WINDOW_MS);
+  private readonly writtenBudget = new LogBudget(WRITTEN_LOG_LIMIT, WRITTEN_LOG_WINDOW_MS);
+  private heldBack = { created: 0, updated: 0 };
+  private heldTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly settings: ReportSettings,
@@ -50,25 +63,26 @@ export class OutcomeReport {
       this.metrics.observe(...M.reservationLatency, Math.max(0, now - t) / 1000, { source: r.lease.source });
     }
     const { lease, outcome } = r;
-    const fields = {
+    // Formatted only for a line that is written: most reservations of a burst are not logged one by one.
+    const fields = (): LogFields => ({
       mac: formatMac(lease.hwaddr),
       ip: formatIPv4(lease.address),
       hostname: lease.hostname,
       subnet_id: lease.subnetId,
       host_id: r.hostId,
-    };
-    if (this.settings.dryRun) return this.dryRunReport(r, fields);
+    });
+    if (this.settings.dryRun) return this.dryRunReport(r, fields());
     if (CONFIRMS_SUBNET.has(outcome) || lease.source === 'memfile') this.metrics.subnets.confirm(lease.subnetId);
     this.metrics.inc(...M.reservations, { result: outcome, subnet_id: lease.subnetId });
     switch (outcome) {
       case 'created':
         // Room again in this subnet: a later cap is worth a warning again.
         this.limitWarned.delete(lease.subnetId);
-        this.log.info('Static reservation created', fields);
+        this.logWritten('created', fields);
         break;
       case 'foreign':
-        if (this.once(this.foreignLogged, `${fields.mac}/${lease.subnetId}`)) {
-          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields);
+        if (this.once(this.foreignLogged, `${formatMac(lease.hwaddr)}/${lease.subnetId}`)) {
+          this.log.info('An existing reservation the monitor does not own covers this device; left untouched', fields());
         }
         break;
       case 'limit':
@@ -81,24 +95,52 @@ export class OutcomeReport {
         }
         return null;
       case 'stale':
-        this.reportStale(fields, lease.subnetId);
+        this.reportStale(fields(), lease.subnetId);
         return null;
       case 'updated':
-        this.log.info('Static reservation updated', fields);
+        this.logWritten('updated', fields);
         break;
       case 'conflict':
-        this.log.warn('Reservation conflict: another identifier already holds this address; skipped', fields);
+        this.log.warn('Reservation conflict: another identifier already holds this address; skipped', fields());
         break;
       case 'unchanged':
-        this.log.debug('Reservation unchanged', fields);
+        if (this.log.isDebugEnabled()) this.log.debug('Reservation unchanged', fields());
         break;
       case 'superseded':
-        this.log.debug('Lease superseded before it could be reserved', fields);
+        if (this.log.isDebugEnabled()) this.log.debug('Lease superseded before it could be reserved', fields());
         return null;
       case 'failed':
         return null;
     }
     return outcome;
+  }
+
+  /** One line per reservation written, within the budget (every one at debug level); the rest summed in one line. */
+  private logWritten(outcome: 'created' | 'updated', fields: () => LogFields): void {
+    if (this.log.isDebugEnabled() || this.writtenBudget.take().log) {
+      this.log.info(outcome === 'created' ? 'Static reservation created' : 'Static reservation updated', fields());
+      return;
+    }
+    this.heldBack[outcome]++;
+    if (!this.heldTimer) {
+      this.heldTimer = setTimeout(() => this.flush(), WRITTEN_LOG_WINDOW_MS);
+      this.heldTimer.unref();
+    }
+  }
+
+  /** Says how many reservations the budget wrote no line for (at most once a window, and at stop). */
+  flush(): void {
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    const { created, updated } = this.heldBack;
+    if (created + updated === 0) return;
+    this.heldBack = { created: 0, updated: 0 };
+    this.log.info(WRITTEN_UNLOGGED, {
+      created,
+      updated,
+      logged_per_window: WRITTEN_LOG_LIMIT,
+      window_seconds: WRITTEN_LOG_WINDOW_MS / 1000,
+    });
   }
 
   /** Once per device and address, within the budget; what the budget held back is summed in one line. */

@@ -33,6 +33,8 @@ export interface WriterSettings {
   reconnectMaxDelayMs: number;
   /** How long a stop may keep writing what is already queued. */
   shutdownGraceMs: number;
+  /** Records that may wait for the disk before the writer takes no new batch. */
+  recordBacklog: number;
   /**
    * Run the backend's startup checks before the first batch (SQL in file mode: privileges; in
    * database mode the listener does it on every connect. kea-api: host_cmds loaded).
@@ -46,8 +48,6 @@ export interface WriterSettings {
   observer?: OutcomeObserver;
   redfish?: RedfishSettings;
 }
-
-const RECORD_BACKLOG_BATCHES = 4;
 
 /**
  * Told each batch's outcomes as soon as they are decided, before their records are written. The
@@ -83,10 +83,8 @@ export class ReservationWriter {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
-    // Back-pressure: as many records as the queue holds (at least four batches) may wait for the disk
-    // before reservations pause, so a burst commits at the database's speed, in bounded memory.
-    const backlog = Math.max(RECORD_BACKLOG_BATCHES * settings.batchSize, queue.limit);
-    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, backlog, log, metrics);
+    // Back-pressure only past the backlog: a burst commits at the database's speed, in bounded memory.
+    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, settings.recordBacklog, log, metrics);
     this.report = new OutcomeReport(settings, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
@@ -133,6 +131,7 @@ export class ReservationWriter {
         this.failFatal(err instanceof Error ? err : new Error(String(err)));
       }
     }
+    this.report.flush();
     const unwritten = this.records.stop();
     if (unwritten > 0)
       this.log.warn('Stopped with discovery records unwritten; they are replayed or reconciled at next start', { records: unwritten });

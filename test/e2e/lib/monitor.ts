@@ -2,6 +2,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { WRITTEN_UNLOGGED } from '../../../src/pipeline/outcome-report';
 import { Pg, pgEnv, ROOT } from './pg';
 import { now, onCleanup, run, stopChild, waitFor } from './proc';
 
@@ -122,4 +123,14 @@ export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv
 
 export const LISTENING = /Listening for database lease events/;
 export const CREATED = /Static reservation created/;
-export const UPDATED = /Static reservation updated/;
+
+/** Reservations the monitor said it created: a line each, plus those its log budget summed (JSON log lines). */
+export function createdSaid(m: Monitor): number {
+  let n = m.count(CREATED);
+  for (const l of m.lines) {
+    if (!l.includes(WRITTEN_UNLOGGED)) continue;
+    const o = JSON.parse(l) as { message?: string; created?: number };
+    if (o.message === WRITTEN_UNLOGGED) n += o.created ?? 0;
+  }
+  return n;
+}
