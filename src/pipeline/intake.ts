@@ -8,7 +8,7 @@ import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseGate } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
-import type { LeaseQueue } from './queue';
+import type { LeaseQueue, Queued } from './queue';
 
 export interface IntakeSettings {
   /** Which leases to reserve. */
@@ -21,6 +21,8 @@ export interface IntakeSettings {
 export interface LeaseSink {
   /** Resolves once the lease is handled (written, or not selected). */
   put(lease: Lease): Promise<void>;
+  /** Resolves once the lease is queued (or not selected), with the promise of it being handled. */
+  enqueue(lease: Lease): Promise<Queued>;
   /** Without waiting; false when the queue is full (the lease is then dropped, to be caught up). */
   offer(lease: Lease): boolean;
   readonly limit: number;
@@ -40,6 +42,10 @@ export class LeaseIntake implements LeaseSink {
 
   put(lease: Lease): Promise<void> {
     return this.selected(lease) ? this.queue.put(lease) : Promise.resolve();
+  }
+
+  enqueue(lease: Lease): Promise<Queued> {
+    return this.selected(lease) ? this.queue.enqueue(lease) : Promise.resolve({ handled: Promise.resolve() });
   }
 
   offer(lease: Lease): boolean {

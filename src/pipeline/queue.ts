@@ -38,6 +38,11 @@ interface Entry {
   waiters: Array<() => void>;
 }
 
+/** A lease in the queue: `handled` settles once it is written (or rejected for good), or rejects on close. */
+export interface Queued {
+  handled: Promise<void>;
+}
+
 /**
  * Leases waiting to be written, coalesced by (hwaddr, subnet): news about a device replaces older
  * news about it, so a renewal storm costs one slot per device. Bounded: `offer` refuses past the
@@ -94,6 +99,14 @@ export class LeaseQueue {
    * stop for progress.
    */
   async put(lease: Lease): Promise<void> {
+    return (await this.enqueue(lease)).handled;
+  }
+
+  /**
+   * Adds, waiting for room; resolves as soon as the lease is queued, with `handled` (what `put`
+   * resolves with). A reader of pages queues the next page meanwhile instead of waiting for the disk.
+   */
+  async enqueue(lease: Lease): Promise<Queued> {
     let handled!: () => void;
     let abandoned!: (err: Error) => void;
     const done = new Promise<void>((resolve, reject) => {
@@ -115,7 +128,7 @@ export class LeaseQueue {
       woken = true;
     }
     this.abandonOnClose.add(abandoned);
-    return done.finally(() => this.abandonOnClose.delete(abandoned));
+    return { handled: done.finally(() => this.abandonOnClose.delete(abandoned)) };
   }
 
   private readonly abandonOnClose = new Set<(err: Error) => void>();

@@ -3,6 +3,7 @@ import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFie
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
+import type { Queued } from '../pipeline/queue';
 import { LeasePrefilter, prefilterSql, prefilterValues } from './lease-prefilter';
 
 const PAGE = 5000;
@@ -96,13 +97,15 @@ export async function catchUp(
   let recordsMissing = 0;
   const skipped = { foreign: 0, limit: 0 };
   const started = Date.now();
+  // Pages are read as fast as the queue takes them; the pass ends once every queued lease is handled.
+  const handled = new HandledCount();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   for (;;) {
     const q = catchUpQuery(after, subnets, stems !== null, prefilter);
     const { rows } = await db.query<Row>(q.text, q.values);
     if (rows.length === 0) break;
-    const pending: Promise<void>[] = [];
+    const pending: Promise<Queued>[] = [];
     for (const r of rows) {
       if (stems && r.reserved) {
         if (stems.has(macFileStem(r.hwaddr))) continue;
@@ -129,14 +132,15 @@ export async function catchUp(
       if (c.kind !== 'live') continue;
       const held = decided?.holds(c.lease) ?? null;
       if (held) skipped[held]++;
-      else pending.push(queue.put(c.lease));
+      else pending.push(queue.enqueue(c.lease));
     }
     found += pending.length;
     metrics.inc(...M.catchUp, {}, pending.length);
-    await Promise.all(pending);
+    for (const q of await Promise.all(pending)) handled.track(q.handled);
     after = Number(rows[rows.length - 1].address);
     if (rows.length < PAGE) break;
   }
+  await handled.all();
   if (recordsMissing > 0) metrics.inc(...M.recordsReconciled, {}, recordsMissing);
   for (const [outcome, n] of Object.entries(skipped)) if (n > 0) metrics.inc(...M.catchUpSkipped, { outcome }, n);
   if (found > 0) {
@@ -147,4 +151,32 @@ export async function catchUp(
     });
   } else log.debug('Catch-up found nothing to reserve', { skipped_foreign: skipped.foreign, skipped_limit: skipped.limit });
   return found;
+}
+
+/** Waits for many leases to be handled without holding a promise per lease (a pass may queue 200,000). */
+class HandledCount {
+  private outstanding = 0;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  track(handled: Promise<void>): void {
+    this.outstanding++;
+    handled.then(
+      () => this.settled(),
+      (err: unknown) => {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        this.settled();
+      },
+    );
+  }
+
+  /** Resolves once every tracked lease is handled; rejects with the first failure (a stop). */
+  async all(): Promise<void> {
+    if (this.outstanding > 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private settled(): void {
+    if (--this.outstanding === 0) this.wake?.();
+  }
 }
