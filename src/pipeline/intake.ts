@@ -8,7 +8,8 @@ import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseGate } from '../policy/kea';
 import { Policy, selectLease } from '../policy/select';
-import type { LeaseQueue, Queued } from './queue';
+import type { HandledGroup } from './handled-group';
+import type { LeaseQueue } from './queue';
 
 export interface IntakeSettings {
   /** Which leases to reserve. */
@@ -21,8 +22,8 @@ export interface IntakeSettings {
 export interface LeaseSink {
   /** Resolves once the lease is handled (written, or not selected). */
   put(lease: Lease): Promise<void>;
-  /** Resolves once the lease is queued (or not selected), with the promise of it being handled. */
-  enqueue(lease: Lease): Promise<Queued>;
+  /** Resolves once the lease is queued (or not selected), as one of `group`'s (which counts it until handled). */
+  enqueueInto(lease: Lease, group: HandledGroup): Promise<void>;
   /** Without waiting; false when the queue is full (the lease is then dropped, to be caught up). */
   offer(lease: Lease): boolean;
   readonly limit: number;
@@ -44,8 +45,8 @@ export class LeaseIntake implements LeaseSink {
     return this.selected(lease) ? this.queue.put(lease) : Promise.resolve();
   }
 
-  enqueue(lease: Lease): Promise<Queued> {
-    return this.selected(lease) ? this.queue.enqueue(lease) : Promise.resolve({ handled: Promise.resolve() });
+  async enqueueInto(lease: Lease, group: HandledGroup): Promise<void> {
+    if (this.selected(lease)) await this.queue.enqueueInto(lease, group);
   }
 
   offer(lease: Lease): boolean {

@@ -1,4 +1,5 @@
 import { Lease, leaseKey } from '../lease';
+import type { HandledGroup } from './handled-group';
 
 /** First in, first out, without Array.shift's cost on long queues of waiters. */
 class Waiters {
@@ -36,11 +37,6 @@ const noop = (): void => undefined;
 interface Entry {
   lease: Lease;
   waiters: Array<() => void>;
-}
-
-/** A lease in the queue: `handled` settles once it is written (or rejected for good), or rejects on close. */
-export interface Queued {
-  handled: Promise<void>;
 }
 
 /**
@@ -99,27 +95,44 @@ export class LeaseQueue {
    * stop for progress.
    */
   async put(lease: Lease): Promise<void> {
-    return (await this.enqueue(lease)).handled;
-  }
-
-  /**
-   * Adds, waiting for room; resolves as soon as the lease is queued, with `handled` (what `put`
-   * resolves with). A reader of pages queues the next page meanwhile instead of waiting for the disk.
-   */
-  async enqueue(lease: Lease): Promise<Queued> {
     let handled!: () => void;
     let abandoned!: (err: Error) => void;
     const done = new Promise<void>((resolve, reject) => {
       handled = resolve;
       abandoned = reject;
     });
+    await this.admit(lease, handled);
+    this.abandonOnClose.add(abandoned);
+    return done.finally(() => this.abandonOnClose.delete(abandoned));
+  }
+
+  /**
+   * Adds, waiting for room, as one of `group`'s leases; resolves as soon as it is queued. A reader of
+   * pages queues the next page meanwhile instead of waiting for the disk, and awaits the group once.
+   */
+  async enqueueInto(lease: Lease, group: HandledGroup): Promise<void> {
+    group.expect();
+    try {
+      await this.admit(lease, group.done);
+    } catch (err) {
+      group.done();
+      throw err;
+    }
+    if (!this.groups.has(group)) {
+      for (const g of this.groups) if (g.idle) this.groups.delete(g);
+      this.groups.add(group);
+    }
+  }
+
+  /** Offers `lease` with its waiter until it is taken; QueueClosedError once the queue closes. */
+  private async admit(lease: Lease, done: () => void): Promise<void> {
     let woken = false;
     for (;;) {
       const before = this.entries.size;
-      if (this.offer(lease, handled)) {
+      if (this.offer(lease, done)) {
         // Woken for a slot this lease did not need (it joined a queued one): pass the room on.
         if (woken && this.entries.size === before && before < this.limit) this.roomWaiters.wake(1);
-        break;
+        return;
       }
       if (this.closed) throw new QueueClosedError();
       const room = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
@@ -127,10 +140,9 @@ export class LeaseQueue {
       await room;
       woken = true;
     }
-    this.abandonOnClose.add(abandoned);
-    return { handled: done.finally(() => this.abandonOnClose.delete(abandoned)) };
   }
 
+  private readonly groups = new Set<HandledGroup>();
   private readonly abandonOnClose = new Set<(err: Error) => void>();
 
   /** Refuses new leases; callers still waiting on unwritten leases get QueueClosedError. */
@@ -144,6 +156,8 @@ export class LeaseQueue {
     const left = this.entries.size;
     this.entries.clear();
     for (const reject of [...this.abandonOnClose]) reject(new QueueClosedError());
+    for (const group of this.groups) if (!group.idle) group.abandon(new QueueClosedError());
+    this.groups.clear();
     return left;
   }
 

@@ -3,7 +3,7 @@ import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFie
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
-import type { Queued } from '../pipeline/queue';
+import { HandledGroup } from '../pipeline/handled-group';
 import { LeasePrefilter, prefilterSql, prefilterValues } from './lease-prefilter';
 
 const PAGE = 5000;
@@ -98,14 +98,14 @@ export async function catchUp(
   const skipped = { foreign: 0, limit: 0 };
   const started = Date.now();
   // Pages are read as fast as the queue takes them; the pass ends once every queued lease is handled.
-  const handled = new HandledCount();
+  const handled = new HandledGroup();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   for (;;) {
     const q = catchUpQuery(after, subnets, stems !== null, prefilter);
     const { rows } = await db.query<Row>(q.text, q.values);
     if (rows.length === 0) break;
-    const pending: Promise<Queued>[] = [];
+    let queued = 0;
     for (const r of rows) {
       if (stems && r.reserved) {
         if (stems.has(macFileStem(r.hwaddr))) continue;
@@ -132,11 +132,13 @@ export async function catchUp(
       if (c.kind !== 'live') continue;
       const held = decided?.holds(c.lease) ?? null;
       if (held) skipped[held]++;
-      else pending.push(queue.enqueue(c.lease));
+      else {
+        await queue.enqueueInto(c.lease, handled);
+        queued++;
+      }
     }
-    found += pending.length;
-    metrics.inc(...M.catchUp, {}, pending.length);
-    for (const q of await Promise.all(pending)) handled.track(q.handled);
+    found += queued;
+    metrics.inc(...M.catchUp, {}, queued);
     after = Number(rows[rows.length - 1].address);
     if (rows.length < PAGE) break;
   }
@@ -151,32 +153,4 @@ export async function catchUp(
     });
   } else log.debug('Catch-up found nothing to reserve', { skipped_foreign: skipped.foreign, skipped_limit: skipped.limit });
   return found;
-}
-
-/** Waits for many leases to be handled without holding a promise per lease (a pass may queue 200,000). */
-class HandledCount {
-  private outstanding = 0;
-  private failure: Error | null = null;
-  private wake: (() => void) | null = null;
-
-  track(handled: Promise<void>): void {
-    this.outstanding++;
-    handled.then(
-      () => this.settled(),
-      (err: unknown) => {
-        this.failure ??= err instanceof Error ? err : new Error(String(err));
-        this.settled();
-      },
-    );
-  }
-
-  /** Resolves once every tracked lease is handled; rejects with the first failure (a stop). */
-  async all(): Promise<void> {
-    if (this.outstanding > 0) await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure !== null) throw this.failure;
-  }
-
-  private settled(): void {
-    if (--this.outstanding === 0) this.wake?.();
-  }
 }
