@@ -20,12 +20,14 @@ function result(mac: string, ip: string, outcome: RecordedResult['outcome'] = 'c
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function writer(limit: number): { records: RecordWriter; dir: string } {
+function writer(limit: number, reservationsWaiting?: () => boolean): { records: RecordWriter; dir: string } {
   const dir = tempDir('klm-records-');
   const discovery = new DiscoveryWriter(dir);
   discovery.prepare();
-  return { records: new RecordWriter(discovery, 1000, limit, memoryLogger().logger, new Metrics()), dir };
+  return { records: new RecordWriter(discovery, 1000, limit, memoryLogger().logger, new Metrics(), reservationsWaiting), dir };
 }
+
+const jsonFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('record writer', () => {
   test('submit returns before the file exists; the waiter runs once it is renamed into place', async () => {
@@ -72,5 +74,30 @@ describe('record writer', () => {
     assert.equal(freed, true, 'released once under the limit');
     assert.ok(records.backlog < 50);
     assert.equal(records.stop(), 0, 'stop writes what is left');
+  });
+
+  test('while reservations wait (a burst) records wait too, until they have gone', async () => {
+    let burst = true;
+    const { records, dir } = writer(100, () => burst);
+    for (let i = 0; i < 20; i++) records.submit(result(`0c:c4:7a:00:02:${i.toString(16).padStart(2, '0')}`, '10.0.2.1'), []);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(jsonFiles(dir), [], 'no record written while a full batch waits');
+    burst = false;
+    for (let i = 0; i < 50 && records.backlog > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(jsonFiles(dir).length, 20, 'all written once the reservations have gone');
+    records.stop();
+  });
+
+  test('a burst does not hold back a full backlog: past its limit records are written anyway', async () => {
+    const { records, dir } = writer(10, () => true);
+    try {
+      for (let i = 0; i < 30; i++) records.submit(result(`0c:c4:7a:00:03:${i.toString(16).padStart(2, '0')}`, '10.0.3.1'), []);
+      for (let i = 0; i < 50 && records.backlog >= 10; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(records.backlog < 10, `drained under the limit (backlog ${records.backlog})`);
+      assert.ok(jsonFiles(dir).length >= 21);
+    } finally {
+      assert.equal(records.stop(), 0, 'stop writes the rest');
+    }
+    assert.equal(jsonFiles(dir).length, 30);
   });
 });

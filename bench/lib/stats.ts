@@ -32,29 +32,32 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-export function rssMb(pid: number): { rss: number; hwm: number } {
+/** VmRSS, its high-water mark, and RssAnon: the heap and stacks, without the binary's file-backed pages. */
+export function rssMb(pid: number): { rss: number; hwm: number; anon: number } {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN);
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024 };
   } catch {
-    return { rss: NaN, hwm: NaN };
+    return { rss: NaN, hwm: NaN, anon: NaN };
   }
 }
 
 /** Samples RSS every ms until stopped; steady = median of the second half of the samples. */
-export function sampleRss(pid: number, ms = 100): { stop(): { peak: number; steady: number } } {
+export function sampleRss(pid: number, ms = 100): { stop(): { peak: number; steady: number; peakAnon: number } } {
   const xs: number[] = [];
   let hwm = 0;
+  let peakAnon = NaN;
   const t = setInterval(() => {
     const r = rssMb(pid);
     if (Number.isFinite(r.rss)) xs.push(r.rss);
     if (Number.isFinite(r.hwm)) hwm = Math.max(hwm, r.hwm);
+    if (Number.isFinite(r.anon)) peakAnon = Number.isFinite(peakAnon) ? Math.max(peakAnon, r.anon) : r.anon;
   }, ms);
   return {
     stop() {
       clearInterval(t);
-      return { peak: Math.max(hwm, ...xs), steady: agg(xs.slice(Math.floor(xs.length / 2))).median };
+      return { peak: Math.max(hwm, ...xs), steady: agg(xs.slice(Math.floor(xs.length / 2))).median, peakAnon };
     },
   };
 }

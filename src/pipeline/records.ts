@@ -18,6 +18,8 @@ interface Pending {
 // One slice of synchronous writes lasts about this long before the event loop gets a turn (the
 // database round trips of the next batch run meanwhile).
 const SLICE_MS = 4;
+// While reservations wait (a burst), how often a deferred writer looks again.
+const DEFER_CHECK_MS = 10;
 
 /**
  * Writes discovery records after their reservations commit, off the commit path: records wait in
@@ -29,6 +31,10 @@ const SLICE_MS = 4;
  * older in place, so records of a device are written in order and memory is bounded by the number
  * of devices waiting. A failed write (full disk, read-only filesystem, a directory it cannot
  * recreate) keeps everything and retries with backoff.
+ *
+ * Reservations come first: while `reservationsWaiting` says a full batch waits for the database (a
+ * burst), records are not written until it has gone or the backlog reaches its limit, so the one
+ * thread spends a burst committing reservations and the records drain after.
  */
 export class RecordWriter {
   private readonly pending = new Map<string, Pending>();
@@ -46,6 +52,7 @@ export class RecordWriter {
     private readonly limit: number,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly reservationsWaiting: () => boolean = () => false,
   ) {}
 
   /** Records still waiting for the disk. */
@@ -98,6 +105,7 @@ export class RecordWriter {
     if (this.slice || this.retry || this.stopped) return;
     this.slice = setImmediate(() => {
       this.slice = null;
+      if (this.deferred()) return;
       if (this.drain(SLICE_MS)) {
         this.attempt = 0;
         if (this.pending.size > 0) this.schedule();
@@ -111,6 +119,16 @@ export class RecordWriter {
         );
       }
     });
+  }
+
+  /** True (and a look again scheduled) while a burst's reservations go first. */
+  private deferred(): boolean {
+    if (this.pending.size >= this.limit || !this.reservationsWaiting()) return false;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.schedule();
+    }, DEFER_CHECK_MS);
+    return true;
   }
 
   /** Writes pending records oldest first for up to `budgetMs`; false at the first failure. */

@@ -84,7 +84,15 @@ export class ReservationWriter {
     private readonly metrics: Metrics,
   ) {
     // Back-pressure only past the backlog: a burst commits at the database's speed, in bounded memory.
-    this.records = new RecordWriter(discovery, settings.reconnectMaxDelayMs, settings.recordBacklog, log, metrics);
+    // Reservations go first while a full batch waits.
+    this.records = new RecordWriter(
+      discovery,
+      settings.reconnectMaxDelayMs,
+      settings.recordBacklog,
+      log,
+      metrics,
+      () => queue.size >= settings.batchSize,
+    );
     this.report = new OutcomeReport(settings, log, metrics);
     this.fatal = new Promise<never>((_, reject) => (this.failFatal = reject));
     this.fatal.catch(() => undefined);
