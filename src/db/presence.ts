@@ -34,10 +34,22 @@ export class Presence {
     this.loop ??= this.run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Waits at most `closeWaitMs` for the connection to close: the server drops the lock with the
+   * session anyway, and a connect or close that hangs must not keep a stopped daemon from exiting.
+   */
+  async stop(closeWaitMs = 2000): Promise<void> {
     this.stopping.abort();
-    await this.client?.end().catch(() => undefined);
-    await this.loop;
+    const closed = (async () => {
+      await this.client?.end().catch(() => undefined);
+      await this.loop;
+      return true;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), closeWaitMs)));
+    const done = await Promise.race([closed, waited]);
+    clearTimeout(timer);
+    if (!done) this.log.warn('The presence connection did not close in time; stopping without it', { waited_ms: closeWaitMs });
   }
 
   private async run(): Promise<void> {
