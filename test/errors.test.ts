@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,8 +25,18 @@ let empty: DbOptions;
 const cwd = tempDir('klm-err-cwd-');
 const cleanEnv = { PATH: '/usr/bin:/bin', HOME: cwd };
 
-function run(args: string[], env: Record<string, string> = {}, uid?: number) {
-  return spawnSync(BIN, args, { cwd, env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 30_000, uid, gid: uid });
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(BIN, args, { cwd, env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 30_000 });
+}
+
+/** Runs a copy of the binary as `uid`: the checkout may sit under a directory only root can enter (mktemp -d). */
+function runAs(uid: number, args: string[]) {
+  const dir = tempDir('klm-err-bin-');
+  chmodSync(dir, 0o755);
+  const bin = join(dir, 'kea-lease-monitor');
+  copyFileSync(BIN, bin);
+  chmodSync(bin, 0o755);
+  return spawnSync(bin, args, { cwd: dir, env: { ...cleanEnv, HOME: dir }, encoding: 'utf8', timeout: 30_000, uid, gid: uid });
 }
 
 const firstLine = (text: string): string => text.split('\n')[0];
@@ -118,7 +128,7 @@ describe('the lease file', () => {
     const group = spawnSync('getent', ['group', '105'], { encoding: 'utf8' }).stdout.split(':')[0] || 'gid 105';
     const out = tempDir('klm-err-out-');
     chmodSync(out, 0o777);
-    const r = run([...dbFlags(kea), '--lease-file', file, '--output-dir', out], {}, 65534);
+    const r = runAs(65534, [...dbFlags(kea), '--lease-file', file, '--output-dir', out]);
     assert.equal(
       firstLine(r.stderr),
       `kea-lease-monitor: --lease-file ${file}: permission denied for user nobody: Kea writes its lease file readable by its group only; add nobody to group ${group} (usermod -aG ${group} nobody) and restart`,
