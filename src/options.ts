@@ -270,7 +270,7 @@ export const OPTION_SPECS = {
     flag: 'queue-size',
     kind: 'integer',
     group: 'run',
-    default: '20000',
+    default: '60000',
     min: 1,
     max: 1000000,
     describe: 'Most leases waiting to be written',

@@ -151,3 +151,23 @@ test('a lease queued in a group costs its entry, not a promise chain (heap per l
   assert.ok(perLease < 400, `${perLease.toFixed(0)} B per queued lease`);
   assert.equal(q.size, n);
 });
+
+test('whenAtMost resolves once takes bring the queue down to n, and at once after close', async () => {
+  const q = new LeaseQueue(10);
+  for (let d = 1; d <= 6; d++) q.offer(lease(d));
+  let drained = false;
+  void q.whenAtMost(3).then(() => (drained = true));
+  q.take(2);
+  await settle();
+  assert.equal(drained, false, 'four still queued');
+  q.take(1);
+  await settle();
+  assert.equal(drained, true);
+  await q.whenAtMost(3); // already there
+  let closed = false;
+  void q.whenAtMost(0).then(() => (closed = true));
+  q.close();
+  await settle();
+  assert.equal(closed, true, 'a stop never leaves a reader waiting');
+  await q.whenAtMost(0);
+});

@@ -26,6 +26,8 @@ export interface LeaseSink {
   enqueueInto(lease: Lease, group: HandledGroup): Promise<void>;
   /** Without waiting; false when the queue is full (the lease is then dropped, to be caught up). */
   offer(lease: Lease): boolean;
+  /** Resolves once at most `n` leases wait in the queue (or at once after a stop). */
+  whenAtMost(n: number): Promise<void>;
   readonly limit: number;
 }
 
@@ -51,6 +53,10 @@ export class LeaseIntake implements LeaseSink {
 
   offer(lease: Lease): boolean {
     return this.selected(lease) ? this.queue.offer(lease) : true;
+  }
+
+  whenAtMost(n: number): Promise<void> {
+    return this.queue.whenAtMost(n);
   }
 
   private selected(lease: Lease): boolean {

@@ -171,7 +171,22 @@ export class LeaseQueue {
     }
     // As many putters as there is room for, not all of them: each woken one takes a slot or passes it on.
     if (out.length > 0) this.roomWaiters.wake(out.length);
+    if (this.drain && this.entries.size <= this.drain.n) this.wakeDrain();
     return out;
+  }
+
+  private drain: { n: number; resolve: () => void } | null = null;
+
+  /** Resolves once at most `n` entries are queued (one waiter at a time: a reader of pages bounds its read-ahead). */
+  whenAtMost(n: number): Promise<void> {
+    if (this.closed || this.entries.size <= n) return Promise.resolve();
+    this.drain?.resolve();
+    return new Promise((resolve) => (this.drain = { n, resolve }));
+  }
+
+  private wakeDrain(): void {
+    this.drain?.resolve();
+    this.drain = null;
   }
 
   /** Resolves when something is queued (or at once if something already is). */
@@ -193,6 +208,7 @@ export class LeaseQueue {
   wakeAll(): void {
     this.fill?.resolve();
     this.fill = null;
+    this.wakeDrain();
     this.itemWaiters.wakeAll();
     this.roomWaiters.wakeAll();
   }

@@ -7,6 +7,8 @@ import { HandledGroup } from '../pipeline/handled-group';
 import { LeasePrefilter, prefilterSql, prefilterValues } from './lease-prefilter';
 
 const PAGE = 5000;
+/** Queued leases above which a pass waits before reading its next page: the writer stays fed, memory stays low. */
+export const READ_AHEAD = 2 * PAGE;
 
 // The live leases in the selected subnets, in keyset pages on the primary key (memory stays flat for
 // 100k+ leases), and whether each device's reservation for that address exists.
@@ -97,11 +99,13 @@ export async function catchUp(
   let recordsMissing = 0;
   const skipped = { foreign: 0, limit: 0 };
   const started = Date.now();
-  // Pages are read as fast as the queue takes them; the pass ends once every queued lease is handled.
+  // Pages are read as fast as the queue takes them, READ_AHEAD at most ahead; the pass ends once every queued lease is handled.
   const handled = new HandledGroup();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   for (;;) {
+    // Not the whole --queue-size: it is there for bursts, and a pass over a large backlog would fill it.
+    if (after > 0) await queue.whenAtMost(READ_AHEAD);
     const q = catchUpQuery(after, subnets, stems !== null, prefilter);
     const { rows } = await db.query<Row>(q.text, q.values);
     if (rows.length === 0) break;
