@@ -19,8 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import type { DbOptions } from '../src/options';
 import { connect, TestCluster, dbFlags, hostRows } from './helpers/pg';
 import { CSV_HEADER, csvRow, fileStem, keaLfc, manyLeases, TestLease } from './helpers/leases';
-import { memoryLogger, startMonitor, tempDir, testOptions } from './helpers/monitor';
-import { Monitor } from '../src/monitor';
+import { queuePeakUntilReserved, startMonitor, tempDir, testOptions } from './helpers/monitor';
 import { REPLAY_CHUNK } from '../src/sources/replay';
 import { waitFor } from './helpers/wait';
 
@@ -375,17 +374,7 @@ describe('file mode (Kea memfile CSV)', () => {
     const { file } = leaseDir();
     const n = 3 * REPLAY_CHUNK;
     writeFileSync(file, CSV_HEADER + '\n' + manyLeases(n, 60000).map(csvRow).join(''));
-    const options = testOptions(db, { leaseFile: file, queueSize: 100_000, batchSize: 500 });
-    const { logger } = memoryLogger('warn');
-    const monitor = new Monitor(options, logger);
-    try {
-      await monitor.start();
-      await waitFor(`${n} reservations`, async () => (await hostRows(db)).length === n, 120_000, 200);
-    } finally {
-      await monitor.stop();
-    }
-    // Counted by the queue itself at every put, so no peak between two samples goes unseen.
-    const most = monitor.queue.peak;
+    const most = await queuePeakUntilReserved(testOptions(db, { leaseFile: file, queueSize: 100_000, batchSize: 500 }), n);
     assert.ok(most > 0, 'the queue saw the replay');
     assert.ok(most <= 2 * REPLAY_CHUNK, `at most two chunks queued at once, saw ${most}`);
   });

@@ -6,11 +6,10 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { M } from '../src/metrics';
-import { Monitor } from '../src/monitor';
 import { READ_AHEAD } from '../src/sources/catch-up';
 import { fileStem, insertLeases, insertOperatorRow, manyLeases } from './helpers/leases';
-import { memoryLogger, startMonitor, testOptions } from './helpers/monitor';
-import { connect, hostRows, TestCluster } from './helpers/pg';
+import { queuePeakUntilReserved, startMonitor, testOptions } from './helpers/monitor';
+import { connect, TestCluster } from './helpers/pg';
 import { waitFor } from './helpers/wait';
 
 let cluster: TestCluster;
@@ -69,16 +68,7 @@ describe('a reconcile pass', () => {
     const n = 5 * (READ_AHEAD / 2); // five pages
     await insertLeases(c, manyLeases(n));
     await c.end();
-    const { logger } = memoryLogger('warn');
-    const monitor = new Monitor(testOptions(db, { useDatabaseEvents: true, queueSize: 100_000, batchSize: 500 }), logger);
-    try {
-      await monitor.start();
-      await waitFor(`${n} reservations`, async () => (await hostRows(db)).length === n, 120_000, 200);
-    } finally {
-      await monitor.stop();
-    }
-    // Counted by the queue at every put: the read-ahead plus the page being queued.
-    const most = monitor.queue.peak;
+    const most = await queuePeakUntilReserved(testOptions(db, { useDatabaseEvents: true, queueSize: 100_000, batchSize: 500 }), n);
     assert.ok(most > READ_AHEAD / 2, `the catch-up queued pages, saw ${most}`);
     assert.ok(most <= READ_AHEAD + READ_AHEAD / 2, `at most the read-ahead and one page queued at once, saw ${most}`);
   });

@@ -5,6 +5,8 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import { Monitor } from '../../src/monitor';
 import { buildOptions, DbOptions, Options } from '../../src/options';
+import { hostRows } from './pg';
+import { waitFor } from './wait';
 
 export interface Running {
   monitor: Monitor;
@@ -63,4 +65,16 @@ export async function startMonitor(options: Options, level = 'info'): Promise<Ru
   const monitor = new Monitor(options, logger);
   await monitor.start();
   return { monitor, options, logs, stop: () => monitor.stop() };
+}
+
+/** Runs a monitor until `n` reservations exist, then stops it; the most leases its queue held at once (counted at every put). */
+export async function queuePeakUntilReserved(options: Options, n: number): Promise<number> {
+  const monitor = new Monitor(options, memoryLogger('warn').logger);
+  try {
+    await monitor.start();
+    await waitFor(`${n} reservations`, async () => (await hostRows(options.db)).length === n, 120_000, 200);
+  } finally {
+    await monitor.stop();
+  }
+  return monitor.queue.peak;
 }
