@@ -31,7 +31,16 @@ const runtimeMajor = runtimeVersion.replace(/^v/, '').split('.')[0];
 // --no-opt --optimize-for-size (issue 19, make bench-footprint --runs 3): at rest 77.6 -> 68.6 MB, peak at 1,000/s 91.2 -> 88.7 MB, CPU per lease (4.68 vs 5.07 s/10k) and start unchanged; catch-up of 10,000 leases 4.0 vs 3.3 CPU s.
 const EXEC_ARGV = variant.KLM_EXEC_ARGV
   ? JSON.parse(variant.KLM_EXEC_ARGV)
-  : ['--max-old-space-size=160', '--max-semi-space-size=2', '--no-opt', '--optimize-for-size'];
+  : [
+      '--max-old-space-size=160',
+      '--max-semi-space-size=2',
+      '--no-opt',
+      '--optimize-for-size',
+      // No JIT code compiled on V8's worker threads: a compile job that needs a GC while process.exit joins those
+      // threads deadlocks the exit (nodejs/node#54918; seen here as a `plan` and a stopped daemon that never exited).
+      '--no-concurrent-sparkplug',
+      '--no-concurrent-recompilation',
+    ];
 const SNAPSHOT = variant.KLM_SNAPSHOT ?? '';
 
 // The migrations are embedded at build time: the module that reads them from disk in development

