@@ -62,6 +62,45 @@ describe('a reconcile pass', () => {
     }
   });
 
+  test('without a policy: a pass with nothing to do queues nothing; a missing record or a missing reservation is queued again', async () => {
+    const db = await cluster.eventDatabase();
+    const c = await connect(db);
+    await insertOperatorRow(c, OPERATORS);
+    await insertLeases(c, [MINE, OPERATORS]);
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, reconcileInterval: 0.3 }), 'debug');
+    const m = run.monitor.metrics;
+    const passes = () => m.value(M.reconcileRuns[0]);
+    const record = join(run.options.outputDir, `${fileStem(MINE.mac)}.json`);
+    const operators = join(run.options.outputDir, `${fileStem(OPERATORS.mac)}.json`);
+    const mine = async () =>
+      Number(
+        (
+          await c.query<{ n: string }>(`SELECT count(*) AS n FROM hosts WHERE dhcp_identifier = decode(replace($1, ':', ''), 'hex')`, [
+            MINE.mac,
+          ])
+        ).rows[0].n,
+      );
+    try {
+      await waitFor('the connect catch-up', () => existsSync(record) && existsSync(operators));
+      const found = m.value(M.catchUp[0]);
+      const p0 = passes();
+      await waitFor('three reconcile passes', () => passes() >= p0 + 3, 10_000);
+      assert.equal(m.value(M.catchUp[0]), found, 'an idle pass queues no lease');
+
+      // A record on disk does not hide a reservation that is gone.
+      await c.query(`DELETE FROM hosts WHERE dhcp_identifier = decode(replace($1, ':', ''), 'hex')`, [MINE.mac]);
+      await waitFor('the reservation made again by a pass', async () => (await mine()) === 1, 10_000);
+      // A reservation (here the operator's) does not hide a record that is gone.
+      const reconciled = m.value(M.recordsReconciled[0]);
+      rmSync(operators);
+      await waitFor('the record written again by a pass', () => existsSync(operators), 10_000);
+      assert.equal(m.value(M.recordsReconciled[0]), reconciled + 1);
+    } finally {
+      await run.stop();
+      await c.end();
+    }
+  });
+
   test('a catch-up over a large backlog keeps its read-ahead, not the whole --queue-size, queued', async () => {
     const db = await cluster.eventDatabase();
     const c = await connect(db);
