@@ -170,7 +170,7 @@ interface Start {
   allDone: number;
   passes: { seconds: number; cpu: number }[];
   /** The MACs its records had at the end: the floor's query is given them as the daemon's pass is. */
-  recorded: Buffer[];
+  recorded: string;
 }
 
 /**
@@ -244,13 +244,13 @@ async function start(pg: Pg, dir: string, s: Shape, r: number, every: boolean): 
 }
 
 /** A reconcile pass's own query (src/sources/catch-up.ts), every page, read by a bare client. */
-async function reconcileFloor(pg: Pg, prefilter: LeasePrefilter | null, recorded: Buffer[]): Promise<number> {
+async function reconcileFloor(pg: Pg, prefilter: LeasePrefilter | null, recorded: string): Promise<number> {
   const c = client(pg, 'bench-fleet-floor');
   await c.connect();
   try {
     const t0 = now();
-    for (let after = 0; ;) {
-      const q = catchUpQuery(after, new Set(), recorded, prefilter);
+    for (let after = 0, first = true; ; first = false) {
+      const q = catchUpQuery(after, new Set(), true, prefilter, first ? recorded : null);
       const { rows } = await c.query<{ address: string }>(q.text, q.values);
       if (rows.length === 0) break;
       after = Number(rows[rows.length - 1].address);

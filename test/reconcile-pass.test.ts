@@ -6,7 +6,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { M } from '../src/metrics';
-import { READ_AHEAD } from '../src/sources/catch-up';
+import { macFileStem } from '../src/lease';
+import { READ_AHEAD, recordedMacs } from '../src/sources/catch-up';
 import { fileStem, insertLeases, insertOperatorRow, manyLeases } from './helpers/leases';
 import { queuePeakUntilReserved, startMonitor, testOptions } from './helpers/monitor';
 import { connect, TestCluster } from './helpers/pg';
@@ -98,6 +99,60 @@ describe('a reconcile pass', () => {
     } finally {
       await run.stop();
       await c.end();
+    }
+  });
+
+  test('the recorded MACs it sends: each stem as PostgreSQL reads it back, names of another shape left out', async () => {
+    const c = await connect(await cluster.eventDatabase());
+    try {
+      const mac = Buffer.from([0x02, 0xaa, 0, 0, 0, 0x01]);
+      const long = Buffer.alloc(20, 0xfe);
+      const names = [
+        macFileStem(mac),
+        macFileStem(long),
+        '02-AA-00-00-00-01',
+        '02-aa-0',
+        'x.tmp',
+        '',
+        '../02-aa',
+        '"}',
+        macFileStem(Buffer.alloc(21, 1)),
+      ];
+      const read = async (stems: string[]) =>
+        (await c.query<{ a: Buffer[] }>('SELECT $1::bytea[] AS a', [recordedMacs(new Set(stems))])).rows[0].a;
+      assert.deepEqual(await read(names), [mac, long]);
+      assert.deepEqual(await read([]), []);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('a pass whose first page is full filters its later pages in the client: only the missing records are queued', async () => {
+    const db = await cluster.eventDatabase();
+    const c = await connect(db);
+    const page = READ_AHEAD / 2;
+    const leases = manyLeases(page + 1000); // in address order
+    await insertLeases(c, leases);
+    await c.end();
+    const options = testOptions(db, { useDatabaseEvents: true, reconcileInterval: 0 });
+    const records = leases.map((l) => join(options.outputDir, `${fileStem(l.mac)}.json`));
+    const first = await startMonitor(options);
+    try {
+      await waitFor('every record', () => records.every((f) => existsSync(f)), 60_000);
+    } finally {
+      await first.stop();
+    }
+    // Stopped: the next start's pass on connect finds a full first page of missing records, then
+    // a page of 1,000 of which 10 are missing.
+    const missing = records.slice(0, page + 10);
+    for (const f of missing) rmSync(f);
+    const run = await startMonitor(options);
+    try {
+      await waitFor('the records written again', () => missing.every((f) => existsSync(f)), 60_000);
+      await waitFor('the pass done', () => run.monitor.metrics.value(M.recordsReconciled[0]) >= missing.length, 10_000);
+      assert.equal(run.monitor.metrics.value(M.recordsReconciled[0]), missing.length);
+    } finally {
+      await run.stop();
     }
   });
 

@@ -1,5 +1,5 @@
 import type { Database } from '../db/pool';
-import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFields } from '../lease';
+import { checkLeasableAddress, classifyLease, InvalidLeaseError, Lease, LeaseFields, macFileStem } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { LeaseSink } from '../pipeline/intake';
@@ -34,34 +34,44 @@ const CATCH_UP_SQL = `SELECT ${COLUMNS} ${LIVE_LEASES} AND NOT ${RESERVED} ORDER
 // Reconciliation: every live lease, with whether its reservation exists, so that a lease whose
 // reservation committed but whose discovery record was never written (SIGKILL between COMMIT and
 // the record, a full disk at stop) is queued again; the writer then finds it unchanged (or an
-// operator's, foreign) and writes the record. $3 holds the MACs that have a record: the server
-// leaves out the leases both reserved and recorded (a hashed = ANY, custom-planned with each call),
-// so a pass with nothing to do returns no row instead of every live lease.
-const RECORDED = `AND NOT (l.hwaddr = ANY ($3::bytea[]) AND ${RESERVED})`;
-const RECONCILE_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${RECORDED} ORDER BY l.address LIMIT ${PAGE}`;
+// operator's, foreign) and writes the record.
+const RECONCILE_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ORDER BY l.address LIMIT ${PAGE}`;
 // A reconcile pass with a MAC or address policy: the same, without the leases the policy leaves out.
-const RECONCILE_FILTERED_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${RECORDED} ${prefilterSql(4)} ORDER BY l.address LIMIT ${PAGE}`;
+const RECONCILE_FILTERED_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${prefilterSql(3)} ORDER BY l.address LIMIT ${PAGE}`;
+// A pass's first page also gets the MACs that have a record ($3, a bytea[] literal: one
+// custom-planned constant, so = ANY is hashed) and leaves out the leases both reserved and
+// recorded: a pass with nothing to do is one query returning no row. Later pages, only when the
+// first was full, are filtered in the client, so the MACs cross the socket once a pass.
+const RECORDED = `AND NOT (l.hwaddr = ANY ($3::bytea[]) AND ${RESERVED})`;
+const RECONCILE_RECORDED_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${RECORDED} ORDER BY l.address LIMIT ${PAGE}`;
+const RECONCILE_RECORDED_FILTERED_SQL = `SELECT ${COLUMNS}, ${RESERVED} AS reserved ${LIVE_LEASES} ${RECORDED} ${prefilterSql(4)} ORDER BY l.address LIMIT ${PAGE}`;
 
 /**
- * The statement of one catch-up page: `recorded` (a reconcile pass: the MACs that have a discovery
- * record) or not, `prefilter` only with recorded.
+ * The statement of one catch-up page: `stems` (a reconcile pass) or not, `prefilter` only with
+ * stems; `recorded` (recordedMacs) only with stems, to leave out on the server what is reserved and recorded.
  */
 export function catchUpQuery(
   after: number,
   subnets: ReadonlySet<number>,
-  recorded: readonly Buffer[] | null,
+  stems: boolean,
   prefilter: LeasePrefilter | null,
+  recorded: string | null = null,
 ): { text: string; values: unknown[] } {
-  if (!recorded) return { text: CATCH_UP_SQL, values: [after, [...subnets]] };
-  if (!prefilter) return { text: RECONCILE_SQL, values: [after, [...subnets], recorded] };
-  return { text: RECONCILE_FILTERED_SQL, values: [after, [...subnets], recorded, ...prefilterValues(prefilter)] };
+  const base = [after, [...subnets]];
+  if (!stems) return { text: CATCH_UP_SQL, values: base };
+  const filter = prefilter ? prefilterValues(prefilter) : [];
+  if (recorded === null) return { text: prefilter ? RECONCILE_FILTERED_SQL : RECONCILE_SQL, values: [...base, ...filter] };
+  return { text: prefilter ? RECONCILE_RECORDED_FILTERED_SQL : RECONCILE_RECORDED_SQL, values: [...base, recorded, ...filter] };
 }
 
-/** The MACs of these record stems (aa-bb-..., as macFileStem writes them); a name of another shape is left out. */
-export function recordedMacs(stems: ReadonlySet<string>): Buffer[] {
-  const macs: Buffer[] = [];
-  for (const stem of stems) if (STEM.test(stem)) macs.push(Buffer.from(stem.replaceAll('-', ''), 'hex'));
-  return macs;
+/**
+ * The MACs of these record stems (aa-bb-..., as macFileStem writes them) as a bytea[] literal; a
+ * name of another shape is left out. Built by joining strings: 200,000 MACs in milliseconds.
+ */
+export function recordedMacs(stems: ReadonlySet<string>): string {
+  const hex: string[] = [];
+  for (const stem of stems) if (STEM.test(stem)) hex.push(`"\\\\x${stem.replaceAll('-', '')}"`);
+  return `{${hex.join(',')}}`;
 }
 const STEM = /^[0-9a-f]{2}(?:-[0-9a-f]{2}){0,19}$/;
 
@@ -116,18 +126,21 @@ export async function catchUp(
   // Pages are read as fast as the queue takes them, READ_AHEAD at most ahead; the pass ends once every queued lease is handled.
   const handled = new HandledGroup();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
-  const stemsNow = recordStems?.();
-  const recorded = stemsNow ? recordedMacs(stemsNow) : null;
+  const stems = recordStems?.() ?? null;
+  let recorded = stems ? recordedMacs(stems) : null;
   for (;;) {
     // Not the whole --queue-size: it is there for bursts, and a pass over a large backlog would fill it.
     if (after > 0) await queue.whenAtMost(READ_AHEAD);
-    const q = catchUpQuery(after, subnets, recorded, prefilter);
+    const q = catchUpQuery(after, subnets, stems !== null, prefilter, recorded);
+    recorded = null;
     const { rows } = await db.query<Row>(q.text, q.values);
     if (rows.length === 0) break;
     let queued = 0;
     for (const r of rows) {
-      // Reserved and returned: its record is missing (the server left out those that have one).
-      if (recorded && r.reserved) recordsMissing++;
+      if (stems && r.reserved) {
+        if (stems.has(macFileStem(r.hwaddr))) continue;
+        recordsMissing++;
+      }
       const fields: LeaseFields = {
         address: Number(r.address),
         hwaddr: r.hwaddr,
