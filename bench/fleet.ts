@@ -248,6 +248,7 @@ async function reconcileFloor(pg: Pg, prefilter: LeasePrefilter | null, recorded
   const c = client(pg, 'bench-fleet-floor');
   await c.connect();
   try {
+    await c.query('SET jit = off'); // as the monitor's sessions (src/db/connection.ts)
     const t0 = now();
     for (let after = 0, first = true; ; first = false) {
       const q = catchUpQuery(after, new Set(), true, prefilter, first ? recorded : null);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_TIMEOUTS } from '../src/db/connection';
+import pg from 'pg';
+import { clientConfig, DEFAULT_TIMEOUTS } from '../src/db/connection';
 import { FatalError } from '../src/errors';
 import type { DbOptions, DbTimeouts, Options } from '../src/options';
 import { CSV_HEADER, csvRow, fileStem, insertLeases, manyLeases, reservations } from './helpers/leases';
@@ -96,6 +97,24 @@ async function startMonitorAllowingFailure(options: Options) {
 }
 
 describe('every wait on PostgreSQL is bounded', () => {
+  test("the monitor's sessions run without JIT, and keep what PGOPTIONS asks for", async () => {
+    const db = await cluster.eventDatabase();
+    const saved = process.env.PGOPTIONS;
+    process.env.PGOPTIONS = '-c work_mem=7MB';
+    const c = new pg.Client(clientConfig(db, 'jit-check'));
+    try {
+      await c.connect();
+      const { rows } = await c.query<{ jit: string; work_mem: string }>(
+        "SELECT current_setting('jit') AS jit, current_setting('work_mem') AS work_mem",
+      );
+      assert.deepEqual(rows[0], { jit: 'off', work_mem: '7MB' });
+    } finally {
+      await c.end();
+      if (saved === undefined) delete process.env.PGOPTIONS;
+      else process.env.PGOPTIONS = saved;
+    }
+  });
+
   test('behind an orphaned lock (table lock, writer advisory lock) the writer times out, logs, retries, and writes once it is released', async () => {
     const db = await cluster.eventDatabase();
     const run = await startMonitor(testOptions({ ...db, timeouts: timeouts({ lockMs: 300 }) }, { useDatabaseEvents: true }));
