@@ -271,6 +271,11 @@ export class Monitor {
     }
   }
 
+  /** The most discovery records ever waiting for the disk at once (for tests and diagnostics). */
+  get recordsPeak(): number {
+    return this.writer.recordsPeak;
+  }
+
   /** Graceful and idempotent: stop reading, finish writing, close connections. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown().then(() => this.resolveDone());

@@ -121,6 +121,22 @@ test('a group resolves once all its leases are handled, merged ones each counted
   assert.equal(g.idle, true);
 });
 
+test('atMost(n) resolves once the group is down to n unhandled leases, and rejects when they are abandoned', async () => {
+  const g = new HandledGroup();
+  for (let i = 0; i < 4; i++) g.expect();
+  await g.atMost(4); // already there
+  let down = false;
+  const two = g.atMost(2).then(() => (down = true));
+  g.done();
+  await settle();
+  assert.equal(down, false, 'three still unhandled');
+  g.done();
+  await two;
+  const none = g.atMost(0);
+  g.abandon(new QueueClosedError());
+  await assert.rejects(none, QueueClosedError);
+});
+
 test('a group with leases left at abandonRemaining rejects with QueueClosedError; an empty group resolves at once', async () => {
   await new HandledGroup().all();
   const q = new LeaseQueue(3);

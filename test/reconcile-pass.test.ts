@@ -2,12 +2,12 @@
 // leases that policy may select; a reserved lease (the monitor's or an operator's) only when its
 // discovery record is missing. A real monitor in database mode on the Kea schema.
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { M } from '../src/metrics';
 import { macFileStem } from '../src/lease';
-import { READ_AHEAD, recordedMacs } from '../src/sources/catch-up';
+import { CATCH_UP_PAGE, IN_FLIGHT, READ_AHEAD, recordedMacs } from '../src/sources/catch-up';
 import { fileStem, insertLeases, insertOperatorRow, manyLeases } from './helpers/leases';
 import { queuePeakUntilReserved, startMonitor, testOptions } from './helpers/monitor';
 import { connect, TestCluster } from './helpers/pg';
@@ -165,5 +165,22 @@ describe('a reconcile pass', () => {
     const most = await queuePeakUntilReserved(testOptions(db, { useDatabaseEvents: true, queueSize: 100_000, batchSize: 500 }), n);
     assert.ok(most > READ_AHEAD / 2, `the catch-up queued pages, saw ${most}`);
     assert.ok(most <= READ_AHEAD + READ_AHEAD / 2, `at most the read-ahead and one page queued at once, saw ${most}`);
+  });
+
+  test('a catch-up over a large backlog keeps its leases in flight, not the whole --record-backlog, waiting for records', async () => {
+    const db = await cluster.eventDatabase();
+    const c = await connect(db);
+    const n = IN_FLIGHT + 3 * CATCH_UP_PAGE;
+    await insertLeases(c, manyLeases(n));
+    await c.end();
+    const run = await startMonitor(testOptions(db, { useDatabaseEvents: true, recordBacklog: 100_000, queueSize: 100_000 }));
+    const records = () => readdirSync(run.options.outputDir).filter((f) => f.endsWith('.json')).length;
+    try {
+      await waitFor(`${n} records`, () => records() === n, 120_000, 200);
+    } finally {
+      await run.stop();
+    }
+    const most = run.monitor.recordsPeak;
+    assert.ok(most <= IN_FLIGHT + CATCH_UP_PAGE, `at most the pass's leases in flight and one page waiting for records, saw ${most}`);
   });
 });

@@ -7,10 +7,11 @@ export class HandledGroup {
   private outstanding = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
+  private wakeAt = 0;
 
   /** The waiter of every lease of the group: runs once per lease handled. */
   readonly done = (): void => {
-    if (--this.outstanding === 0) this.wake?.();
+    if (--this.outstanding <= this.wakeAt) this.release();
   };
 
   /** One more lease to wait for (before its waiter is handed to the queue). */
@@ -23,15 +24,31 @@ export class HandledGroup {
     return this.outstanding === 0;
   }
 
-  /** The queue gave up on its leases (a stop): `all` rejects with `err`. */
+  /** The queue gave up on its leases (a stop): `all` and `atMost` reject with `err`. */
   abandon(err: Error): void {
     this.failure ??= err;
-    this.wake?.();
+    this.release();
+  }
+
+  /** Resolves once at most `n` leases of the group are unhandled; rejects if the queue abandoned them. */
+  async atMost(n: number): Promise<void> {
+    if (this.outstanding > n && this.failure === null) {
+      await new Promise<void>((resolve) => {
+        this.wakeAt = n;
+        this.wake = resolve;
+      });
+    }
+    if (this.failure !== null) throw this.failure;
   }
 
   /** Resolves once every lease of the group is handled; rejects if the queue abandoned them. */
-  async all(): Promise<void> {
-    if (this.outstanding > 0 && this.failure === null) await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure !== null) throw this.failure;
+  all(): Promise<void> {
+    return this.atMost(0);
+  }
+
+  private release(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
   }
 }

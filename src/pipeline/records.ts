@@ -44,6 +44,7 @@ export class RecordWriter {
   private outageSince: number | null = null;
   private stopped = false;
   private roomWaiters: Array<() => void> = [];
+  private highWater = 0;
 
   constructor(
     private readonly discovery: DiscoveryWriter,
@@ -60,6 +61,11 @@ export class RecordWriter {
     return this.pending.size;
   }
 
+  /** The most records ever waiting at once (for tests and diagnostics). */
+  get peak(): number {
+    return this.highWater;
+  }
+
   /** Queues a record (after any older record of the same device, which it replaces). */
   submit(result: RecordedResult, waiters: Array<() => void>, redfish: RedfishInfo | null = null): void {
     const stem = macFileStem(result.lease.hwaddr);
@@ -70,6 +76,7 @@ export class RecordWriter {
       for (const w of waiters) queued.waiters.push(w);
     } else {
       this.pending.set(stem, { mac: result.lease.hwaddr, result, redfish, waiters });
+      if (this.pending.size > this.highWater) this.highWater = this.pending.size;
     }
     this.schedule();
   }

@@ -109,6 +109,11 @@ export class ReservationWriter {
     return this.fatal;
   }
 
+  /** The most discovery records ever waiting for the disk at once (for tests and diagnostics). */
+  get recordsPeak(): number {
+    return this.records.peak;
+  }
+
   start(): void {
     this.metrics.health.set('writer', true);
     // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).

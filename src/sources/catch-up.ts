@@ -9,6 +9,13 @@ import { LeasePrefilter, prefilterSql, prefilterValues } from './lease-prefilter
 const PAGE = 5000;
 /** Queued leases above which a pass waits before reading its next page: the writer stays fed, memory stays low. */
 export const READ_AHEAD = 2 * PAGE;
+/**
+ * A pass's leases not yet handled (queued, being reserved, or their records waiting for the disk)
+ * above which it waits before reading its next page. Records wait longest (a burst's reservations
+ * go first), so a start that reserves every lease of a large backlog would otherwise hold up to
+ * --record-backlog of them: the pass paces itself on its records, NOTIFY bursts keep the whole limit.
+ */
+export const IN_FLIGHT = 4 * PAGE;
 
 // The live leases in the selected subnets, in keyset pages on the primary key (memory stays flat for
 // 100k+ leases), and whether each device's reservation for that address exists.
@@ -123,14 +130,18 @@ export async function catchUp(
   let recordsMissing = 0;
   const skipped = { foreign: 0, limit: 0 };
   const started = Date.now();
-  // Pages are read as fast as the queue takes them, READ_AHEAD at most ahead; the pass ends once every queued lease is handled.
+  // Pages are read as fast as the queue takes them (READ_AHEAD) and their records follow (IN_FLIGHT);
+  // the pass ends once every queued lease is handled.
   const handled = new HandledGroup();
   // Read once, before the first page: a record written meanwhile at worst makes one lease go round again.
   const stems = recordStems?.() ?? null;
   let recorded = stems ? recordedMacs(stems) : null;
   for (;;) {
     // Not the whole --queue-size: it is there for bursts, and a pass over a large backlog would fill it.
-    if (after > 0) await queue.whenAtMost(READ_AHEAD);
+    if (after > 0) {
+      await queue.whenAtMost(READ_AHEAD);
+      await handled.atMost(IN_FLIGHT);
+    }
     const q = catchUpQuery(after, subnets, stems !== null, prefilter, recorded);
     recorded = null;
     const { rows } = await db.query<Row>(q.text, q.values);
