@@ -17,7 +17,7 @@ import { BENCHMARKS_FILE, keptSections } from './lib/kept-sections';
 import { burstManyTxns, burstOneTxn, freshTables, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
 import { CATEGORIES, categoryOf, CpuBreakdown, readProfiles } from './lib/profile';
 import { add, markdown, notes, rows, sections } from './lib/report';
-import { agg, cpuSeconds, foreignCpu, percentile, rssMb, sampleRss } from './lib/stats';
+import { agg, cpuSeconds, foreignCpu, percentile, rssMb, sampleRss, versionFloorMb } from './lib/stats';
 import { installBaselineTrigger, Kind, PINNED_NODE, startSut } from './lib/sut';
 import { mountTmpfs } from './lib/tmpfs';
 import { Stamper, tailCsv, watchDiscovery } from './lib/watch';
@@ -162,13 +162,15 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
         lis: Steady[] = [],
         flo: Steady[] = [],
         alone: number[] = [],
-        loop: number[] = [];
+        loop: number[] = [],
+        floorMb: number[] = [];
       const into: Record<string, Steady[]> = { monitor: mon, listener: lis, floor: flo };
       for (let r = 0; r < RUNS; r++) {
         const kinds: Kind[] = ['monitor', 'listener', 'floor'];
         const order = kinds.slice(r % 3).concat(kinds.slice(0, r % 3));
         // Kea's own rate with nobody listening: what the monitor's commits must not take from.
         alone.push(await aloneRun(pg, rate));
+        floorMb.push(versionFloorMb(MONITOR_BIN));
         process.stdout.write(`    db ${rate}/s ${fs} run ${r + 1} Kea alone: ${alone[alone.length - 1].toFixed(0)}/s\n`);
         for (const kind of order) {
           const x = await steadyRun(kind, pg, join(base, `lat-db-${rate}-${fs}-${r}-${kind}`), 'db', rate, dir);
@@ -254,6 +256,22 @@ async function latencyDb(pg: Pg, dir: string, tmpfs: string | undefined) {
         // The same two without the binary's file-backed pages, which the kernel may drop and which moved between runs.
         add({ group: cpuG, metric: `${c}: monitor RssAnon at rest`, unit: 'MB', runs: mon.map((x) => x.restAnon) });
         add({ group: cpuG, metric: `${c}: monitor RssAnon peak (sampled)`, unit: 'MB', runs: mon.map((x) => x.peakAnon) });
+        // The floor of the same binary in the same run, and what the daemon holds above it.
+        add({ group: cpuG, metric: `${c}: the binary's floor (\`--version\` peak RSS)`, unit: 'MB', runs: floorMb });
+        add({
+          group: cpuG,
+          metric: `${c}: monitor RSS at rest above the floor`,
+          unit: 'MB',
+          runs: rest.map((x, i) => x - floorMb[i]),
+          note: '(each run)',
+        });
+        add({
+          group: cpuG,
+          metric: `${c}: monitor peak RSS above the floor`,
+          unit: 'MB',
+          runs: peak.map((x, i) => x - floorMb[i]),
+          note: '(each run)',
+        });
       } else {
         add({ group: cpuG, metric: `${c}: monitor steady RSS`, unit: 'MB', runs: mon.map((x) => x.steady) });
         add({ group: cpuG, metric: `${c}: monitor peak RSS`, unit: 'MB', runs: peak });
@@ -457,6 +475,16 @@ async function burst(pg: Pg, dir: string) {
     met: agg(x.one).median >= 25000,
   });
   add({ group: g, metric: `${one}: raw upsert of the same rows (one INSERT ... ON CONFLICT, emptied hosts)`, unit: '/s', runs: x.raw });
+  const share = x.one.map((v, i) => (100 * v) / x.raw[i]);
+  add({
+    group: g,
+    metric: `${one}: reservations/s as a share of the raw upsert's`,
+    unit: '%',
+    runs: share,
+    note: '(each run)',
+    target: '>= 50%',
+    met: agg(share).median >= 50,
+  });
   add({ group: g, metric: `${one}: all discovery records renamed, after its commit`, unit: 's', runs: x.records });
   add({ group: g, metric: `${one}: bare file creation of as many files`, unit: 's', runs: x.loop });
   add({

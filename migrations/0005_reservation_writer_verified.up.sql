@@ -152,6 +152,10 @@ BEGIN
     INTO d_idx, d_action, d_own, d_holder, d_mac, d_subnet, d_ip, d_hostname, d_context, d_live_hostname
     FROM decided d;
 
+  -- The write's plan is the same at any size (a hash join with what it wrote); a custom plan would
+  -- copy every array into itself first: measured 1.06 s against 0.71 s for 50,000 leases.
+  PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+
   IF p_mode = 'classify' THEN
     RETURN QUERY SELECT d.idx, d.action, d.own_id, d.holder_id, NULL::int, NULL::boolean, d.live_hostname
       FROM unnest(d_idx, d_action, d_own, d_holder, d_live_hostname) AS d(idx, action, own_id, holder_id, live_hostname);

@@ -1,4 +1,5 @@
 // Percentiles, median/min/max over runs, and /proc sampling of a process.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], p: number): number {
@@ -115,4 +116,15 @@ export function foreignCpu(marker: string): { stop(): { foreign: number; wall: n
       return { foreign, wall: (Date.now() - t0) / 1000 };
     },
   };
+}
+
+/**
+ * Peak RSS of `bin --version` under GNU time, in MB: what the binary costs before it does anything
+ * (its runtime's own pages), which moved by 14 MB between runs of the same binary on one machine.
+ */
+export function versionFloorMb(bin: string): number {
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', bin, '--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  if (r.status !== 0) throw new Error(`${bin} --version exited ${r.status}: ${r.stderr.trim()}`);
+  const lines = r.stderr.trim().split('\n');
+  return Number(lines[lines.length - 1]) / 1024;
 }
