@@ -1,7 +1,7 @@
 import { backoffDelay, sleep } from '../backoff';
 import type { DiscoveryWriter } from '../discovery';
 import { errorMessage, FatalError } from '../errors';
-import { formatIPv4, formatMac, Lease } from '../lease';
+import { formatIPv4, formatMac, Lease, leaseKey } from '../lease';
 import type { Logger } from '../logger';
 import { M, Metrics } from '../metrics';
 import type { RedfishProber } from '../redfish/prober';
@@ -63,7 +63,7 @@ class Interrupted extends Error {}
 /**
  * Takes batches off the queue and writes them as reservations; their discovery records go to the
  * record writer, which writes them while the next batch is being committed. One batch is in flight
- * at a time, which keeps per-device order.
+ * at a time, two in a burst (loopBatches); results are handled in order, which keeps per-device order.
  */
 export class ReservationWriter {
   private readonly stopping = new AbortController();
@@ -116,8 +116,8 @@ export class ReservationWriter {
 
   start(): void {
     this.metrics.health.set('writer', true);
-    // Age of the oldest lease in the batch being written, refreshed at each scrape (an outage shows).
-    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.oldest === null ? 0 : Math.max(0, Date.now() - this.oldest) / 1000));
+    // Age of the oldest lease in the batches being written, refreshed at each scrape (an outage shows).
+    this.metrics.onCollect(() => this.metrics.set(...M.sourceLag, this.lagSeconds()));
     this.loop ??= this.run();
   }
 
@@ -132,8 +132,14 @@ export class ReservationWriter {
   }
 
   private deadline = Infinity;
-  /** committedAt of the oldest lease in flight, epoch ms. */
-  private oldest: number | null = null;
+  private readonly inFlight = new Set<SentBatch>();
+
+  /** Age of the oldest lease in flight, in seconds. */
+  private lagSeconds(): number {
+    let oldest = Infinity;
+    for (const b of this.inFlight) if (b.oldest !== null && b.oldest < oldest) oldest = b.oldest;
+    return oldest === Infinity ? 0 : Math.max(0, Date.now() - oldest) / 1000;
+  }
 
   private async run(): Promise<void> {
     try {
@@ -181,20 +187,82 @@ export class ReservationWriter {
     if (this.stopping.signal.aborted) throw new Interrupted();
   }
 
+  /**
+   * One batch at a time, except in a burst: while a full batch waits and the backend serialises
+   * writes, the next batch is sent before the last one's results are handled, so the monitor's own
+   * work overlaps the database's. Two batches in flight never share a device, and results are
+   * handled in order; an attempt sent ahead that fails is retried only after the batch before it.
+   */
   private async loopBatches(): Promise<void> {
-    for (;;) {
-      if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
-      const room = this.records.whenRoom();
-      if (room && !this.stopping.signal.aborted) await Promise.race([room, this.stopped]);
-      await this.linger();
-      if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
-      const entries = this.queue.take(this.settings.batchSize);
-      this.metrics.set(...M.queueDepth, this.queue.size);
-      if (entries.length === 0) continue;
-      const selected = entries.filter((e) => this.admitted(e));
-      this.oldest = oldestCommit(selected);
-      const results = selected.length > 0 ? await this.writeWithRetry(selected.map((e) => e.lease)) : [];
-      this.finish(selected, results);
+    let ahead: SentBatch | null = null;
+    try {
+      for (;;) {
+        if (ahead === null) {
+          if (!this.stopping.signal.aborted) await Promise.race([this.queue.whenNotEmpty(), this.stopped]);
+          const room = this.records.whenRoom();
+          if (room && !this.stopping.signal.aborted) await Promise.race([room, this.stopped]);
+          await this.linger();
+        } else if (!this.maySendAhead(ahead)) {
+          await this.settle(ahead);
+          ahead = null;
+          continue;
+        }
+        if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
+        const entries = this.queue.take(this.settings.batchSize);
+        this.metrics.set(...M.queueDepth, this.queue.size);
+        if (entries.length === 0) continue;
+        const selected = entries.filter((e) => this.admitted(e));
+        if (selected.length === 0) continue;
+        if (ahead && sharesDevice(ahead.entries, selected)) {
+          await this.settle(ahead);
+          ahead = null;
+        }
+        const sent = this.send(selected);
+        if (ahead) await this.settle(ahead);
+        ahead = sent;
+      }
+    } finally {
+      // Never leave an attempt running behind a stop or a fatal error.
+      await Promise.allSettled([...this.inFlight].map((b) => b.first));
+      this.inFlight.clear();
+    }
+  }
+
+  /**
+   * A full batch is waiting, the backend keeps concurrent writes in order, and the records would
+   * still have room once the batch in flight adds its own: the backlog's bound is unchanged.
+   */
+  private maySendAhead(ahead: SentBatch): boolean {
+    return (
+      this.backend.serialisesWrites &&
+      !this.stopping.signal.aborted &&
+      this.queue.size >= this.settings.batchSize &&
+      this.records.backlog + ahead.entries.length < this.settings.recordBacklog
+    );
+  }
+
+  /** Starts a batch's first attempt; settle() handles its result (or retries it) in order. */
+  private send(entries: QueueEntry[]): SentBatch {
+    const started = process.hrtime.bigint();
+    const first = this.backend.write(entries.map((e) => e.lease));
+    // Handled in settle(); a rejection before then is not unhandled.
+    first.catch(() => undefined);
+    const batch = { entries, first, started, oldest: oldestCommit(entries) };
+    this.inFlight.add(batch);
+    return batch;
+  }
+
+  private async settle(batch: SentBatch): Promise<void> {
+    try {
+      this.finish(
+        batch.entries,
+        await this.writeWithRetry(
+          batch.entries.map((e) => e.lease),
+          batch,
+        ),
+      );
+    } finally {
+      this.inFlight.delete(batch);
     }
   }
 
@@ -218,11 +286,11 @@ export class ReservationWriter {
    * bounded by the connection's timeouts, and a client that failed is discarded, never reused.
    * Isolates bad data; a fatal error (missing privilege) throws FatalError.
    */
-  private async writeWithRetry(leases: Lease[]): Promise<ReservationResult[]> {
+  private async writeWithRetry(leases: Lease[], sent?: SentBatch): Promise<ReservationResult[]> {
     for (let attempt = 0; ; attempt++) {
-      const started = process.hrtime.bigint();
+      const started = attempt === 0 && sent ? sent.started : process.hrtime.bigint();
       try {
-        const results = await this.backend.write(leases);
+        const results = await (attempt === 0 && sent ? sent.first : this.backend.write(leases));
         this.metrics.inc(...M.batches);
         this.metrics.observe(...M.batchDuration, Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.set(...M.lastWrite, Date.now() / 1000);
@@ -289,7 +357,6 @@ export class ReservationWriter {
       if (outcome) this.records.submit({ ...r, outcome }, waiters, this.probeAfterWrite(r));
       else for (const done of waiters) done();
     });
-    this.oldest = null;
   }
 
   /**
@@ -318,6 +385,20 @@ export class ReservationWriter {
     for (const done of entry.waiters) done();
     return false;
   }
+}
+
+/** A batch whose first attempt is under way. */
+interface SentBatch {
+  entries: QueueEntry[];
+  first: Promise<ReservationResult[]>;
+  started: bigint;
+  /** committedAt of its oldest lease, epoch ms. */
+  oldest: number | null;
+}
+
+function sharesDevice(a: readonly QueueEntry[], b: readonly QueueEntry[]): boolean {
+  const keys = new Set(a.map((e) => leaseKey(e.lease)));
+  return b.some((e) => keys.has(leaseKey(e.lease)));
 }
 
 function oldestCommit(entries: QueueEntry[]): number | null {

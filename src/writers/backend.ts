@@ -12,6 +12,11 @@ export type WriterKind = 'sql' | 'kea-api';
  */
 export interface ReservationBackend {
   readonly kind: WriterKind;
+  /**
+   * Concurrent write() calls commit one after the other, each seeing the one before (the SQL
+   * writer's advisory lock), so the writer may send the next batch before handling the last one's.
+   */
+  readonly serialisesWrites: boolean;
   /** One attempt at the startup checks; throws FatalError when retrying cannot help. */
   preflight(): Promise<void>;
   /**

@@ -67,6 +67,8 @@ function hasMark(h: KeaHost): boolean {
  */
 export class KeaApiBackend implements ReservationBackend {
   readonly kind = 'kea-api';
+  // Its conflict checks and writes are separate commands: two batches at once could interleave.
+  readonly serialisesWrites = false;
   private readonly cmds: HostCmds;
   private readonly known: KnownReservations;
   private hasUpdate = false;

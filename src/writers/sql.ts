@@ -18,6 +18,8 @@ export type WriteFence = Fence;
 /** The hosts table, written with SQL (src/db/reservations.ts); a thin adapter over writeReservations. */
 export class SqlBackend implements ReservationBackend {
   readonly kind = 'sql';
+  // kea_lm_write_reservations takes the writers' advisory lock before it reads or writes hosts.
+  readonly serialisesWrites = true;
   private path: WritePath | null = null;
 
   constructor(
