@@ -1,10 +1,11 @@
 import {
   accessSync,
+  Dir,
   closeSync,
   constants,
   mkdirSync,
   openSync,
-  readdirSync,
+  opendirSync,
   readFileSync,
   renameSync,
   statSync,
@@ -16,6 +17,9 @@ import { FatalError } from './errors';
 import { formatIPv4, formatMac, LeaseSource, macFileStem } from './lease';
 import { RedfishInfo, redfishFromRecord } from './redfish/service-root';
 import type { ReservationResult } from './domain/outcomes';
+
+// Directory entries read per system call while listing the records.
+const STEMS_BUFFER = 1024;
 
 /** What `<output-dir>/<aa-bb-cc-dd-ee-ff>.json` holds. */
 export interface DiscoveryRecord {
@@ -121,15 +125,24 @@ export class DiscoveryWriter {
 
   /** Stems (MACs as aa-bb-...) that have a record on disk now; reconciliation compares leases with it. */
   recordStems(): Set<string> {
+    const stems = new Set<string>();
+    let dir: Dir;
     try {
-      return new Set(
-        readdirSync(this.dir)
-          .filter((n) => n.endsWith('.json'))
-          .map((n) => n.slice(0, -5)),
-      );
+      dir = opendirSync(this.dir, { bufferSize: STEMS_BUFFER });
     } catch {
-      return new Set();
+      return stems;
     }
+    // One entry at a time, not readdirSync's array of every name: 200,000 records are one pass's peak memory.
+    try {
+      for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+        if (e.name.endsWith('.json')) stems.add(e.name.slice(0, -5));
+      }
+    } catch {
+      // The directory went away mid-read: what was read is what exists.
+    } finally {
+      dir.closeSync();
+    }
+    return stems;
   }
 
   // Temp file in the same directory, then rename; a failure at any step (ENOSPC while writing,

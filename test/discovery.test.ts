@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DiscoveryWriter } from '../src/discovery';
@@ -70,5 +70,21 @@ describe('discovery records', () => {
       () => new DiscoveryWriter(join(file, 'discovery')).prepare(),
       (err: unknown) => err instanceof FatalError && /output directory .*a-file\/discovery is not writable \(ENOTDIR\)/.test(err.message),
     );
+  });
+  test('recordStems lists the stems of the .json records, more than one read of the directory deep, and nothing else', () => {
+    const dir = tempDir('klm-disc-');
+    const w = new DiscoveryWriter(dir);
+    w.prepare();
+    // More entries than one read of the directory returns (STEMS_BUFFER).
+    const stems = Array.from(
+      { length: 2500 },
+      (_, i) => `02-aa-00-00-${(i >> 8).toString(16).padStart(2, '0')}-${(i & 255).toString(16).padStart(2, '0')}`,
+    );
+    for (const s of stems) writeFileSync(join(dir, `${s}.json`), '{}');
+    writeFileSync(join(dir, '.02-aa-00-00-00-00.json.1.1.tmp'), '');
+    writeFileSync(join(dir, 'notes.txt'), '');
+    mkdirSync(join(dir, 'sub'));
+    assert.deepEqual([...w.recordStems()].sort(), stems.sort());
+    assert.equal(new DiscoveryWriter(join(dir, 'missing')).recordStems().size, 0, 'a missing directory has no records');
   });
 });

@@ -73,13 +73,30 @@ export function catchUpQuery(
 
 /**
  * The MACs of these record stems (aa-bb-..., as macFileStem writes them) as a bytea[] literal; a
- * name of another shape is left out. Built by joining strings: 200,000 MACs in milliseconds.
+ * name of another shape is left out. Written byte by byte into one buffer: a pass over 200,000
+ * records makes no string per MAC (their garbage was a reconcile pass's peak memory).
  */
 export function recordedMacs(stems: ReadonlySet<string>): string {
-  const hex: string[] = [];
-  for (const stem of stems) if (STEM.test(stem)) hex.push(`"\\\\x${stem.replaceAll('-', '')}"`);
-  return `{${hex.join(',')}}`;
+  let size = 2;
+  for (const stem of stems) size += stem.length + 6;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  out[at++] = BRACE_OPEN;
+  for (const stem of stems) {
+    if (!STEM.test(stem)) continue;
+    if (at > 1) out[at++] = COMMA;
+    // "\\x" then the hex digits: the array literal's escaping of bytea's \x input form.
+    at += out.write('"\\\\x', at, 'latin1');
+    for (let i = 0; i < stem.length; i += 3) {
+      out[at++] = stem.charCodeAt(i);
+      out[at++] = stem.charCodeAt(i + 1);
+    }
+    out[at++] = QUOTE;
+  }
+  out[at++] = BRACE_CLOSE;
+  return out.toString('latin1', 0, at);
 }
+const [BRACE_OPEN, BRACE_CLOSE, COMMA, QUOTE] = [0x7b, 0x7d, 0x2c, 0x22];
 const STEM = /^[0-9a-f]{2}(?:-[0-9a-f]{2}){0,19}$/;
 
 /** Rows per page. */
