@@ -260,11 +260,11 @@ export const OPTION_SPECS = {
     flag: 'batch-linger',
     kind: 'number',
     group: 'run',
-    default: '0',
+    default: '1',
     min: 0,
     max: 100,
     describe:
-      'Milliseconds: while leases keep coming, a batch starts at least this long after the one before, so single-lease commits share one transaction (0: never wait)',
+      'Milliseconds: after a batch of more than one lease, the next starts at least this long after it, so a stream of single-lease commits shares transactions (0: never wait)',
   },
   queueSize: {
     flag: 'queue-size',

@@ -200,23 +200,36 @@ describe('file mode (Kea memfile CSV)', () => {
     }
   });
 
-  test('--batch-linger: leases arriving one by one share batches; an idle monitor writes the first at once', async () => {
+  test('--batch-linger: once leases pile up they share batches; a lone lease is written at once', async () => {
     const db = await cluster.freshDatabase();
     const { file } = leaseDir();
     const kea = new FakeKeaMemfile(file);
-    const run = await startMonitor(testOptions(db, { leaseFile: file, batchLinger: 400 }));
+    // A linger far longer than the test's steps, so a wait for it cannot go unnoticed.
+    const run = await startMonitor(testOptions(db, { leaseFile: file, batchLinger: 3000 }));
+    const batches = (): number => run.monitor.metrics.value('kea_lease_monitor_batches_total');
     try {
-      const leases = manyLeases(12, 7000);
-      kea.append(leases[0]);
-      await waitFor('the first lease, alone', async () => (await hostRows(db)).length === 1);
-      // Eleven more, one row per write, 20 ms apart: inside one linger, so one or two batches more.
-      for (const l of leases.slice(1)) {
+      const leases = manyLeases(14, 7000);
+      // One by one, 100 ms apart: each batch holds one lease, so none waits for the linger.
+      const lonesFrom = performance.now();
+      for (const [i, l] of leases.slice(0, 3).entries()) {
+        kea.append(l);
+        await waitFor(`lease ${i + 1}, alone`, async () => (await hostRows(db)).length === i + 1);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const lonesMs = performance.now() - lonesFrom;
+      assert.ok(lonesMs < 2000, `three lone leases took ${Math.round(lonesMs)} ms: one waited for the linger`);
+      assert.equal(batches(), 3);
+      // Two in one write make a batch of two; the nine after it, 20 ms apart, fall inside its linger
+      // and go together once it ends.
+      kea.append(leases[3]);
+      kea.append(leases[4]);
+      await waitFor('five', async () => (await hostRows(db)).length === 5);
+      for (const l of leases.slice(5)) {
         kea.append(l);
         await new Promise((r) => setTimeout(r, 20));
       }
-      await waitFor('all twelve', async () => (await hostRows(db)).length === 12);
-      const batches = run.monitor.metrics.value('kea_lease_monitor_batches_total');
-      assert.ok(batches <= 3, `12 leases in ${batches} batches`);
+      await waitFor('all fourteen', async () => (await hostRows(db)).length === 14);
+      assert.ok(batches() <= 6, `14 leases in ${batches()} batches`);
     } finally {
       kea.close();
       await run.stop();

@@ -209,6 +209,7 @@ export class ReservationWriter {
         }
         if (this.stopping.signal.aborted && (this.queue.size === 0 || Date.now() > this.deadline)) break;
         const entries = this.queue.take(this.settings.batchSize);
+        this.lastBatchSize = entries.length;
         this.metrics.set(...M.queueDepth, this.queue.size);
         if (entries.length === 0) continue;
         const selected = entries.filter((e) => this.admitted(e));
@@ -267,11 +268,16 @@ export class ReservationWriter {
   }
 
   private lastBatchAt = -Infinity;
+  private lastBatchSize = 0;
 
-  /** Waits out the rest of the linger since the previous batch began, unless a full batch is ready. */
+  /**
+   * Waits out the rest of the linger since the previous batch began, unless a full batch is ready,
+   * and only after a batch of more than one lease: a lone lease means the writer keeps up one by one,
+   * and waiting would only add latency.
+   */
   private async linger(): Promise<void> {
     const wait = this.lastBatchAt + this.settings.batchLingerMs - performance.now();
-    if (wait > 0 && this.queue.size < this.settings.batchSize && !this.stopping.signal.aborted) {
+    if (wait > 0 && this.lastBatchSize > 1 && this.queue.size < this.settings.batchSize && !this.stopping.signal.aborted) {
       await Promise.race([sleep(wait), this.queue.whenAtLeast(this.settings.batchSize), this.stopped]);
     }
     this.lastBatchAt = performance.now();
