@@ -32,6 +32,8 @@ describe('SQLSTATE classes: only configuration is fatal', () => {
       [{ code: '22001' }, 'data'],
       [{ code: '42P10' }, 'config'],
       [{ code: '42601' }, 'config'],
+      [Object.assign(new Error('cached plan must not change result type'), { code: '0A000' }), 'transient'],
+      [Object.assign(new Error('unsupported'), { code: '0A000' }), 'config'],
     ];
     for (const [err, want] of cases) assert.equal(classifyDbError(err), want, JSON.stringify(err));
   });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
-import { CALL_TEXT, callValues } from '../src/db/reservation-call';
+import { CALL_NAME, CALL_TEXT, callValues } from '../src/db/reservation-call';
+import { classifyDbError } from '../src/db/errors';
+import { listMigrations, WRITER_MIGRATION } from '../src/db/migrations';
 import { classifyReservations, writeReservations, WritePath } from '../src/db/reservations';
 import { FatalError } from '../src/errors';
 import { Lease, parseHwaddr, parseIPv4, sanitizeHostname } from '../src/lease';
@@ -222,6 +224,57 @@ describe('plans of the write', () => {
       await c.query('COMMIT');
     } finally {
       await c.end();
+    }
+  });
+});
+
+describe('the call as a prepared statement', () => {
+  test('is parsed once per connection and still writes after the write function is dropped and installed again', async () => {
+    const db = await cluster.freshDatabase();
+    const c = await connect(db);
+    const admin = await connect(db);
+    const prepared = async (): Promise<string[]> =>
+      (await c.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.map((r) => r.name);
+    try {
+      assert.deepEqual(await prepared(), []);
+      for (const n of [1, 2, 3]) {
+        const [r] = await writeReservations(c, 'upsert', [lease(`10.6.0.${n}`, `aa:bb:cc:00:06:0${n}`)]);
+        assert.equal(r.outcome, 'created');
+      }
+      assert.deepEqual(await prepared(), [CALL_NAME], 'one statement, prepared by the first call and reused');
+      // What `db rollback` then `db migrate` do to the function under a running monitor: a new function
+      // (new OID) of the same signature; the prepared statement is re-planned, not broken.
+      const m = listMigrations().find((x) => x.id === WRITER_MIGRATION)!;
+      await admin.query(m.down);
+      await admin.query(m.up);
+      const [r] = await writeReservations(c, 'upsert', [lease('10.6.0.4', 'aa:bb:cc:00:06:04')]);
+      assert.equal(r.outcome, 'created');
+      assert.equal((await reservations(c)).length, 4);
+      // A function whose result type changed breaks the prepared plan once: transient, so the
+      // writer retries on a fresh connection, which prepares the call again.
+      await admin.query(m.down);
+      await admin.query(
+        m.up
+          .replace('RETURNS TABLE (idx int, action text,', 'RETURNS TABLE (idx bigint, action text,')
+          .replace(/^CREATE OR REPLACE/m, 'CREATE'),
+      );
+      await assert.rejects(writeReservations(c, 'upsert', [lease('10.6.0.5', 'aa:bb:cc:00:06:05')]), (err: unknown) => {
+        assert.match(String((err as Error).message), /cached plan must not change result type/);
+        assert.equal(classifyDbError(err), 'transient');
+        return true;
+      });
+      await admin.query(m.down);
+      await admin.query(m.up);
+      const fresh = await connect(db);
+      try {
+        const [again] = await writeReservations(fresh, 'upsert', [lease('10.6.0.5', 'aa:bb:cc:00:06:05')]);
+        assert.equal(again.outcome, 'created');
+      } finally {
+        await fresh.end();
+      }
+    } finally {
+      await c.end();
+      await admin.end();
     }
   });
 });

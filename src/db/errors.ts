@@ -16,6 +16,8 @@ export function classifyDbError(err: unknown): ErrorClass {
   if (code === undefined) return 'transient'; // ECONNREFUSED, ETIMEDOUT, ENOTFOUND, socket closed, query read timeout
   if (FATAL.has(code)) return 'fatal';
   if (code === '25006') return 'read-only';
+  // The write's prepared statement outlived a function whose result type changed: a fresh connection prepares it again.
+  if (code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message))) return 'transient';
   const cls = code.slice(0, 2);
   if (cls === '22' || cls === '23') return 'data';
   if (cls === '08' || cls === '53' || cls === '57' || cls === '40' || cls === '55' || cls === '58' || cls === 'XX') {

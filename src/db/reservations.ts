@@ -1,7 +1,7 @@
 import type { ClientBase } from 'pg';
 import { FatalError } from '../errors';
 import type { Lease } from '../lease';
-import { CALL_TEXT, CallMode, callValues, FENCE_CLOSED } from './reservation-call';
+import { CALL_NAME, CALL_TEXT, CallMode, callValues, FENCE_CLOSED } from './reservation-call';
 import { CallRow, fillDecisions, fillResults } from './reservation-results';
 import { FencedError, type FenceToken } from '../domain/fence';
 import type { ReservationDecision, ReservationPolicy, ReservationResult } from '../domain/outcomes';
@@ -53,6 +53,7 @@ async function call(
     // One statement through the extended protocol, outside any explicit transaction: it commits on
     // its own, so a batch is one round trip, fenced or not.
     const { rows } = await db.query<CallRow>({
+      name: CALL_NAME,
       text: CALL_TEXT,
       values: callValues(batch, { mode, maxPerSubnet: policy.maxPerSubnet, fence: s.fence, durable: s.durable ?? true }),
     });

@@ -10,7 +10,8 @@
  * - read-only: 25006, a standby or a read-only default: move on to the next host of the list.
  * - transient: no SQLSTATE (refused, reset, timeouts, DNS), 08 connection, 53 resources,
  *   57 operator intervention (incl. 57014 statement_timeout), 40 rollbacks, 55 lock_not_available
- *   (lock_timeout), 58 system, XX internal: retry the same batch on a fresh connection, with backoff.
+ *   (lock_timeout), 58 system, XX internal, and 0A000 "cached plan must not change result type" (the
+ *   write's prepared statement after `db migrate` changed the function): retry the same batch on a fresh connection, with backoff.
  * - data: 22/23, PostgreSQL refuses these rows; retrying fails again, so the bad lease is isolated.
  * - config: anything else (42P10 missing arbiter, an unexpected 42xxx): retry slowly, logged.
  */
