@@ -12,6 +12,7 @@ import { migrate } from '../test/e2e/lib/monitor';
 import { client, startPg } from '../test/e2e/lib/pg';
 import { runCleanups, tempDir } from '../test/e2e/lib/proc';
 import { agg } from './lib/stats';
+import { FLOOR_UPSERT } from './lib/floor-upsert';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,12 +20,6 @@ const arg = (name: string, dflt: number) => {
 };
 const CALLS = arg('calls', 4000);
 const ROUNDS = arg('rounds', 3);
-
-// The floor's statement (bench/lib/floor.ts), one row per call.
-const UPSERT = `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
-  SELECT decode(m, 'hex'), 0, s, a, h, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(m, s, a, h)
-  ON CONFLICT (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) WHERE dhcp4_subnet_id IS NOT NULL
-  DO UPDATE SET ipv4_address = EXCLUDED.ipv4_address, hostname = EXCLUDED.hostname`;
 
 function cpuOf(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -48,7 +43,7 @@ type Kind = 'unnamed' | 'named' | 'floor upsert';
 async function oneCall(c: Client, kind: Kind): Promise<void> {
   const lease = nextLease();
   if (kind === 'floor upsert') {
-    await c.query(UPSERT, [[lease.hwaddr.toString('hex')], [lease.subnetId], [lease.address], [lease.hostname], '{}']);
+    await c.query(FLOOR_UPSERT, [[lease.hwaddr.toString('hex')], [lease.subnetId], [lease.address], [lease.hostname], '{}']);
     return;
   }
   const values = callValues([{ lease, idx: 0 }], { mode: 'upsert', maxPerSubnet: null, durable: false });

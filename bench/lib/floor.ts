@@ -5,16 +5,12 @@
 // latency and Kea's achieved rate against it. Usage: node --import tsx bench/lib/floor.ts OUTPUT_DIR   (PG* env vars)
 import { Client } from 'pg';
 import { NotifyPayload, writeRecord } from './record-file';
+import { FLOOR_UPSERT } from './floor-upsert';
 
 const CHANNEL = 'kea_lease_events'; // src/db/schema.ts NOTIFY_CHANNEL, migrations/0002_lease4_notify.up.sql
 const outDir = process.argv[2];
 
 const MARK = JSON.stringify({ 'kea-lease-monitor': { created: new Date().toISOString(), source: 'database' } });
-
-const UPSERT = `INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
-  SELECT decode(m, 'hex'), 0, s, a, h, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(m, s, a, h)
-  ON CONFLICT (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) WHERE dhcp4_subnet_id IS NOT NULL
-  DO UPDATE SET ipv4_address = EXCLUDED.ipv4_address, hostname = EXCLUDED.hostname`;
 
 async function main() {
   const listen = new Client({ application_name: 'bench-floor-listen' });
@@ -29,7 +25,7 @@ async function main() {
         // One device once per transaction (ON CONFLICT cannot touch a row twice): the newest wins.
         const batch = [...new Map(pending.map((p) => [`${p.hwaddr}/${p.subnet_id}`, p])).values()];
         pending = [];
-        await write.query(UPSERT, [
+        await write.query(FLOOR_UPSERT, [
           batch.map((p) => p.hwaddr),
           batch.map((p) => p.subnet_id),
           batch.map((p) => p.address),
