@@ -151,6 +151,13 @@ try {
   process.stderr.write(String(err.stderr ?? err));
   throw err;
 }
-execFileSync('mv', ['-f', tmp, out]);
+// Installed as a copy, not moved: postject (LIEF) writes the whole file at once, and a kernel with large
+// page-cache folios (6.18 on ext4) then maps those folios whole into every process that runs it. Here
+// `--version` peaked at 80 MB from postject's file and at 65 MB from a copy of it, or from it once its
+// cache was dropped (a cold start, as after a boot). A copy is what an install leaves on a host.
+const staged = `${out}.new`;
+copyFileSync(tmp, staged);
+rmSync(tmp);
+execFileSync('mv', ['-f', staged, out]);
 rmSync(blob, { force: true });
 console.log(`build: ${out} (node ${runtimeVersion}, ${(statSync(out).size / 1048576).toFixed(1)} MiB)`);
