@@ -154,7 +154,8 @@ try {
 // Installed as a copy, not moved: postject (LIEF) writes the whole file at once, and a kernel with large
 // page-cache folios (6.18 on ext4) then maps those folios whole into every process that runs it. Here
 // `--version` peaked at 80 MB from postject's file and at 65 MB from a copy of it, or from it once its
-// cache was dropped (a cold start, as after a boot). A copy is what an install leaves on a host.
+// cache was dropped (a cold start). A copy is what an install leaves; the kernel may still re-read it
+// into large folios later (a full make bench saw 86 MB, docs/design.md).
 const staged = `${out}.new`;
 copyFileSync(tmp, staged);
 rmSync(tmp);
