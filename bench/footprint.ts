@@ -12,6 +12,7 @@ import { Pg, pgEnv, query, ROOT, startPg } from '../test/e2e/lib/pg';
 import { now, run, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { publishSection, runBench } from './lib/entry';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
+import { dropCachedPages } from './lib/page-cache';
 import { machine } from './lib/report';
 import { agg, cpuSeconds, rssMb, sampleRss } from './lib/stats';
 import { dbRunArgs, PINNED_NODE } from './lib/sut';
@@ -141,7 +142,7 @@ async function measure(b: Built, pg: Pg, dir: string, r: number): Promise<Sample
   // binary just written is held in large folios that a fault maps whole): every variant starts from its binary
   // written back and dropped from the cache (only that file), as after a reboot, and is read back by readahead.
   await run('sync', [bin]);
-  await run('dd', [`if=${bin}`, 'iflag=nocache', 'count=0', 'status=none']);
+  dropCachedPages(bin);
   const startMs: number[] = [];
   for (let i = 0; i < EXTRA_STARTS; i++) {
     await freshTables(pg);

@@ -1,6 +1,7 @@
 // Percentiles, median/min/max over runs, and /proc sampling of a process.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { dropCachedPages } from './page-cache';
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -120,9 +121,11 @@ export function foreignCpu(marker: string): { stop(): { foreign: number; wall: n
 
 /**
  * Peak RSS of `bin --version` under GNU time, in MB: what the binary costs before it does anything
- * (its runtime's own pages), which moved by 14 MB between runs of the same binary on one machine.
+ * (its runtime's own pages), from a dropped cache as the unit starts it: otherwise it follows how the page cache
+ * holds the file (65 against 88 MB after a sequential read of it, kernel 6.18).
  */
 export function versionFloorMb(bin: string): number {
+  dropCachedPages(bin);
   const r = spawnSync('/usr/bin/time', ['-f', '%M', bin, '--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   if (r.status !== 0) throw new Error(`${bin} --version exited ${r.status}: ${r.stderr.trim()}`);
   const lines = r.stderr.trim().split('\n');

@@ -2,9 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { LISTENING, Monitor, startMonitor, startProcess } from '../../test/e2e/lib/monitor';
+import { LISTENING, MONITOR_BIN, Monitor, startMonitor, startProcess } from '../../test/e2e/lib/monitor';
 import { Pg, pgEnv, ROOT } from '../../test/e2e/lib/pg';
 import { run } from '../../test/e2e/lib/proc';
+import { dropCachedPages } from './page-cache';
 
 export type Kind = 'monitor' | 'baseline-select-insert' | 'baseline-upsert' | 'listener' | 'floor';
 
@@ -64,6 +65,8 @@ export async function startSut(
       NODE_OPTIONS: '',
     });
   } else if (kind === 'monitor') {
+    // Started as the unit starts it (ExecStartPre): RSS at rest and peak are judged on this process.
+    dropCachedPages(MONITOR_BIN);
     m = startMonitor({
       pg,
       mode: o.mode ?? 'db',

@@ -80,6 +80,16 @@ def test_unit_clears_node_options_and_loads_the_credential(host):
     assert "LoadCredential=db-password:" + CREDENTIAL in host.file(UNIT).content_string.splitlines()
 
 
+def test_unit_drops_the_binary_from_the_page_cache_before_it_starts(host):
+    # systemd keeps no status of a start's ExecStartPre once the main process runs, and the "-" prefix would let a
+    # failure pass unseen: the same command must succeed as the service user.
+    pre = show(host, "ExecStartPre")
+    argv = f"/usr/bin/dd if={BINARY} iflag=nocache count=0 status=none"
+    assert f"argv[]={argv} ; ignore_errors=yes ;" in pre, pre
+    out = host.run("runuser -u kea-lease-monitor -- /usr/bin/dd if=%s iflag=nocache count=0 status=none", BINARY)
+    assert out.rc == 0, out.stderr
+
+
 def test_unit_does_not_set_memory_deny_write_execute(host):
     # V8 needs writable and executable pages: with it Node dies with SIGTRAP in a restart loop.
     assert show(host, "MemoryDenyWriteExecute") == "no"
