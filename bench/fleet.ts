@@ -24,16 +24,21 @@ import { makeMark, newRowContext } from '../src/ownership';
 import { compilePolicy } from '../src/policy/select';
 import { CATCH_UP_PAGE, catchUpQuery, recordedMacs } from '../src/sources/catch-up';
 import { LeasePrefilter, leasePrefilter } from '../src/sources/lease-prefilter';
+import { benchArgs } from './lib/args';
 import { publishSection, runBench } from './lib/entry';
 import { freshTables } from './lib/load';
 import { fmt, machine } from './lib/report';
 import { agg, cpuSeconds, rssMb, sampleRss } from './lib/stats';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const QUICK = argv.includes('--quick');
-const RUNS = Number(opt('--runs', '1'));
-const PASSES = Number(opt('--passes', '3'));
+const args = benchArgs('bench/fleet.ts', 'Costs as a fleet grows, at two scales; its section of BENCHMARKS.md unless --no-write.', {
+  runs: { type: 'string', count: true, help: 'repetitions at each scale (default 1)' },
+  passes: { type: 'string', count: true, help: 'idle reconcile passes timed per run (default 3)' },
+  quick: { type: 'boolean', help: 'a tenth of each scale' },
+  'no-write': { type: 'boolean', help: 'print only; leave BENCHMARKS.md alone' },
+});
+const QUICK = args.quick ?? false;
+const RUNS = Number(args.runs ?? '1');
+const PASSES = Number(args.passes ?? '3');
 const SCALES = QUICK ? [2_000, 20_000] : [20_000, 200_000];
 const PER_SUBNET = 100;
 const ADDR = 0x0a640000; // 10.100.0.0

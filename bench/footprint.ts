@@ -13,13 +13,18 @@ import { now, run, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { publishSection, runBench } from './lib/entry';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
 import { dropCachedPages } from './lib/page-cache';
+import { benchArgs } from './lib/args';
 import { machine } from './lib/report';
 import { agg, cpuSeconds, rssMb, sampleRss } from './lib/stats';
 import { dbRunArgs, PINNED_NODE } from './lib/sut';
 
 const argv = process.argv.slice(2);
-const opt = (name: string) => (argv.indexOf(`--${name}`) >= 0 ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
-const RUNS = Number(opt('runs') ?? '1');
+const args = benchArgs('bench/footprint.ts', 'RSS, CPU and start-up of binary variants; its section of BENCHMARKS.md unless --no-write.', {
+  runs: { type: 'string', count: true, help: 'rotations over the variants (default 1; medians shown)' },
+  only: { type: 'string', counts: true, help: 'these variants only, by number, comma-separated' },
+  'no-write': { type: 'boolean', help: 'print only; leave BENCHMARKS.md alone' },
+});
+const RUNS = Number(args.runs ?? '1');
 const RATE = 1000;
 const LOAD_S = 10;
 const REST_S = 10;
@@ -210,7 +215,12 @@ async function main(): Promise<number> {
   if (!existsSync(MONITOR_BIN)) throw new Error(`${MONITOR_BIN} missing: run make build`);
   const started = new Date();
   const dir = tempDir('lmk-bench-fp-');
-  const only = opt('only')?.split(',');
+  const only = args.only?.split(',');
+  const unknown = only?.filter((n) => Number(n) > VARIANTS.length) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`bench/footprint.ts: --only ${unknown.join(',')}: there are ${VARIANTS.length} variants\n`);
+    return 2;
+  }
   const chosen = only ? VARIANTS.filter((_, i) => only.includes(String(i + 1))) : VARIANTS;
 
   const builds: Built[] = [];

@@ -9,15 +9,24 @@ import { Client } from 'pg';
 import { migrate, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { client, Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
 import { runCleanups, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { benchArgs } from './lib/args';
 import { putSection } from './lib/kept-sections';
 import { machine } from './lib/report';
 import { agg, cpuSeconds } from './lib/stats';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const BEFORE = opt('--before', '');
-const RUNS = Number(opt('--runs', '3'));
-const PASSES = Number(opt('--passes', '5'));
+const args = benchArgs(
+  'bench/reconcile.ts',
+  'One reconcile pass, this build against --before, alternating; its section of BENCHMARKS.md unless --no-write.',
+  {
+    before: { type: 'string', help: 'the other build of the monitor to compare against' },
+    runs: { type: 'string', count: true, help: 'alternating runs (default 3)' },
+    passes: { type: 'string', count: true, help: 'passes timed per run (default 5)' },
+    'no-write': { type: 'boolean', help: 'print only; leave BENCHMARKS.md alone' },
+  },
+);
+const BEFORE = args.before ?? '';
+const RUNS = Number(args.runs ?? '3');
+const PASSES = Number(args.passes ?? '5');
 const SELECTED = 30_000;
 const DENIED = 20_000;
 const PORT = 9467;
@@ -172,7 +181,7 @@ async function main(): Promise<number> {
   }
   const md = lines.join('\n');
   process.stdout.write(`${md}\n`);
-  if (!argv.includes('--no-write')) putSection('bench/reconcile.ts', md);
+  if (!args['no-write']) putSection('bench/reconcile.ts', md);
   return 0;
 }
 

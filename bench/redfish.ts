@@ -11,6 +11,7 @@ import { migrate, Monitor, MONITOR_BIN, startProcess, LISTENING } from '../test/
 import { netnsUnavailable } from '../test/e2e/lib/netns';
 import { Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
 import { now, onCleanup, run, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { benchArgs } from './lib/args';
 import { publishSection, runBench } from './lib/entry';
 import { dbRunArgs } from './lib/sut';
 import { burstOneTxn, freshTables, steadyDb } from './lib/load';
@@ -19,10 +20,17 @@ import { agg, cpuSeconds, percentile, sampleRss } from './lib/stats';
 import { mountTmpfs } from './lib/tmpfs';
 import { watchDiscovery } from './lib/watch';
 
-const argv = process.argv.slice(2);
-const QUICK = argv.includes('--quick');
-const runsAt = argv.indexOf('--runs');
-const RUNS = Number(runsAt >= 0 ? argv[runsAt + 1] : QUICK ? '1' : '3');
+const args = benchArgs(
+  'bench/redfish.ts',
+  'Latency and burst with --redfish-probe off and on; its section of BENCHMARKS.md unless --no-write.',
+  {
+    runs: { type: 'string', count: true, help: 'alternating pairs (default 3; 1 with --quick)' },
+    quick: { type: 'boolean', help: 'smaller loads and shorter runs' },
+    'no-write': { type: 'boolean', help: 'print only; leave BENCHMARKS.md alone' },
+  },
+);
+const QUICK = args.quick ?? false;
+const RUNS = Number(args.runs ?? (QUICK ? '1' : '3'));
 const STEADY_S = QUICK ? 4 : 10;
 const RATE = 1000;
 const BURST_N = QUICK ? 10000 : 50000;

@@ -13,6 +13,7 @@ import { createNet, netnsUnavailable } from '../test/e2e/lib/netns';
 import { Pg, query, startPg } from '../test/e2e/lib/pg';
 import { cleanupMark, now, runCleanups, sleep, tempDir, waitFor } from '../test/e2e/lib/proc';
 import { fsLoop } from './lib/fsloop';
+import { benchArgs } from './lib/args';
 import { BENCHMARKS_FILE, keptSections } from './lib/kept-sections';
 import { burstManyTxns, burstOneTxn, freshTables, Lease, rawUpsert, renewAll, steadyCsv, steadyDb } from './lib/load';
 import { CATEGORIES, categoryOf, CpuBreakdown, readProfiles } from './lib/profile';
@@ -23,11 +24,22 @@ import { mountTmpfs } from './lib/tmpfs';
 import { Stamper, tailCsv, watchDiscovery } from './lib/watch';
 
 const argv = process.argv.slice(2);
-const flag = (k: string) => argv.includes(`--${k}`);
-const opt = (k: string, d: string) => (argv.indexOf(`--${k}`) >= 0 ? argv[argv.indexOf(`--${k}`) + 1] : d);
-const QUICK = flag('quick');
-const RUNS = Number(opt('runs', QUICK ? '1' : '3'));
-const ONLY = opt('only', 'latency,kea,burst,baseline,cost,footprint,catchup,profile').split(',');
+const SECTIONS = ['latency', 'kea', 'burst', 'baseline', 'cost', 'footprint', 'catchup', 'profile'] as const;
+const args = benchArgs(
+  'bench/run.ts',
+  'The benchmarks beside their floors, written to BENCHMARKS.md unless --no-write, --db-rates or --db-fs.',
+  {
+    runs: { type: 'string', count: true, help: 'repetitions of each measurement (default 3; 1 with --quick)' },
+    quick: { type: 'boolean', help: 'smaller loads and shorter runs' },
+    only: { type: 'string', oneOf: SECTIONS, help: 'these sections only, comma-separated' },
+    'no-write': { type: 'boolean', help: 'print only; leave BENCHMARKS.md alone' },
+    'db-rates': { type: 'string', counts: true, help: 'database-mode latency rates, leases/s (default 1000,2000; implies --no-write)' },
+    'db-fs': { type: 'string', oneOf: ['tmpfs', 'disk'], help: 'where database-mode records go (default tmpfs,disk; implies --no-write)' },
+  },
+);
+const QUICK = args.quick ?? false;
+const RUNS = Number(args.runs ?? (QUICK ? '1' : '3'));
+const ONLY = (args.only ?? SECTIONS.join(',')).split(',');
 const STEADY_S = QUICK ? 4 : 10;
 const BURST_N = QUICK ? 10000 : 50000;
 const BASE_N = QUICK ? 5000 : 20000;
@@ -37,9 +49,9 @@ const CATCHUP_N = QUICK ? 20000 : 100000;
 const COST_N = QUICK ? 2000 : 10000;
 const KEA_S = QUICK ? 5 : 15;
 // For an A/B of one setting (--db-rates 1000 --db-fs tmpfs); a full run, which writes BENCHMARKS.md, takes all.
-const DB_RATES = opt('db-rates', '1000,2000').split(',').map(Number);
-const DB_FS = opt('db-fs', 'tmpfs,disk').split(',') as ('tmpfs' | 'disk')[];
-const WRITE = !flag('no-write') && !argv.includes('--db-rates') && !argv.includes('--db-fs');
+const DB_RATES = (args['db-rates'] ?? '1000,2000').split(',').map(Number);
+const DB_FS = (args['db-fs'] ?? 'tmpfs,disk').split(',') as ('tmpfs' | 'disk')[];
+const WRITE = !args['no-write'] && args['db-rates'] === undefined && args['db-fs'] === undefined;
 
 const startupMs: number[] = [];
 let unstamped = 0; // files present that the watcher never saw (inotify queue overflow): left out, counted in a note
