@@ -62,6 +62,13 @@ const VARIANTS: Variant[] = [
   { name: 'snapshot of the loaded app, current flags', execArgv: CURRENT, snapshot: 'app' },
   { name: "snapshot of Node's startup only, current flags", execArgv: CURRENT, snapshot: 'node' },
 ];
+// Checked with the other options, before anything is built or started.
+const only = args.only?.split(',');
+const beyond = only?.filter((n) => Number(n) > VARIANTS.length) ?? [];
+if (beyond.length > 0) {
+  process.stderr.write(`bench/footprint.ts: --only ${beyond.join(',')}: there are ${VARIANTS.length} variants\n`);
+  process.exit(2);
+}
 
 interface Built {
   v: Variant;
@@ -215,12 +222,6 @@ async function main(): Promise<number> {
   if (!existsSync(MONITOR_BIN)) throw new Error(`${MONITOR_BIN} missing: run make build`);
   const started = new Date();
   const dir = tempDir('lmk-bench-fp-');
-  const only = args.only?.split(',');
-  const unknown = only?.filter((n) => Number(n) > VARIANTS.length) ?? [];
-  if (unknown.length > 0) {
-    process.stderr.write(`bench/footprint.ts: --only ${unknown.join(',')}: there are ${VARIANTS.length} variants\n`);
-    return 2;
-  }
   const chosen = only ? VARIANTS.filter((_, i) => only.includes(String(i + 1))) : VARIANTS;
 
   const builds: Built[] = [];
