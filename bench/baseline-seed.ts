@@ -10,14 +10,28 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { benchArgs } from './lib/args';
 
-const argv = process.argv.slice(2);
-const arg = (k: string, d?: string) => {
-  const i = argv.indexOf(`--${k}`);
-  return i >= 0 ? argv[i + 1] : d!;
-};
-const variant = arg('variant', 'select-insert');
-const outDir = arg('output-dir');
+const args = benchArgs(
+  'bench/baseline-seed.ts',
+  "The seed document's design, re-created only for comparison (started by bench/lib/sut.ts).",
+  {
+    variant: {
+      type: 'string',
+      oneOf: ['select-insert', 'upsert'],
+      single: true,
+      help: 'how each notification is written (default select-insert)',
+    },
+    'output-dir': { type: 'string', help: 'where the discovery files go' },
+    install: { type: 'boolean', help: "install the baseline's NOTIFY trigger on lease4, then exit" },
+  },
+);
+const variant = args.variant ?? 'select-insert';
+if (!args.install && !args['output-dir']) {
+  process.stderr.write('bench/baseline-seed.ts: --output-dir is required (or --install)\n');
+  process.exit(2);
+}
+const outDir = args['output-dir'] ?? '';
 const CHANNEL = 'kea_lease_events_baseline';
 
 const TRIGGER = `
@@ -33,7 +47,7 @@ CREATE TRIGGER bench_baseline_lease_notify AFTER INSERT OR UPDATE ON lease4 FOR 
 async function main() {
   const c = new Client({ application_name: `baseline-${variant}` });
   await c.connect();
-  if (argv.includes('--install')) {
+  if (args.install) {
     await c.query(TRIGGER);
     await c.end();
     return;

@@ -6,7 +6,6 @@
 // Usage (root, Debian forky root cached by test/lib/kea-rootfs.sh):
 //   node --import tsx bench/kea-api.ts [--devices 5000] [--batch 1000] [--concurrency 1,4,16] [--host-cache]
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Database } from '../src/db/pool';
 import type { Lease } from '../src/lease';
 import { createLogger } from '../src/logger';
@@ -19,17 +18,16 @@ import { debianRoot, runInRoot } from '../test/e2e/kea-api/root';
 import { createNet } from '../test/e2e/lib/netns';
 import { query, startPg } from '../test/e2e/lib/pg';
 import { runCleanups, tempDir } from '../test/e2e/lib/proc';
+import { benchArgs } from './lib/args';
 
-const { values: a } = parseArgs({
-  options: {
-    devices: { type: 'string', default: '5000' },
-    batch: { type: 'string', default: '1000' },
-    concurrency: { type: 'string', default: '1,4,16' },
-    'host-cache': { type: 'boolean', default: false },
-  },
+const a = benchArgs('bench/kea-api.ts', 'The SQL writer and the kea-api writer side by side: new devices and renewals.', {
+  devices: { type: 'string', count: true, help: 'devices per round (default 5000)' },
+  batch: { type: 'string', count: true, help: 'leases per batch, as the pipeline hands them over (default 1000)' },
+  concurrency: { type: 'string', counts: true, help: "the kea-api writer's concurrent commands, a list (default 1,4,16)" },
+  'host-cache': { type: 'boolean', help: "load Kea's host_cache hook too" },
 });
-const N = Number(a.devices);
-const BATCH = Number(a.batch);
+const N = Number(a.devices ?? '5000');
+const BATCH = Number(a.batch ?? '1000');
 
 // Leases in 10.99.0.0/16 (subnet 1), distinct MACs; `round` keeps each writer's devices apart.
 function leases(round: number): Lease[] {
@@ -79,7 +77,7 @@ async function main() {
     leases: 'memfile',
     hosts: 'postgresql',
     pg: { ...pg, keaDb: 'kea3' },
-    hostCache: a['host-cache'],
+    hostCache: a['host-cache'] ?? false,
   });
   const log = createLogger('error', 'json');
   const rows: string[][] = [];
@@ -100,7 +98,7 @@ async function main() {
   }
   await db.end();
 
-  for (const c of String(a.concurrency).split(',').map(Number)) {
+  for (const c of (a.concurrency ?? '1,4,16').split(',').map(Number)) {
     const metrics = new Metrics();
     const api = new KeaApiBackend({ socketPath: kea.ctrlSock, concurrency: c, timeoutMs: 30000 }, log, metrics);
     await api.preflight();

@@ -1,5 +1,5 @@
 // Cost of one reservation log line through createLogger(), per format and per kind of stderr.
-// Usage: npx tsx bench/log-cost.ts [--lines 100000] [--runs 3]
+// Usage: node --import tsx bench/log-cost.ts [--lines 100000] [--runs 3]
 // Each case runs in its own child process (stderr redirected there), so JIT state and buffers do not
 // carry over. The original logger (bench/lib/logger-original.ts) runs alternately with the current one,
 // so both are measured under the same load on a shared machine. Printed: µs per line, median of the runs with min-max; "call" is the time spent inside
@@ -8,16 +8,15 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './lib/args';
 
-const argv = process.argv.slice(2);
-const opt = (k: string, d: string): string => (argv.indexOf(`--${k}`) >= 0 ? argv[argv.indexOf(`--${k}`) + 1] : d);
-const LINES = Number(opt('lines', '100000'));
-const RUNS = Number(opt('runs', '3'));
 const WARMUP = 10_000;
+/** Set by the parent for its measuring children only: "impl format lines". */
+const CHILD_ENV = 'KLM_LOG_COST_CHILD';
 
 type Result = { callUs: number; wallUs: number; cpuUs: number; lines: number };
 
-/** The measuring child: logs WARMUP lines, then LINES lines, then flushes; prints one JSON result on stdout. */
+/** The measuring child: logs WARMUP lines, then `lines` lines, then flushes; prints one JSON result on stdout. */
 async function child(impl: Impl, format: 'text' | 'json', lines: number): Promise<void> {
   // Loaded here so the parent process does not pay for winston.
   const { createLogger, flushLogger } = impl === 'current' ? await import('../src/logger') : await import('./lib/logger-original');
@@ -56,11 +55,12 @@ type Sink = 'file' | '/dev/null' | 'pipe';
 type Impl = 'current' | 'original';
 
 /** Runs one case in a child with stderr on the given sink; returns its result and the bytes written. */
-function runCase(impl: Impl, format: 'text' | 'json', sink: Sink, dir: string): Promise<Result & { bytes: number }> {
+function runCase(impl: Impl, format: 'text' | 'json', sink: Sink, dir: string, lines: number): Promise<Result & { bytes: number }> {
   const file = join(dir, `${format}.log`);
   const fd = sink === 'file' ? openSync(file, 'w') : sink === '/dev/null' ? openSync('/dev/null', 'w') : null;
-  const p = spawn(process.execPath, [...process.execArgv, __filename, '--child', impl, format, '--lines', String(LINES)], {
+  const p = spawn(process.execPath, [...process.execArgv, __filename], {
     stdio: ['ignore', 'pipe', fd ?? 'pipe'],
+    env: { ...process.env, [CHILD_ENV]: `${impl} ${format} ${lines}` },
   });
   if (fd !== null) closeSync(fd);
   let out = '';
@@ -80,22 +80,22 @@ function runCase(impl: Impl, format: 'text' | 'json', sink: Sink, dir: string): 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs: number[]): string => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 
-async function parent(): Promise<void> {
+async function parent(lines: number, runs: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'klm-log-cost-'));
   try {
-    console.log(`${LINES} reservation lines per case after ${WARMUP} warm-up lines, ${RUNS} runs, node ${process.version}`);
+    console.log(`${lines} reservation lines per case after ${WARMUP} warm-up lines, ${runs} runs, node ${process.version}`);
     console.log('µs per line: median (min-max)');
     console.log('| logger | format | stderr | call | wall (call + flush) | cpu (user+sys) | bytes/line |');
     console.log('|---|---|---|---|---|---|---|');
     for (const format of ['text', 'json'] as const) {
       for (const sink of ['file', '/dev/null', 'pipe'] as const) {
         const rs: Record<Impl, (Result & { bytes: number })[]> = { original: [], current: [] };
-        for (let i = 0; i < RUNS; i++) {
-          for (const impl of ['original', 'current'] as const) rs[impl].push(await runCase(impl, format, sink, dir));
+        for (let i = 0; i < runs; i++) {
+          for (const impl of ['original', 'current'] as const) rs[impl].push(await runCase(impl, format, sink, dir, lines));
         }
         for (const impl of ['original', 'current'] as const) {
           const r = rs[impl];
-          const bytes = r[0].bytes > 0 ? (r[0].bytes / (LINES + WARMUP)).toFixed(0) : '-';
+          const bytes = r[0].bytes > 0 ? (r[0].bytes / (lines + WARMUP)).toFixed(0) : '-';
           console.log(
             `| ${impl} | ${format} | ${sink} | ${fmt(r.map((x) => x.callUs))} | ${fmt(r.map((x) => x.wallUs))} | ${fmt(r.map((x) => x.cpuUs))} | ${bytes} |`,
           );
@@ -107,13 +107,23 @@ async function parent(): Promise<void> {
   }
 }
 
-if (argv[0] === '--child') {
-  child(argv[1] as Impl, argv[2] as 'text' | 'json', LINES).catch((err: unknown) => {
+const childCase = process.env[CHILD_ENV];
+if (childCase) {
+  const [impl, format, lines] = childCase.split(' ');
+  child(impl as Impl, format as 'text' | 'json', Number(lines)).catch((err: unknown) => {
     process.stdout.write(String(err) + '\n');
     process.exit(1);
   });
 } else {
-  parent().catch((err: unknown) => {
+  const args = benchArgs(
+    'bench/log-cost.ts',
+    'Cost of one reservation log line, per format and kind of stderr, beside the original logger.',
+    {
+      lines: { type: 'string', count: true, help: 'log lines per case after the warm-up (default 100000)' },
+      runs: { type: 'string', count: true, help: 'runs per case, the loggers alternating (default 3)' },
+    },
+  );
+  parent(Number(args.lines ?? '100000'), Number(args.runs ?? '3')).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });

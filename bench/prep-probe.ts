@@ -13,13 +13,18 @@ import { client, startPg } from '../test/e2e/lib/pg';
 import { runCleanups, tempDir } from '../test/e2e/lib/proc';
 import { agg } from './lib/stats';
 import { FLOOR_UPSERT } from './lib/floor-upsert';
+import { benchArgs } from './lib/args';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const CALLS = arg('calls', 4000);
-const ROUNDS = arg('rounds', 3);
+const args = benchArgs(
+  'bench/prep-probe.ts',
+  'The write call one lease at a time, unnamed and prepared, beside the bare upsert: CPU per call.',
+  {
+    calls: { type: 'string', count: true, help: 'calls per statement and round (default 4000)' },
+    rounds: { type: 'string', count: true, help: 'rounds, the statements alternating (default 3)' },
+  },
+);
+const CALLS = Number(args.calls ?? '4000');
+const ROUNDS = Number(args.rounds ?? '3');
 
 function cpuOf(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

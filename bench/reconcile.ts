@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { migrate, MONITOR_BIN, startProcess, LISTENING } from '../test/e2e/lib/monitor';
 import { client, Pg, pgEnv, query, startPg } from '../test/e2e/lib/pg';
-import { runCleanups, tempDir, waitFor } from '../test/e2e/lib/proc';
+import { tempDir, waitFor } from '../test/e2e/lib/proc';
 import { benchArgs } from './lib/args';
+import { runBench } from './lib/entry';
 import { putSection } from './lib/kept-sections';
 import { machine } from './lib/report';
 import { agg, cpuSeconds } from './lib/stats';
@@ -185,13 +186,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then(async (code) => {
-    await runCleanups();
-    process.exit(code);
-  })
-  .catch(async (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    await runCleanups();
-    process.exit(1);
-  });
+runBench('bench/reconcile.ts', main);

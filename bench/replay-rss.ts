@@ -1,11 +1,12 @@
 // Peak RSS of the built binary replaying a large lease file on first start (issue 7, defect 8).
-//   node --import tsx bench/replay-rss.ts [LEASES=1000000] [LIMIT_MB=150]     (or: make replay-rss)
+//   node --import tsx bench/replay-rss.ts [--leases 1000000] [--limit-mb 150]     (or: make replay-rss)
 // Exits 1 when the peak is over the limit. The fault suite imports measureReplayRss().
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, dbFlags } from '../test/helpers/pg';
+import { benchArgs } from './lib/args';
 import { CSV_HEADER } from '../test/helpers/leases';
 
 export interface ReplayRss {
@@ -129,8 +130,16 @@ export async function measureReplayRss(o: ReplayRssOptions): Promise<ReplayRss> 
 }
 
 if (require.main === module) {
-  const leases = Number(process.argv[2] ?? 1_000_000);
-  const limit = Number(process.argv[3] ?? 150);
+  const args = benchArgs(
+    'bench/replay-rss.ts',
+    'Peak RSS of the built binary replaying a large lease file on first start; exit 1 over the limit.',
+    {
+      leases: { type: 'string', count: true, help: 'leases in the file (default 1000000)' },
+      'limit-mb': { type: 'string', count: true, help: 'the most peak RSS that passes, in MB (default 150)' },
+    },
+  );
+  const leases = Number(args.leases ?? '1000000');
+  const limit = Number(args['limit-mb'] ?? '150');
   measureReplayRss({ leases, log: (l) => process.stdout.write(`  ${l}\n`) }).then(
     (r) => {
       const ok = r.peakRssMb < limit && r.reservations === r.leases;

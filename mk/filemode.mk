@@ -2,4 +2,4 @@
 .PHONY: replay-rss
 
 replay-rss: build ## peak RSS (VmHWM) of a cold replay of 1,000,000 leases against a throwaway PostgreSQL (minutes; fails over 150 MB)
-	node --import tsx bench/replay-rss.ts $(or $(LEASES),1000000) $(or $(RSS_LIMIT_MB),150)
+	node --import tsx bench/replay-rss.ts --leases $(or $(LEASES),1000000) --limit-mb $(or $(RSS_LIMIT_MB),150)

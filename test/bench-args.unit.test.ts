@@ -26,6 +26,14 @@ const cases: Array<[string, string[], RegExp]> = [
   ['fleet.ts', ['--quik'], /Unknown option '--quik'/],
   ['redfish.ts', ['extra'], /Unexpected argument 'extra'/],
   ['footprint.ts', ['--only', 'one'], /--only "one": not a list of whole numbers/],
+  ['writer-split.ts', ['--only', 'function,raw-upsert'], /--only: unknown "raw-upsert"/],
+  ['writer-split.ts', ['--batch', '1e3'], /--batch "1e3": not a whole number/],
+  ['prep-probe.ts', ['--calls'], /argument missing/],
+  ['log-cost.ts', ['--runs', 'three'], /--runs "three": not a whole number/],
+  ['log-cost.ts', ['--child', 'current', 'text'], /Unknown option '--child'/],
+  ['kea-api.ts', ['--concurrency', '1,x'], /--concurrency "1,x": not a list of whole numbers/],
+  ['replay-rss.ts', ['1000'], /Unexpected argument '1000'/],
+  ['baseline-seed.ts', ['--variant', 'upsert,select-insert'], /--variant "upsert,select-insert": one value, not a list/],
 ];
 
 for (const [script, args, why] of cases) {

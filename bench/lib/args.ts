@@ -8,6 +8,8 @@ export interface BenchOption {
   help: string;
   /** For a string: a comma-separated list whose every element must be one of these. */
   oneOf?: readonly string[];
+  /** With oneOf: exactly one of them, not a list. */
+  single?: boolean;
   /** For a string: a whole number, at least 1. */
   count?: boolean;
   /** For a string: a comma-separated list of whole numbers, each at least 1. */
@@ -30,6 +32,7 @@ function usage(script: string, summary: string, spec: Record<string, BenchOption
 function check(name: string, value: string, o: BenchOption): string | null {
   if (o.count && !/^[1-9]\d*$/.test(value)) return `--${name} ${JSON.stringify(value)}: not a whole number of at least 1`;
   const parts = value.split(',');
+  if (o.single && parts.length > 1) return `--${name} ${JSON.stringify(value)}: one value, not a list`;
   if (o.counts && parts.some((p) => !/^[1-9]\d*$/.test(p))) return `--${name} ${JSON.stringify(value)}: not a list of whole numbers`;
   const bad = o.oneOf ? parts.filter((p) => !o.oneOf!.includes(p)) : [];
   if (bad.length > 0) return `--${name}: unknown ${bad.map((b) => JSON.stringify(b)).join(', ')} (of: ${o.oneOf!.join(',')})`;
